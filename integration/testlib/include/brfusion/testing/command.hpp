@@ -1,0 +1,24 @@
+#pragma once
+// Running shell commands from tests and benchmarks.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace brfusion::testing {
+
+struct CommandResult {
+    int exit_code = -1;
+    std::string output;  // stdout and stderr, interleaved
+};
+
+// Runs `command` with /bin/sh -c and captures its output.
+CommandResult run(const std::string& command);
+// Like run(), but throws std::runtime_error with the command and its output on a non-zero exit.
+std::string run_checked(const std::string& command);
+
+// Why a test needing `needs` cannot run here, or nullopt if it can. Known needs: "root", "ovs"
+// (ovsdb-server, ovs-vswitchd, ovs-vsctl), "netns" (ip netns).
+std::optional<std::string> missing_prerequisite(const std::vector<std::string>& needs);
+
+}  // namespace brfusion::testing

@@ -1,0 +1,38 @@
+#pragma once
+// OvsSandbox: a private ovsdb-server + ovs-vswitchd (userspace datapath) in a fresh network
+// namespace, with its sockets and database in a private directory (integration/ovs-sandbox).
+// Constructed = running; destroyed = daemons stopped, namespace and directory removed.
+
+#include <string>
+
+namespace brfusion::testing {
+
+class OvsSandbox {
+public:
+    OvsSandbox();   // throws std::runtime_error with the script's output if OVS does not start
+    ~OvsSandbox();  // never throws
+    OvsSandbox(const OvsSandbox&) = delete;
+    OvsSandbox& operator=(const OvsSandbox&) = delete;
+
+    const std::string& dir() const { return dir_; }
+    const std::string& netns() const { return netns_; }
+    std::string db_socket() const { return dir_ + "/db.sock"; }
+
+    // `ovs-vsctl --db=unix:<sandbox> <args>`; returns its stdout, throws on failure.
+    std::string vsctl(const std::string& args) const;
+    // `ip netns exec <netns> <command>` through sh; returns the result without throwing.
+    std::string in_netns(const std::string& command) const;
+
+    // Fault injection.
+    void kill_db() const;
+    void start_db() const;
+    void kill_vswitchd() const;
+    void start_vswitchd() const;
+
+private:
+    std::string sandbox(const std::string& args) const;
+    std::string dir_;
+    std::string netns_;
+};
+
+}  // namespace brfusion::testing

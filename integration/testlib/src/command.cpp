@@ -1,0 +1,40 @@
+#include "brfusion/testing/command.hpp"
+
+#include <array>
+#include <cstdio>
+#include <stdexcept>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace brfusion::testing {
+
+CommandResult run(const std::string& command) {
+    CommandResult result;
+    FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+    if (!pipe) throw std::runtime_error("cannot run: " + command);
+    std::array<char, 4096> buffer{};
+    while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) result.output.append(buffer.data(), n);
+    const int status = ::pclose(pipe);
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return result;
+}
+
+std::string run_checked(const std::string& command) {
+    CommandResult result = run(command);
+    if (result.exit_code != 0)
+        throw std::runtime_error("command failed (exit " + std::to_string(result.exit_code) + "): " + command + "\n" + result.output);
+    return result.output;
+}
+
+std::optional<std::string> missing_prerequisite(const std::vector<std::string>& needs) {
+    auto has = [](const char* tool) { return run(std::string("command -v ") + tool).exit_code == 0; };
+    for (const auto& need : needs) {
+        if (need == "root" && ::geteuid() != 0) return "needs root (network namespaces, OVS daemons)";
+        if (need == "ovs" && !(has("ovsdb-server") && has("ovs-vswitchd") && has("ovs-vsctl")))
+            return "needs Open vSwitch (ovsdb-server, ovs-vswitchd, ovs-vsctl): run packaging/install-deps.sh";
+        if (need == "netns" && run("ip netns list").exit_code != 0) return "needs 'ip netns' (iproute2) and network namespace support";
+    }
+    return std::nullopt;
+}
+
+}  // namespace brfusion::testing

@@ -1,0 +1,43 @@
+#include "brfusion/testing/command.hpp"
+#include "brfusion/testing/ovs_sandbox.hpp"
+
+#include <atomic>
+#include <unistd.h>
+
+namespace brfusion::testing {
+
+namespace {
+std::string unique_suffix() {
+    static std::atomic<int> counter{0};
+    return std::to_string(::getpid()) + "-" + std::to_string(counter++);
+}
+}  // namespace
+
+OvsSandbox::OvsSandbox() {
+    const std::string suffix = unique_suffix();
+    dir_ = "/tmp/brfusion-ovs-" + suffix;
+    netns_ = "bft-ovs-" + suffix;
+    try {
+        sandbox("start " + dir_ + " " + netns_);
+    } catch (...) {
+        run(std::string(BRFUSION_OVS_SANDBOX) + " stop " + dir_ + " " + netns_);
+        throw;
+    }
+}
+
+OvsSandbox::~OvsSandbox() { run(std::string(BRFUSION_OVS_SANDBOX) + " stop " + dir_ + " " + netns_); }
+
+std::string OvsSandbox::sandbox(const std::string& args) const { return run_checked(std::string(BRFUSION_OVS_SANDBOX) + " " + args); }
+
+std::string OvsSandbox::vsctl(const std::string& args) const {
+    return run_checked("ovs-vsctl --timeout=10 --db=unix:" + db_socket() + " " + args);
+}
+
+std::string OvsSandbox::in_netns(const std::string& command) const { return run("ip netns exec " + netns_ + " " + command).output; }
+
+void OvsSandbox::kill_db() const { sandbox("kill-db " + dir_); }
+void OvsSandbox::start_db() const { sandbox("start-db " + dir_ + " " + netns_); }
+void OvsSandbox::kill_vswitchd() const { sandbox("kill-vswitchd " + dir_); }
+void OvsSandbox::start_vswitchd() const { sandbox("start-vswitchd " + dir_ + " " + netns_); }
+
+}  // namespace brfusion::testing

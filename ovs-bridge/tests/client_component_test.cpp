@@ -1,0 +1,223 @@
+// OvsClient against a real ovsdb-server + ovs-vswitchd (userspace datapath) in a private netns.
+// ovs-vsctl is the oracle: what our client creates, ovs-vsctl sees, and the other way round.
+
+#include "brfusion/ovs/client.hpp"
+#include "brfusion/testing/ovs_sandbox.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <mutex>
+#include <thread>
+
+using namespace brfusion::ovs;
+using brfusion::testing::OvsSandbox;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string trim(std::string text) {
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    return text;
+}
+
+ClientOptions options_for(const OvsSandbox& sandbox, std::chrono::milliseconds timeout = 5000ms) {
+    ClientOptions options;
+    options.socket_path = sandbox.db_socket();
+    options.timeout = timeout;
+    return options;
+}
+
+OvsError error_of(const std::function<void()>& action) {
+    try {
+        action();
+    } catch (const OvsError& e) {
+        return e;
+    }
+    FAIL("expected an OvsError");
+    throw std::logic_error("unreachable");
+}
+
+const StringMap kVm1Ids = {{"brfusion-vm", "vm1"}, {"brfusion-network", "web"}, {"brfusion-endpoint", "ep1"}};
+
+}  // namespace
+
+TEST_CASE("what the client creates - ovs-vsctl sees - with our external_ids") {
+    OvsSandbox sandbox;
+    OvsClient client(options_for(sandbox));
+    client.ensure_bridge({"br-int", "netdev", {{"brfusion-bridge", "integration"}}});
+    const InterfaceRow iface = client.ensure_port({"br-int", "bft-p1", PortType::Internal, 10, kVm1Ids, ""});
+
+    CHECK(iface.ofport.value_or(-1) > 0);
+    CHECK_FALSE(iface.error);
+    CHECK(trim(sandbox.vsctl("get Bridge br-int datapath_type")) == "netdev");
+    CHECK(trim(sandbox.vsctl("list-ports br-int")) == "bft-p1");
+    CHECK(trim(sandbox.vsctl("get Port bft-p1 tag")) == "10");
+    CHECK(trim(sandbox.vsctl("get Interface bft-p1 ofport")) == std::to_string(*iface.ofport));
+    CHECK(trim(sandbox.vsctl("--bare --columns=name find Interface external_ids:brfusion-vm=vm1")) == "bft-p1");
+    CHECK(trim(sandbox.vsctl("--bare --columns=name find Port external_ids:brfusion-endpoint=ep1")) == "bft-p1");
+    // ovs-vswitchd really made the device in the sandbox's namespace.
+    CHECK_THAT(sandbox.in_netns("ip link show bft-p1"), Catch::Contains("bft-p1"));
+
+    client.remove_port("bft-p1");
+    CHECK(trim(sandbox.vsctl("list-ports br-int")).empty());
+    CHECK(trim(sandbox.vsctl("--bare --columns=name find Interface external_ids:brfusion-vm=vm1")).empty());
+    client.remove_bridge("br-int");
+    CHECK(trim(sandbox.vsctl("list-br")).empty());
+}
+
+TEST_CASE("what ovs-vsctl changes - the replica sees") {
+    OvsSandbox sandbox;
+    OvsClient client(options_for(sandbox));
+    client.wait_ready();
+    sandbox.vsctl("add-br br0 -- set Bridge br0 datapath_type=netdev -- add-port br0 p9 tag=7 -- set Interface p9 type=internal "
+                  "external_ids:brfusion-vm=vm3");
+    REQUIRE(client.wait_until([](const Replica& r) { return r.port("p9") && r.interface("p9"); }, 5s));
+    CHECK(client.port("p9")->bridge == "br0");
+    CHECK(client.port("p9")->port.tag == 7);
+    CHECK(client.find_interfaces({{"brfusion-vm", "vm3"}}).size() == 1);
+
+    sandbox.vsctl("set Port p9 tag=8 external_ids:brfusion-vm=vm4");
+    REQUIRE(client.wait_until([](const Replica& r) { return r.port("p9")->tag == 8; }, 5s));
+    CHECK(client.find_ports({{"brfusion-vm", "vm4"}}).size() == 1);
+
+    sandbox.vsctl("del-port p9");
+    CHECK(client.wait_until([](const Replica& r) { return !r.port("p9"); }, 5s));
+}
+
+TEST_CASE("operations are idempotent - list_owned and find_* answer from external_ids") {
+    OvsSandbox sandbox;
+    OvsClient client(options_for(sandbox));
+    client.ensure_bridge({"br-int", "netdev", {}});
+    client.ensure_bridge({"br-int", "netdev", {}});
+    const PortSpec spec{"br-int", "bft-p1", PortType::Internal, 3, kVm1Ids, ""};
+    const auto first = client.ensure_port(spec);
+    const auto second = client.ensure_port(spec);
+    CHECK(first.uuid == second.uuid);
+    client.ensure_port({"br-int", "other", PortType::Internal, {}, {}, ""});
+
+    const OwnedObjects owned = client.list_owned();
+    REQUIRE(owned.ports.size() == 1);
+    CHECK(owned.ports[0].port.name == "bft-p1");
+    CHECK(owned.ports[0].bridge == "br-int");
+    CHECK(owned.interfaces.size() == 1);
+    CHECK(client.find_ports({{"brfusion-vm", "vm1"}, {"brfusion-endpoint", "ep1"}}).size() == 1);
+    CHECK(client.find_ports({{"brfusion-vm", "vm2"}}).empty());
+
+    client.set_external_ids(Table::Interface, "bft-p1", {{"brfusion-spare", "true"}});
+    CHECK(trim(sandbox.vsctl("get Interface bft-p1 external_ids:brfusion-spare")) == "\"true\"");
+    client.clear_external_ids(Table::Interface, "bft-p1", {"brfusion-spare"});
+    CHECK(sandbox.vsctl("get Interface bft-p1 external_ids").find("brfusion-spare") == std::string::npos);
+
+    client.remove_port("bft-p1");
+    client.remove_port("bft-p1");
+    client.remove_bridge("br-int");
+    client.remove_bridge("br-int");
+    CHECK(trim(sandbox.vsctl("list-br")).empty());
+}
+
+TEST_CASE("patch ports join two bridges") {
+    OvsSandbox sandbox;
+    OvsClient client(options_for(sandbox));
+    client.ensure_bridge({"br-a", "netdev", {}});
+    client.ensure_bridge({"br-b", "netdev", {}});
+    const PatchPairSpec pair{"br-a", "a-to-b", "br-b", "b-to-a", {{"brfusion-patch", "ab"}}};
+    client.ensure_patch_pair(pair);
+    client.ensure_patch_pair(pair);
+    CHECK(trim(sandbox.vsctl("get Interface a-to-b options:peer")) == "b-to-a");
+    CHECK(trim(sandbox.vsctl("get Interface b-to-a type")) == "patch");
+    CHECK(trim(sandbox.vsctl("get Interface b-to-a error")) == "[]");
+    CHECK(std::stoi(sandbox.vsctl("get Interface b-to-a ofport")) > 0);
+    CHECK(client.find_ports({{"brfusion-patch", "ab"}}).size() == 2);
+}
+
+TEST_CASE("failures give clear errors: missing bridge - conflicting port - device ovs-vswitchd cannot open") {
+    OvsSandbox sandbox;
+    OvsClient client(options_for(sandbox));
+    client.ensure_bridge({"br-int", "netdev", {}});
+    client.ensure_port({"br-int", "bft-p1", PortType::Internal, 10, {}, ""});
+
+    const OvsError missing = error_of([&] { client.ensure_port({"no-such-br", "bft-p2", PortType::Internal, {}, {}, ""}); });
+    CHECK(missing.kind() == ErrorKind::NotFound);
+    CHECK_THAT(missing.what(), Catch::Contains("bridge no-such-br does not exist"));
+
+    const OvsError conflict = error_of([&] { client.ensure_port({"br-int", "bft-p1", PortType::Internal, 20, {}, ""}); });
+    CHECK(conflict.kind() == ErrorKind::Conflict);
+    CHECK_THAT(conflict.what(), Catch::Contains("tag 10 (wanted 20)"));
+    CHECK(trim(sandbox.vsctl("get Port bft-p1 tag")) == "10");  // untouched
+
+    // A system port for a device that does not exist: ovs-vswitchd reports Interface.error; the
+    // client reports it and leaves nothing behind.
+    const OvsError device = error_of([&] { client.ensure_port({"br-int", "no-such-dev", PortType::System, {}, {}, ""}); });
+    CHECK(device.kind() == ErrorKind::Vswitchd);
+    CHECK_THAT(device.what(), Catch::Contains("could not open network device no-such-dev"));
+    CHECK(trim(sandbox.vsctl("list-ports br-int")) == "bft-p1");
+}
+
+TEST_CASE("ovsdb-server restarted mid-session: the client reconnects and resyncs") {
+    OvsSandbox sandbox;
+    // After ovsdb-server comes back, ovs-vswitchd reconnects on its own backoff (seconds), so the
+    // operations after the restart get a generous budget; the "while down" check uses a second,
+    // impatient client.
+    OvsClient client(options_for(sandbox, 15000ms));
+    OvsClient impatient(options_for(sandbox, 1000ms));
+    client.ensure_bridge({"br-int", "netdev", {}});
+    client.ensure_port({"br-int", "before", PortType::Internal, {}, {}, ""});
+    impatient.wait_ready();
+
+    sandbox.kill_db();
+    const OvsError down = error_of([&] { impatient.ensure_port({"br-int", "during", PortType::Internal, {}, {}, ""}); });
+    CHECK(down.kind() == ErrorKind::Unreachable);
+    CHECK_THAT(down.what(), Catch::Contains("cannot reach ovsdb-server at " + sandbox.db_socket()));
+
+    sandbox.start_db();
+    // A change made by someone else while we were away must show up after the resync.
+    sandbox.vsctl("--no-wait del-port before");
+    REQUIRE(client.wait_until([](const Replica& r) { return !r.port("before"); }, 10s));
+    CHECK(client.ready());
+    client.ensure_port({"br-int", "after", PortType::Internal, {}, {}, ""});
+    CHECK(trim(sandbox.vsctl("list-ports br-int")) == "after");
+}
+
+TEST_CASE("ovs-vswitchd down: a timeout naming the cause - then recovery once it is back") {
+    OvsSandbox sandbox;
+    OvsClient client(options_for(sandbox, 1500ms));
+    client.ensure_bridge({"br-int", "netdev", {}});
+    sandbox.kill_vswitchd();
+
+    const OvsError timeout = error_of([&] { client.ensure_port({"br-int", "bft-p1", PortType::Internal, {}, {}, ""}); });
+    CHECK(timeout.kind() == ErrorKind::VswitchdTimeout);
+    CHECK_THAT(timeout.what(), Catch::Contains("is ovs-vswitchd running?"));
+
+    sandbox.start_vswitchd();
+    // The port is in the database; ensuring it again finds it and waits for its ofport.
+    const InterfaceRow iface = client.ensure_port({"br-int", "bft-p1", PortType::Internal, {}, {}, ""});
+    CHECK(iface.ofport.value_or(-1) > 0);
+}
+
+TEST_CASE("concurrent operations from many threads all land") {
+    OvsSandbox sandbox;
+    OvsClient client(options_for(sandbox, 20000ms));
+    client.ensure_bridge({"br-int", "netdev", {}});
+    std::vector<std::thread> threads;
+    std::mutex errors_mutex;
+    std::vector<std::string> errors;
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 10; ++i) {
+                try {
+                    client.ensure_port({"br-int", "c" + std::to_string(t) + "-" + std::to_string(i), PortType::Internal, t + 1,
+                                        {{"brfusion-vm", "vm" + std::to_string(t)}}, ""});
+                } catch (const std::exception& e) {
+                    std::lock_guard lock(errors_mutex);
+                    errors.emplace_back(e.what());
+                }
+            }
+        });
+    for (auto& thread : threads) thread.join();
+    CHECK(errors == std::vector<std::string>{});
+    CHECK(client.find_ports({{"brfusion-vm", "vm2"}}).size() == 10);
+    CHECK(trim(sandbox.vsctl("--bare --columns=name find Port tag=3")).size() > 0);
+    std::string ports = sandbox.vsctl("list-ports br-int");
+    CHECK(std::count(ports.begin(), ports.end(), '\n') == 40);
+}
