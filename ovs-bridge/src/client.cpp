@@ -104,10 +104,15 @@ OvsClient::Impl::~Impl() {
 }
 
 void OvsClient::Impl::on_connected() {
+    // A refusal means this session cannot be used: start a new one (with backoff). A lost
+    // connection is already reconnecting on its own.
+    auto restart_after = [this](const OvsError& error, const std::string& step) {
+        if (error.kind() == ErrorKind::Rejected) connection->reset(step + " failed: " + error.what());
+    };
     // The schema is fetched on every connection: ovsdb-server may have come back with a converted
     // database, and the replica must be decoded with the schema it runs now.
-    connection->call("get_schema", json::array({options.database}), [this](const json* schema_json, const OvsError* error) {
-        if (error) return connection->reset(std::string("get_schema failed: ") + error->what());
+    connection->call("get_schema", json::array({options.database}), [this, restart_after](const json* schema_json, const OvsError* error) {
+        if (error) return restart_after(*error, "get_schema");
         std::optional<Schema> schema;
         try {
             schema = Schema::from_json(*schema_json);
@@ -116,8 +121,8 @@ void OvsClient::Impl::on_connected() {
         }
         const std::string id = "brfusion-" + std::to_string(++monitor_serial);
         connection->call("monitor_cond", json::array({options.database, id, monitor_requests()}),
-                         [this, id, schema = std::move(*schema)](const json* initial, const OvsError* failure) {
-                             if (failure) return connection->reset(std::string("monitor_cond failed: ") + failure->what());
+                         [this, restart_after, id, schema = std::move(*schema)](const json* initial, const OvsError* failure) {
+                             if (failure) return restart_after(*failure, "monitor_cond");
                              Replica fresh(schema);
                              try {
                                  fresh.reset(*initial);
@@ -215,7 +220,7 @@ bool OvsClient::Impl::apply(const std::function<std::optional<Transaction>(const
         try {
             if (txn) {
                 auto outcome = txn->interpret(call("transact", txn->params(options.database), deadline));
-                if (outcome.next_cfg) wait_applied(*outcome.next_cfg, deadline);
+                if (outcome.next_cfg && options.wait_for_vswitchd) wait_applied(*outcome.next_cfg, deadline);
             }
         } catch (const OvsError& e) {
             if (e.kind() == ErrorKind::ConnectionLost && attempt == 0) continue;  // idempotent: safe to redo
@@ -250,12 +255,13 @@ void OvsClient::remove_bridge(const std::string& name) {
 }
 
 namespace {
-// Settled once ovs-vswitchd has given every named interface an ofport or an error.
-std::function<bool(const Replica&)> interfaces_settled(std::vector<std::string> names) {
-    return [names = std::move(names)](const Replica& r) {
+// Settled once every named interface is in the replica and, when waiting for ovs-vswitchd, has
+// been given an ofport or an error.
+std::function<bool(const Replica&)> interfaces_settled(std::vector<std::string> names, bool wait_for_vswitchd) {
+    return [names = std::move(names), wait_for_vswitchd](const Replica& r) {
         return std::all_of(names.begin(), names.end(), [&](const std::string& name) {
             auto iface = r.interface(name);
-            return iface && (iface->ofport || iface->error);
+            return iface && (!wait_for_vswitchd || iface->ofport || iface->error);
         });
     };
 }
@@ -264,10 +270,11 @@ std::function<bool(const Replica&)> interfaces_settled(std::vector<std::string> 
 InterfaceRow OvsClient::require_working_ports(const std::vector<std::string>& names, bool created) {
     std::optional<InterfaceRow> first;
     std::string failures;
+    const bool checkable = impl_->options.wait_for_vswitchd;  // otherwise ofport/error are not known yet
     for (const auto& name : names) {
         auto iface = interface(name);
         if (!iface) throw OvsError(ErrorKind::NotFound, "port " + name + " disappeared right after it was added");
-        if (iface->error || iface->ofport.value_or(-1) < 0)
+        if (checkable && (iface->error || iface->ofport.value_or(-1) < 0))
             failures += (failures.empty() ? "" : "; ") + name + ": " + iface->error.value_or("no OpenFlow port number was assigned");
         if (!first) first = std::move(iface);
     }
@@ -282,14 +289,14 @@ InterfaceRow OvsClient::require_working_ports(const std::vector<std::string>& na
 }
 
 InterfaceRow OvsClient::ensure_port(const PortSpec& spec) {
-    const bool created = impl_->apply([&](const Replica& r) { return plan_ensure_port(r, spec); }, interfaces_settled({spec.name}),
+    const bool created = impl_->apply([&](const Replica& r) { return plan_ensure_port(r, spec); }, interfaces_settled({spec.name}, impl_->options.wait_for_vswitchd),
                                       "adding port " + spec.name);
     return require_working_ports({spec.name}, created);
 }
 
 void OvsClient::ensure_patch_pair(const PatchPairSpec& spec) {
     const bool created = impl_->apply([&](const Replica& r) { return plan_ensure_patch_pair(r, spec); },
-                                      interfaces_settled({spec.port_a, spec.port_b}), "adding patch ports " + spec.port_a + "/" + spec.port_b);
+                                      interfaces_settled({spec.port_a, spec.port_b}, impl_->options.wait_for_vswitchd), "adding patch ports " + spec.port_a + "/" + spec.port_b);
     require_working_ports({spec.port_a, spec.port_b}, created);
 }
 

@@ -65,13 +65,13 @@ json normalize(ColumnKind kind, const json& wire) {
     throw std::logic_error("unknown column kind");
 }
 
-json apply_diff(ColumnType type, const json& current, const json& diff_wire) {
+json apply_diff(ColumnType type, json current, const json& diff_wire) {
     if (!type.composite) return normalize(type.kind, diff_wire);
     switch (type.kind) {
     case ColumnKind::Scalar:
         return normalize_atom(diff_wire);
     case ColumnKind::Set: {
-        json result = current.is_array() ? current : json::array();
+        json result = current.is_array() ? std::move(current) : json::array();
         for (auto& element : set_elements(diff_wire)) {
             auto found = std::find(result.begin(), result.end(), element);
             if (found != result.end()) result.erase(found);
@@ -80,7 +80,7 @@ json apply_diff(ColumnType type, const json& current, const json& diff_wire) {
         return result;
     }
     case ColumnKind::Map: {
-        json result = current.is_object() ? current : json::object();
+        json result = current.is_object() ? std::move(current) : json::object();
         for (const auto& pair : map_pairs(diff_wire)) {
             const std::string key = map_key(pair.at(0));
             json value = normalize_atom(pair.at(1));

@@ -120,7 +120,7 @@ void Replica::apply_row(const std::string& table_name, const Uuid& uuid, const j
         unindex(found->second);
         json& row = found->second;
         for (const auto& [column, diff] : modify->items())
-            row[column] = apply_diff(schema_.type(table_name, column), row.contains(column) ? row[column] : json(), diff);
+            row[column] = apply_diff(schema_.type(table_name, column), row.contains(column) ? std::move(row[column]) : json(), diff);
         if (auto name = row.find("name"); name != row.end()) table.by_name[name->get<std::string>()] = uuid;
     } else if (row_update.contains("delete")) {
         if (auto found = table.rows.find(uuid); found != table.rows.end()) {

@@ -176,7 +176,7 @@ bool port_matches(const Replica& replica, const PortSpec& spec) {
 void add_port_operations(Transaction& txn, const Replica& replica, const PortSpec& spec, const std::string& id) {
     if (spec.tag && (*spec.tag < 0 || *spec.tag > 4095))
         throw OvsError(ErrorKind::Rejected, "VLAN tag " + std::to_string(*spec.tag) + " for port " + spec.name + " is outside 0-4095");
-    if (!replica.bridge(spec.bridge))
+    if (!replica.has_bridge(spec.bridge))
         throw OvsError(ErrorKind::NotFound, "bridge " + spec.bridge + " does not exist; create it before adding port " + spec.name);
     StringMap options;
     if (spec.type == PortType::Patch) options["peer"] = spec.peer;

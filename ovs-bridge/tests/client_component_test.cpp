@@ -59,7 +59,14 @@ TEST_CASE("what the client creates - ovs-vsctl sees - with our external_ids") {
     // ovs-vswitchd really made the device in the sandbox's namespace.
     CHECK_THAT(sandbox.in_netns("ip link show bft-p1"), Catch::Contains("bft-p1"));
 
+    // A tap port: ovs-vswitchd creates the TAP device itself.
+    const InterfaceRow tap = client.ensure_port({"br-int", "bft-tap1", PortType::Tap, 11, {{"brfusion-vm", "vm2"}}, ""});
+    CHECK(tap.ofport.value_or(-1) > 0);
+    CHECK(trim(sandbox.vsctl("get Interface bft-tap1 type")) == "tap");
+    CHECK_THAT(sandbox.in_netns("ip -d link show bft-tap1"), Catch::Contains("tun type tap"));
+
     client.remove_port("bft-p1");
+    client.remove_port("bft-tap1");
     CHECK(trim(sandbox.vsctl("list-ports br-int")).empty());
     CHECK(trim(sandbox.vsctl("--bare --columns=name find Interface external_ids:brfusion-vm=vm1")).empty());
     client.remove_bridge("br-int");
@@ -193,6 +200,21 @@ TEST_CASE("ovs-vswitchd down: a timeout naming the cause - then recovery once it
     // The port is in the database; ensuring it again finds it and waits for its ofport.
     const InterfaceRow iface = client.ensure_port({"br-int", "bft-p1", PortType::Internal, {}, {}, ""});
     CHECK(iface.ofport.value_or(-1) > 0);
+}
+
+TEST_CASE("wait_for_vswitchd=false returns once committed - ovs-vswitchd applies it later") {
+    OvsSandbox sandbox;
+    ClientOptions options = options_for(sandbox);
+    options.wait_for_vswitchd = false;
+    OvsClient client(options);
+    client.ensure_bridge({"br-int", "netdev", {}});
+    sandbox.kill_vswitchd();
+    // With ovs-vswitchd down, a waiting client would time out; this one returns the committed port.
+    const InterfaceRow iface = client.ensure_port({"br-int", "bft-p1", PortType::Internal, {}, kVm1Ids, ""});
+    CHECK(iface.name == "bft-p1");
+    CHECK_FALSE(iface.ofport);
+    sandbox.start_vswitchd();
+    CHECK(client.wait_until([](const Replica& r) { return r.interface("bft-p1")->ofport.value_or(-1) > 0; }, 10s));
 }
 
 TEST_CASE("concurrent operations from many threads all land") {

@@ -25,6 +25,9 @@ struct ClientOptions {
     std::string database = "Open_vSwitch";
     // Upper bound for one operation: reaching ovsdb-server, committing, and ovs-vswitchd applying.
     std::chrono::milliseconds timeout{5000};
+    // false: like `ovs-vsctl --no-wait`, operations return once ovsdb-server has committed them,
+    // without waiting for ovs-vswitchd, so ensure_port cannot report ofport or Interface.error.
+    bool wait_for_vswitchd = true;
     std::chrono::milliseconds reconnect_first{50};
     std::chrono::milliseconds reconnect_max{2000};
 };
@@ -65,7 +68,8 @@ public:
 
     BridgeRow ensure_bridge(const BridgeSpec& spec);
     void remove_bridge(const std::string& name);
-    // Returns the port's interface as ovs-vswitchd left it (ofport set).
+    // Returns the port's interface as ovs-vswitchd left it (ofport set); with
+    // wait_for_vswitchd=false, as committed (ofport and error not known yet).
     InterfaceRow ensure_port(const PortSpec& spec);
     // Both ends of a patch pair; the same rules as ensure_port, for two ports at once.
     void ensure_patch_pair(const PatchPairSpec& spec);

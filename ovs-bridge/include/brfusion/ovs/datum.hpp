@@ -40,7 +40,8 @@ json normalize(ColumnKind kind, const json& wire);
 // non-composite column it is the new value. For a composite one it is a diff: each set element
 // in it is toggled; each map key is inserted if absent, removed if present with the same value,
 // replaced if present with another value.
-json apply_diff(ColumnType type, const json& current, const json& diff_wire);
+// `current` is taken by value so that callers can move it in (no copy of a large set).
+json apply_diff(ColumnType type, json current, const json& diff_wire);
 
 // Builders for values we send. Maps go through json::array so that nlohmann_json never turns a
 // pair list into an object.

@@ -73,6 +73,7 @@ public:
 
     std::optional<SwitchRow> root() const;
     std::optional<BridgeRow> bridge(const std::string& name) const;
+    bool has_bridge(const std::string& name) const { return find("Bridge", name) != nullptr; }
     std::optional<PortRow> port(const std::string& name) const;
     std::optional<InterfaceRow> interface(const std::string& name) const;
     std::optional<InterfaceRow> interface_by_uuid(const Uuid& uuid) const;

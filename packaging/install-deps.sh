@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package brfusion's build, tests and demo need. Safe to run any number
+# of times: it installs only what is missing and says what it does. Needs root.
+#
+#   packaging/install-deps.sh
+#
+# Each group names what needs it; a component that needs more adds its packages here (one list
+# for the whole project, so that CI and a newcomer's machine get the same thing).
+set -euo pipefail
+
+build=(cmake make g++ pkg-config libboost1.81-dev nlohmann-json3-dev catch2)
+ovs=(openvswitch-switch openvswitch-common)       # ovs-bridge tests, the demo, every OVS sandbox
+netns=(iproute2 ethtool procps)                      # network namespaces, TX offload, process checks
+packages=("${build[@]}" "${ovs[@]}" "${netns[@]}")
+
+[ "$(id -u)" = 0 ] || { echo "install-deps: run as root (apt-get needs it)" >&2; exit 1; }
+
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#packages[@]} packages already installed"
+    exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "install-deps: done"
