@@ -130,18 +130,18 @@ void Replica::apply_row(const std::string& table_name, const Uuid& uuid, const j
     }
 }
 
-const json* Replica::find(const std::string& table, const std::string& name) const {
+const Replica::Entry* Replica::find(const std::string& table, const std::string& name) const {
     auto t = tables_.find(table);
     if (t == tables_.end()) return nullptr;
     auto uuid = t->second.by_name.find(name);
-    return uuid == t->second.by_name.end() ? nullptr : &t->second.rows.at(uuid->second);
+    return uuid == t->second.by_name.end() ? nullptr : &*t->second.rows.find(uuid->second);
 }
 
-const json* Replica::find_uuid(const std::string& table, const Uuid& uuid) const {
+const Replica::Entry* Replica::find_uuid(const std::string& table, const Uuid& uuid) const {
     auto t = tables_.find(table);
     if (t == tables_.end()) return nullptr;
     auto row = t->second.rows.find(uuid);
-    return row == t->second.rows.end() ? nullptr : &row->second;
+    return row == t->second.rows.end() ? nullptr : &*row;
 }
 
 std::optional<SwitchRow> Replica::root() const {
@@ -152,28 +152,23 @@ std::optional<SwitchRow> Replica::root() const {
 }
 
 std::optional<BridgeRow> Replica::bridge(const std::string& name) const {
-    const json* row = find("Bridge", name);
-    return row ? std::optional(to_bridge(tables_.at("Bridge").by_name.at(name), *row)) : std::nullopt;
+    const Entry* row = find("Bridge", name);
+    return row ? std::optional(to_bridge(row->first, row->second)) : std::nullopt;
 }
 
 std::optional<PortRow> Replica::port(const std::string& name) const {
-    const json* row = find("Port", name);
-    return row ? std::optional(to_port(tables_.at("Port").by_name.at(name), *row)) : std::nullopt;
+    const Entry* row = find("Port", name);
+    return row ? std::optional(to_port(row->first, row->second)) : std::nullopt;
 }
 
 std::optional<InterfaceRow> Replica::interface(const std::string& name) const {
-    const json* row = find("Interface", name);
-    return row ? std::optional(to_interface(tables_.at("Interface").by_name.at(name), *row)) : std::nullopt;
+    const Entry* row = find("Interface", name);
+    return row ? std::optional(to_interface(row->first, row->second)) : std::nullopt;
 }
 
 std::optional<InterfaceRow> Replica::interface_by_uuid(const Uuid& uuid) const {
-    const json* row = find_uuid("Interface", uuid);
-    return row ? std::optional(to_interface(uuid, *row)) : std::nullopt;
-}
-
-std::optional<PortRow> Replica::port_by_uuid(const Uuid& uuid) const {
-    const json* row = find_uuid("Port", uuid);
-    return row ? std::optional(to_port(uuid, *row)) : std::nullopt;
+    const Entry* row = find_uuid("Interface", uuid);
+    return row ? std::optional(to_interface(row->first, row->second)) : std::nullopt;
 }
 
 std::vector<BridgeRow> Replica::bridges() const {

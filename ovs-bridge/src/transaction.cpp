@@ -231,35 +231,33 @@ std::optional<Transaction> plan_remove_port(const Replica& replica, const std::s
 }
 
 namespace {
-std::optional<Uuid> row_uuid(const Replica& replica, Table table, const std::string& name) {
-    switch (table) {
-    case Table::Bridge: if (auto row = replica.bridge(name)) return row->uuid; break;
-    case Table::Port: if (auto row = replica.port(name)) return row->uuid; break;
-    case Table::Interface: if (auto row = replica.interface(name)) return row->uuid; break;
-    }
-    return std::nullopt;
-}
+struct RowIdentity {
+    Uuid uuid;
+    StringMap external_ids;
+};
 
-StringMap row_external_ids(const Replica& replica, Table table, const std::string& name) {
+// The row's uuid and external_ids; NotFound when it does not exist.
+RowIdentity require_row(const Replica& replica, Table table, const std::string& name) {
+    std::optional<RowIdentity> row;
     switch (table) {
-    case Table::Bridge: return replica.bridge(name)->external_ids;
-    case Table::Port: return replica.port(name)->external_ids;
-    case Table::Interface: return replica.interface(name)->external_ids;
+    case Table::Bridge: if (auto r = replica.bridge(name)) row = RowIdentity{r->uuid, r->external_ids}; break;
+    case Table::Port: if (auto r = replica.port(name)) row = RowIdentity{r->uuid, r->external_ids}; break;
+    case Table::Interface: if (auto r = replica.interface(name)) row = RowIdentity{r->uuid, r->external_ids}; break;
     }
-    return {};
+    if (!row) throw OvsError(ErrorKind::NotFound, std::string(table_name(table)) + " " + name + " does not exist");
+    return *row;
 }
 }  // namespace
 
 std::optional<Transaction> plan_set_external_ids(const Replica& replica, Table table, const std::string& name,
                                                  const StringMap& external_ids) {
-    auto uuid = row_uuid(replica, table, name);
-    if (!uuid) throw OvsError(ErrorKind::NotFound, std::string(table_name(table)) + " " + name + " does not exist");
-    if (map_differences(row_external_ids(replica, table, name), external_ids).empty()) return std::nullopt;
+    const RowIdentity row = require_row(replica, table, name);
+    if (map_differences(row.external_ids, external_ids).empty()) return std::nullopt;
     std::vector<json> keys;
     for (const auto& [key, value] : external_ids) keys.emplace_back(key);
     // "insert" never overwrites a key, so delete the keys first; both mutations apply atomically.
     Transaction txn;
-    txn.add(mutate(table_name(table), where_uuid(*uuid),
+    txn.add(mutate(table_name(table), where_uuid(row.uuid),
                    json::array({json::array({"external_ids", "delete", wire_set(keys)}),
                                 json::array({"external_ids", "insert", wire_map(external_ids)})})));
     return txn;
@@ -267,15 +265,13 @@ std::optional<Transaction> plan_set_external_ids(const Replica& replica, Table t
 
 std::optional<Transaction> plan_clear_external_ids(const Replica& replica, Table table, const std::string& name,
                                                    const std::vector<std::string>& keys) {
-    auto uuid = row_uuid(replica, table, name);
-    if (!uuid) throw OvsError(ErrorKind::NotFound, std::string(table_name(table)) + " " + name + " does not exist");
-    const StringMap current = row_external_ids(replica, table, name);
+    const RowIdentity row = require_row(replica, table, name);
     std::vector<json> present;
     for (const auto& key : keys)
-        if (current.count(key)) present.emplace_back(key);
+        if (row.external_ids.count(key)) present.emplace_back(key);
     if (present.empty()) return std::nullopt;
     Transaction txn;
-    txn.add(mutate(table_name(table), where_uuid(*uuid), json::array({json::array({"external_ids", "delete", wire_set(present)})})));
+    txn.add(mutate(table_name(table), where_uuid(row.uuid), json::array({json::array({"external_ids", "delete", wire_set(present)})})));
     return txn;
 }
 

@@ -77,7 +77,6 @@ public:
     std::optional<PortRow> port(const std::string& name) const;
     std::optional<InterfaceRow> interface(const std::string& name) const;
     std::optional<InterfaceRow> interface_by_uuid(const Uuid& uuid) const;
-    std::optional<PortRow> port_by_uuid(const Uuid& uuid) const;
     std::vector<BridgeRow> bridges() const;
     std::vector<PortRow> ports() const;
     std::vector<InterfaceRow> interfaces() const;
@@ -89,9 +88,10 @@ private:
         std::unordered_map<Uuid, json> rows;           // uuid -> {column: normalized value}
         std::unordered_map<std::string, Uuid> by_name;  // for tables with a "name" column
     };
+    using Entry = std::pair<const Uuid, json>;  // a row with its uuid
     void apply_row(const std::string& table, const Uuid& uuid, const json& row_update);
-    const json* find(const std::string& table, const std::string& name) const;
-    const json* find_uuid(const std::string& table, const Uuid& uuid) const;
+    const Entry* find(const std::string& table, const std::string& name) const;
+    const Entry* find_uuid(const std::string& table, const Uuid& uuid) const;
 
     Schema schema_;
     std::map<std::string, Table> tables_;
