@@ -10,7 +10,7 @@ set -euo pipefail
 
 build=(cmake make g++ pkg-config libboost1.81-dev nlohmann-json3-dev catch2)
 ovs=(openvswitch-switch openvswitch-common)       # ovs-bridge tests, the demo, every OVS sandbox
-netns=(iproute2 ethtool procps)                      # network namespaces, TX offload, process checks
+netns=(iproute2 ethtool procps iputils-ping iperf3)  # namespaces, TX offload, process checks, traffic tests
 packages=("${build[@]}" "${ovs[@]}" "${netns[@]}")
 
 [ "$(id -u)" = 0 ] || { echo "install-deps: run as root (apt-get needs it)" >&2; exit 1; }

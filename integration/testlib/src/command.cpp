@@ -1,22 +1,15 @@
 #include "brfusion/testing/command.hpp"
 
-#include <array>
-#include <cstdio>
+#include "brfusion/common/process.hpp"
+
 #include <stdexcept>
-#include <sys/wait.h>
 #include <unistd.h>
 
 namespace brfusion::testing {
 
 CommandResult run(const std::string& command) {
-    CommandResult result;
-    FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-    if (!pipe) throw std::runtime_error("cannot run: " + command);
-    std::array<char, 4096> buffer{};
-    while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) result.output.append(buffer.data(), n);
-    const int status = ::pclose(pipe);
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return result;
+    const ProcessResult result = run_process({"/bin/sh", "-c", command});
+    return {result.exit_code, result.output};
 }
 
 std::string run_checked(const std::string& command) {

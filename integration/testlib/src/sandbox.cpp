@@ -1,3 +1,4 @@
+#include "brfusion/common/process.hpp"
 #include "brfusion/testing/command.hpp"
 #include "brfusion/testing/ovs_sandbox.hpp"
 
@@ -12,6 +13,17 @@ std::string unique_suffix() {
     return std::to_string(::getpid()) + "-" + std::to_string(counter++);
 }
 }  // namespace
+
+Netns::Netns() : name_("bft-ns-" + unique_suffix()) {
+    run_checked("ip netns add " + name_ + " && ip -n " + name_ + " link set lo up");
+}
+
+Netns::~Netns() { run("ip netns del " + name_); }
+
+Netns::Result Netns::exec(const std::string& command) const {
+    const ProcessResult result = run_process({"ip", "netns", "exec", name_, "sh", "-c", command});
+    return {result.exit_code, result.output};
+}
 
 OvsSandbox::OvsSandbox() {
     const std::string suffix = unique_suffix();

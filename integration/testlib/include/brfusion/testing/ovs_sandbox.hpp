@@ -7,6 +7,25 @@
 
 namespace brfusion::testing {
 
+// A fresh network namespace (loopback up) named bft-ns-PID-N, deleted on destruction.
+class Netns {
+public:
+    Netns();
+    ~Netns();
+    Netns(const Netns&) = delete;
+    Netns& operator=(const Netns&) = delete;
+    const std::string& name() const { return name_; }
+    // `ip netns exec <name> sh -c <command>`; exit code and output, never throws.
+    struct Result {
+        int exit_code;
+        std::string output;
+    };
+    Result exec(const std::string& command) const;
+
+private:
+    std::string name_;
+};
+
 class OvsSandbox {
 public:
     OvsSandbox();   // throws std::runtime_error with the script's output if OVS does not start

@@ -1,0 +1,47 @@
+#pragma once
+// VmmBackend: how NICs reach one VM. One instance per VM, made by make_backend() from its config.
+// Backends: netns (the "VM" is a network namespace) now; qmp and libvirt with real VMs.
+//
+// Contract for every method: idempotent (the state asked for may already be there, partly or
+// wholly, after a crash); blocks until done; throws ShimError(Backend) saying what failed.
+
+#include "brfusion/shim/config.hpp"
+
+#include <memory>
+#include <string>
+
+namespace brfusion::shim {
+
+struct NicDevice {
+    std::string host_if;   // host-side device, also the OVS port name (<= 15 characters)
+    std::string guest_if;  // the name the NIC gets in the VM where the backend picks it
+    std::string mac;       // what the guest sees
+    int mtu = 1500;
+};
+
+class VmmBackend {
+public:
+    virtual ~VmmBackend() = default;
+
+    // Creates the host side of the NIC (veth end, TAP, ...) so that it can join OVS.
+    virtual void create_host_device(const NicDevice& nic) = 0;
+    // Plugs the NIC into the VM: on return the VM has a NIC with nic.mac and nic.mtu, down.
+    virtual void plug(const NicDevice& nic) = 0;
+    // On return the VM no longer has the NIC, wherever inside the VM it was moved to.
+    virtual void unplug(const NicDevice& nic) = 0;
+    // Removes the host side.
+    virtual void delete_host_device(const NicDevice& nic) = 0;
+
+    // For reconcile: what exists now.
+    virtual bool host_device_exists(const NicDevice& nic) = 0;
+    virtual bool plugged(const NicDevice& nic) = 0;
+};
+
+struct BackendContext {
+    std::string host_netns;  // where OVS and host devices live ("" = the shim's own)
+};
+
+// Throws ShimError(BadRequest) for a backend this build does not have.
+std::unique_ptr<VmmBackend> make_backend(const VmConfig& vm, const BackendContext& context);
+
+}  // namespace brfusion::shim

@@ -1,0 +1,55 @@
+#pragma once
+// brfusion-shim's configuration: host networks, VMs, and where things are. Parsed from JSON
+// (the --config file) strictly: unknown keys, bad addresses and contradictions are refused with
+// the path of the offending value.
+
+#include "brfusion/shim/ipv4.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace brfusion::shim {
+
+// A network on the host that VMs' containers attach to: one VLAN on the integration bridge, a
+// gateway address on an OVS internal port, optionally NATed out of the uplink.
+struct HostNetwork {
+    std::string name;
+    Ipv4Prefix subnet;
+    Ipv4 gateway;
+    int tag = 0;      // VLAN tag on the integration bridge, 1-4094, unique per network
+    bool nat = true;  // masquerade the subnet out of the uplink
+    int mtu = 1500;
+};
+
+// A VM the shim serves. Its backend says how NICs reach it.
+struct VmConfig {
+    std::string name;
+    std::string backend = "netns";      // "netns" (qmp and libvirt come with real VMs)
+    std::string netns;                  // netns backend: the VM's network namespace
+    std::vector<std::string> networks;  // host networks it may attach to
+};
+
+struct ShimConfig {
+    std::string bridge = "br-int";                     // the integration bridge
+    std::string ovsdb = "/run/openvswitch/db.sock";    // ovsdb-server's socket
+    std::string host_netns;                            // where OVS and host devices live ("" = ours)
+    std::string uplink;                                // the host's uplink interface (NAT)
+    std::string state_dir = "/var/lib/brfusion";       // the journal
+    std::vector<HostNetwork> networks;
+    std::vector<VmConfig> vms;
+
+    const HostNetwork* network(const std::string& name) const;
+    const VmConfig* vm(const std::string& name) const;
+};
+
+// Throws ShimError(BadRequest) naming the path, e.g. "networks[1].gateway: 203.0.113.1 is
+// outside subnet 198.51.100.0/24".
+ShimConfig parse_config(const nlohmann::json& config);
+HostNetwork parse_network(const nlohmann::json& network, const std::string& path = "network");
+VmConfig parse_vm(const nlohmann::json& vm, const std::string& path = "vm");
+// Cross-checks: unique names and tags, VMs referring to existing networks.
+void validate(const ShimConfig& config);
+
+}  // namespace brfusion::shim

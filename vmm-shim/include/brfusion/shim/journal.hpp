@@ -1,0 +1,53 @@
+#pragma once
+// The shim's persistent state: IPAM leases and one record per NIC, with the phase of the
+// operation in progress. It is written *before* each step that changes the outside world, so that
+// after a crash the next start knows what may exist and repairs it (reconcile), never replays.
+//
+// Stored as one JSON file, replaced atomically (write a temporary file, fsync, rename, fsync the
+// directory): the state is small, an admin can read it, and it needs no extra dependency.
+
+#include "brfusion/shim/ipam.hpp"
+#include "brfusion/shim/ipv4.hpp"
+
+#include <map>
+#include <string>
+
+namespace brfusion::shim {
+
+enum class NicPhase {
+    Attaching,  // address leased; devices, OVS port and plug may exist partly
+    Attached,   // complete
+    Detaching,  // being removed; devices, OVS port and plug may exist partly
+};
+
+struct NicRecord {
+    std::string endpoint;  // the shim's id for the NIC; the guest names it in detach
+    std::string vm;
+    std::string network;
+    std::string mac;      // what the guest sees
+    Ipv4 ip;
+    std::string host_if;  // host-side device and OVS port name (<= 15 characters)
+    NicPhase phase = NicPhase::Attaching;
+};
+
+struct ShimState {
+    Ipam ipam;
+    std::map<std::string, NicRecord> nics;  // by endpoint
+};
+
+class Journal {
+public:
+    explicit Journal(std::string directory);
+    // The saved state, or an empty one if none was saved. Throws ShimError naming the file if it
+    // cannot be read or parsed (never silently starts from scratch over existing state).
+    ShimState load() const;
+    // Replaces the saved state atomically. Throws ShimError(Backend) if it cannot be written.
+    void save(const ShimState& state);
+    const std::string& path() const { return path_; }
+
+private:
+    std::string directory_;
+    std::string path_;
+};
+
+}  // namespace brfusion::shim

@@ -1,0 +1,136 @@
+#include "brfusion/shim/config.hpp"
+
+#include "brfusion/shim/error.hpp"
+
+#include <set>
+
+namespace brfusion::shim {
+
+using nlohmann::json;
+
+namespace {
+
+[[noreturn]] void refuse(const std::string& path, const std::string& problem) {
+    throw ShimError(ErrorKind::BadRequest, "config " + (path.rfind(".", 0) == 0 ? path.substr(1) : path) + ": " + problem);
+}
+
+void reject_unknown_keys(const json& object, const std::string& path, std::initializer_list<const char*> known) {
+    if (!object.is_object()) refuse(path, "must be a JSON object");
+    for (const auto& [key, value] : object.items()) {
+        bool found = false;
+        for (const char* name : known) found = found || key == name;
+        if (!found) {
+            std::string list;
+            for (const char* name : known) list += (list.empty() ? "" : ", ") + std::string(name);
+            refuse(path + "." + key, "unknown key (known: " + list + ")");
+        }
+    }
+}
+
+template <typename T>
+T get(const json& object, const std::string& path, const char* key, std::optional<T> fallback = std::nullopt) {
+    auto found = object.find(key);
+    if (found == object.end()) {
+        if (fallback) return *fallback;
+        refuse(path + "." + key, "is required");
+    }
+    try {
+        return found->get<T>();
+    } catch (const json::exception&) {
+        refuse(path + "." + key, "has the wrong type (" + found->dump() + ")");
+    }
+}
+
+bool is_valid_name(const std::string& name) {
+    if (name.empty() || name.size() > 64) return false;
+    for (char c : name)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
+    return true;
+}
+
+std::string name_of(const json& object, const std::string& path) {
+    auto name = get<std::string>(object, path, "name");
+    if (!is_valid_name(name)) refuse(path + ".name", "'" + name + "' must be 1-64 characters of [A-Za-z0-9._-]");
+    return name;
+}
+
+}  // namespace
+
+const HostNetwork* ShimConfig::network(const std::string& name) const {
+    for (const auto& n : networks)
+        if (n.name == name) return &n;
+    return nullptr;
+}
+
+const VmConfig* ShimConfig::vm(const std::string& name) const {
+    for (const auto& v : vms)
+        if (v.name == name) return &v;
+    return nullptr;
+}
+
+HostNetwork parse_network(const json& object, const std::string& path) {
+    reject_unknown_keys(object, path, {"name", "subnet", "gateway", "tag", "nat", "mtu"});
+    HostNetwork network;
+    network.name = name_of(object, path);
+    const auto subnet_text = get<std::string>(object, path, "subnet");
+    auto subnet = Ipv4Prefix::parse(subnet_text);
+    if (!subnet) refuse(path + ".subnet", "'" + subnet_text + "' is not an IPv4 prefix with zero host bits (like 198.51.100.0/24)");
+    if (subnet->length > 30) refuse(path + ".subnet", subnet_text + " is too small: a network needs at least a /30");
+    network.subnet = *subnet;
+    const auto gateway_text = get<std::string>(object, path, "gateway", std::optional<std::string>(Ipv4{subnet->network.value + 1}.str()));
+    auto gateway = Ipv4::parse(gateway_text);
+    if (!gateway) refuse(path + ".gateway", "'" + gateway_text + "' is not an IPv4 address");
+    if (!subnet->contains(*gateway) || *gateway == subnet->network || *gateway == subnet->broadcast())
+        refuse(path + ".gateway", gateway_text + " is not a host address of subnet " + subnet->str());
+    network.gateway = *gateway;
+    network.tag = get<int>(object, path, "tag");
+    if (network.tag < 1 || network.tag > 4094) refuse(path + ".tag", std::to_string(network.tag) + " is not a VLAN id (1-4094)");
+    network.nat = get<bool>(object, path, "nat", true);
+    network.mtu = get<int>(object, path, "mtu", 1500);
+    if (network.mtu < 576 || network.mtu > 9000) refuse(path + ".mtu", std::to_string(network.mtu) + " is outside 576-9000");
+    return network;
+}
+
+VmConfig parse_vm(const json& object, const std::string& path) {
+    reject_unknown_keys(object, path, {"name", "backend", "netns", "networks"});
+    VmConfig vm;
+    vm.name = name_of(object, path);
+    vm.backend = get<std::string>(object, path, "backend", std::optional<std::string>("netns"));
+    if (vm.backend != "netns") refuse(path + ".backend", "'" + vm.backend + "' is not supported (supported: netns)");
+    vm.netns = get<std::string>(object, path, "netns", std::optional<std::string>(""));
+    if (vm.backend == "netns" && vm.netns.empty()) refuse(path + ".netns", "is required for the netns backend");
+    vm.networks = get<std::vector<std::string>>(object, path, "networks", std::optional<std::vector<std::string>>({}));
+    return vm;
+}
+
+void validate(const ShimConfig& config) {
+    std::set<std::string> network_names, vm_names;
+    std::set<int> tags;
+    for (const auto& network : config.networks) {
+        if (!network_names.insert(network.name).second) refuse("networks", "network " + network.name + " is defined twice");
+        if (!tags.insert(network.tag).second) refuse("networks", "VLAN tag " + std::to_string(network.tag) + " is used by two networks");
+    }
+    for (const auto& vm : config.vms) {
+        if (!vm_names.insert(vm.name).second) refuse("vms", "VM " + vm.name + " is defined twice");
+        for (const auto& network : vm.networks)
+            if (!network_names.count(network)) refuse("vms", "VM " + vm.name + " allows network " + network + ", which is not defined");
+    }
+}
+
+ShimConfig parse_config(const json& object) {
+    reject_unknown_keys(object, "", {"bridge", "ovsdb", "host_netns", "uplink", "state_dir", "networks", "vms"});
+    ShimConfig config;
+    config.bridge = get<std::string>(object, "", "bridge", config.bridge);
+    config.ovsdb = get<std::string>(object, "", "ovsdb", config.ovsdb);
+    config.host_netns = get<std::string>(object, "", "host_netns", config.host_netns);
+    config.uplink = get<std::string>(object, "", "uplink", config.uplink);
+    config.state_dir = get<std::string>(object, "", "state_dir", config.state_dir);
+    const json networks = object.value("networks", json::array());
+    for (std::size_t i = 0; i < networks.size(); ++i) config.networks.push_back(parse_network(networks[i], "networks[" + std::to_string(i) + "]"));
+    const json vms = object.value("vms", json::array());
+    for (std::size_t i = 0; i < vms.size(); ++i) config.vms.push_back(parse_vm(vms[i], "vms[" + std::to_string(i) + "]"));
+    validate(config);
+    return config;
+}
+
+}  // namespace brfusion::shim

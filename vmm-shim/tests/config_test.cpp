@@ -1,0 +1,64 @@
+#include "brfusion/shim/config.hpp"
+#include "brfusion/shim/error.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace brfusion::shim;
+using nlohmann::json;
+
+namespace {
+json valid() {
+    return json::parse(R"({
+      "bridge": "br-int", "state_dir": "/tmp/x",
+      "networks": [{"name": "lab", "subnet": "198.51.100.0/24", "tag": 100},
+                   {"name": "lab2", "subnet": "203.0.113.0/24", "gateway": "203.0.113.254", "tag": 200, "nat": false, "mtu": 1400}],
+      "vms": [{"name": "vm1", "netns": "vm1ns", "networks": ["lab", "lab2"]}]
+    })");
+}
+std::string error_of(const json& config) {
+    try {
+        parse_config(config);
+    } catch (const ShimError& e) {
+        return e.what();
+    }
+    return "no error";
+}
+}  // namespace
+
+TEST_CASE("a valid config parses with defaults filled in") {
+    const ShimConfig config = parse_config(valid());
+    REQUIRE(config.networks.size() == 2);
+    CHECK(config.network("lab")->gateway.str() == "198.51.100.1");  // default: first host address
+    CHECK(config.network("lab")->nat);
+    CHECK(config.network("lab2")->gateway.str() == "203.0.113.254");
+    CHECK(config.network("lab2")->mtu == 1400);
+    CHECK(config.vm("vm1")->backend == "netns");
+    CHECK(config.ovsdb == "/run/openvswitch/db.sock");
+}
+
+TEST_CASE("bad configs are refused with the path of the offending value") {
+    json c = valid();
+    c["networks"][0]["colour"] = "red";
+    CHECK_THAT(error_of(c), Catch::Contains("networks[0].colour: unknown key"));
+    c = valid();
+    c["networks"][1]["gateway"] = "192.0.2.1";
+    CHECK_THAT(error_of(c), Catch::Contains("networks[1].gateway: 192.0.2.1 is not a host address of subnet 203.0.113.0/24"));
+    c = valid();
+    c["networks"][0]["subnet"] = "198.51.100.1/24";
+    CHECK_THAT(error_of(c), Catch::Contains("networks[0].subnet"));
+    c = valid();
+    c["networks"][1]["tag"] = 100;
+    CHECK_THAT(error_of(c), Catch::Contains("VLAN tag 100 is used by two networks"));
+    c = valid();
+    c["vms"][0]["networks"] = {"nope"};
+    CHECK_THAT(error_of(c), Catch::Contains("VM vm1 allows network nope, which is not defined"));
+    c = valid();
+    c["vms"][0]["backend"] = "xen";
+    CHECK_THAT(error_of(c), Catch::Contains("'xen' is not supported"));
+    c = valid();
+    c["networks"][0]["tag"] = "100";
+    CHECK_THAT(error_of(c), Catch::Contains("networks[0].tag: has the wrong type"));
+    c = valid();
+    c["surprise"] = 1;
+    CHECK_THAT(error_of(c), Catch::Contains("config surprise: unknown key"));
+}

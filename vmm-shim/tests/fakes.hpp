@@ -1,0 +1,88 @@
+#pragma once
+// Fakes of the shim's outside world for unit tests: a host switch and VMM backends that keep
+// what exists in memory and throw at a chosen step, so that a test can fail every step in turn.
+
+#include "brfusion/shim/backend.hpp"
+#include "brfusion/shim/error.hpp"
+#include "brfusion/shim/host_switch.hpp"
+
+#include <map>
+#include <set>
+#include <string>
+
+namespace brfusion::shim::test {
+
+// Counts the steps taken against the fakes and fails those numbered in `failing`.
+struct FaultPlan {
+    int steps = 0;
+    std::set<int> failing;
+    void fail(std::set<int> steps_to_fail) {
+        steps = 0;
+        failing = std::move(steps_to_fail);
+    }
+    void step(const std::string& what) {
+        if (failing.count(++steps)) throw ShimError(ErrorKind::Backend, "injected failure at step " + std::to_string(steps) + " (" + what + ")");
+    }
+};
+
+struct FakeHostSwitch : HostSwitch {
+    explicit FakeHostSwitch(FaultPlan& faults) : plan(faults) {}
+    void ensure_bridge() override { plan.step("ensure_bridge"); }
+    void add_port(const std::string& name, int tag, const Labels& labels) override {
+        plan.step("add_port " + name);
+        ports[name] = labels;
+        tags[name] = tag;
+    }
+    void remove_port(const std::string& name) override {
+        plan.step("remove_port " + name);
+        ports.erase(name);
+    }
+    std::map<std::string, std::string> ports_labelled(const std::string& key) override {
+        std::map<std::string, std::string> result;
+        for (const auto& [name, labels] : ports)
+            if (labels.count(key)) result[name] = labels.at(key);
+        return result;
+    }
+    void ensure_gateway(const std::string& port, int, const Labels&, const std::string& address, int) override {
+        plan.step("ensure_gateway " + port);
+        gateways[port] = address;
+    }
+    FaultPlan& plan;
+    std::map<std::string, Labels> ports;
+    std::map<std::string, int> tags;
+    std::map<std::string, std::string> gateways;
+};
+
+// What exists in all fake VMs and on the fake host.
+struct FakeWorld {
+    std::set<std::string> host_devices;
+    std::map<std::string, std::string> plugged;  // host_if -> VM
+};
+
+struct FakeBackend : VmmBackend {
+    FakeBackend(std::string vm_name, FaultPlan& faults, FakeWorld& shared) : vm(std::move(vm_name)), plan(faults), world(shared) {}
+    void create_host_device(const NicDevice& nic) override {
+        plan.step("create_host_device " + nic.host_if);
+        world.host_devices.insert(nic.host_if);
+    }
+    void plug(const NicDevice& nic) override {
+        plan.step("plug " + nic.host_if);
+        if (!world.host_devices.count(nic.host_if)) throw ShimError(ErrorKind::Backend, "plug without a host device");
+        world.plugged[nic.host_if] = vm;
+    }
+    void unplug(const NicDevice& nic) override {
+        plan.step("unplug " + nic.host_if);
+        world.plugged.erase(nic.host_if);
+    }
+    void delete_host_device(const NicDevice& nic) override {
+        plan.step("delete_host_device " + nic.host_if);
+        world.host_devices.erase(nic.host_if);
+    }
+    bool host_device_exists(const NicDevice& nic) override { return world.host_devices.count(nic.host_if) != 0; }
+    bool plugged(const NicDevice& nic) override { return world.plugged.count(nic.host_if) != 0; }
+    std::string vm;
+    FaultPlan& plan;
+    FakeWorld& world;
+};
+
+}  // namespace brfusion::shim::test
