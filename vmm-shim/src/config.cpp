@@ -92,7 +92,7 @@ HostNetwork parse_network(const json& object, const std::string& path) {
 }
 
 VmConfig parse_vm(const json& object, const std::string& path) {
-    reject_unknown_keys(object, path, {"name", "backend", "netns", "networks"});
+    reject_unknown_keys(object, path, {"name", "backend", "netns", "networks", "channel"});
     VmConfig vm;
     vm.name = name_of(object, path);
     vm.backend = get<std::string>(object, path, "backend", std::optional<std::string>("netns"));
@@ -100,6 +100,7 @@ VmConfig parse_vm(const json& object, const std::string& path) {
     vm.netns = get<std::string>(object, path, "netns", std::optional<std::string>(""));
     if (vm.backend == "netns" && vm.netns.empty()) refuse(path + ".netns", "is required for the netns backend");
     vm.networks = get<std::vector<std::string>>(object, path, "networks", std::optional<std::vector<std::string>>({}));
+    vm.channel = get<std::string>(object, path, "channel", std::optional<std::string>(""));
     return vm;
 }
 
@@ -118,17 +119,21 @@ void validate(const ShimConfig& config) {
 }
 
 ShimConfig parse_config(const json& object) {
-    reject_unknown_keys(object, "", {"bridge", "ovsdb", "host_netns", "uplink", "state_dir", "networks", "vms"});
+    reject_unknown_keys(object, "", {"bridge", "ovsdb", "host_netns", "uplink", "state_dir", "run_dir", "admin_socket", "networks", "vms"});
     ShimConfig config;
     config.bridge = get<std::string>(object, "", "bridge", config.bridge);
     config.ovsdb = get<std::string>(object, "", "ovsdb", config.ovsdb);
     config.host_netns = get<std::string>(object, "", "host_netns", config.host_netns);
     config.uplink = get<std::string>(object, "", "uplink", config.uplink);
     config.state_dir = get<std::string>(object, "", "state_dir", config.state_dir);
+    config.run_dir = get<std::string>(object, "", "run_dir", config.run_dir);
+    config.admin_socket = get<std::string>(object, "", "admin_socket", config.run_dir + "/shim.sock");
     const json networks = object.value("networks", json::array());
     for (std::size_t i = 0; i < networks.size(); ++i) config.networks.push_back(parse_network(networks[i], "networks[" + std::to_string(i) + "]"));
     const json vms = object.value("vms", json::array());
     for (std::size_t i = 0; i < vms.size(); ++i) config.vms.push_back(parse_vm(vms[i], "vms[" + std::to_string(i) + "]"));
+    for (auto& vm : config.vms)
+        if (vm.channel.empty()) vm.channel = config.run_dir + "/vm-" + vm.name + ".sock";
     validate(config);
     return config;
 }

@@ -84,8 +84,7 @@ void NicManager::add_port(const NicRecord& record, const HostNetwork& network) {
                      {"attached-mac", record.mac}});  // the OVS convention for "the VM's MAC on this port"
 }
 
-AttachedNic NicManager::attach(const std::string& vm_name, const std::string& network_name, std::optional<Ipv4> requested_ip) {
-    std::lock_guard lock(mutex_);
+const HostNetwork& NicManager::allowed_network(const std::string& vm_name, const std::string& network_name) const {
     const VmConfig* vm = config_.vm(vm_name);
     if (!vm) throw ShimError(ErrorKind::NotFound, "VM " + vm_name + " is not configured on this host");
     const HostNetwork* network = config_.network(network_name);
@@ -93,6 +92,12 @@ AttachedNic NicManager::attach(const std::string& vm_name, const std::string& ne
         throw ShimError(network ? ErrorKind::NotAllowed : ErrorKind::NotFound,
                         "network " + network_name + (network ? " is not allowed" : " does not exist") + " for VM " + vm_name +
                             "; allowed: " + join(vm->networks));
+    return *network;
+}
+
+AttachedNic NicManager::attach(const std::string& vm_name, const std::string& network_name, std::optional<Ipv4> requested_ip) {
+    std::lock_guard lock(mutex_);
+    const HostNetwork* network = &allowed_network(vm_name, network_name);
 
     NicRecord record;
     do record.endpoint = random_hex(12);
@@ -196,6 +201,11 @@ ReconcileReport NicManager::reconcile() {
         report.orphans.push_back(port);
     }
     return report;
+}
+
+std::vector<Lease> NicManager::leases(const std::string& network) const {
+    std::lock_guard lock(mutex_);
+    return state_.ipam.has_pool(network) ? state_.ipam.leases(network) : std::vector<Lease>{};
 }
 
 std::vector<NicRecord> NicManager::nics(const std::string& vm) const {

@@ -5,10 +5,16 @@
 #include "brfusion/shim/backend.hpp"
 #include "brfusion/shim/error.hpp"
 #include "brfusion/shim/host_switch.hpp"
+#include "brfusion/shim/nic_manager.hpp"
 
+#include <catch2/catch.hpp>
+
+#include <filesystem>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
+#include <unistd.h>
 
 namespace brfusion::shim::test {
 
@@ -83,6 +89,47 @@ struct FakeBackend : VmmBackend {
     std::string vm;
     FaultPlan& plan;
     FakeWorld& world;
+};
+
+// Two networks (lab: vm1 and vm2; lab2: vm1 only) and two VMs.
+inline ShimConfig test_config(const std::string& state_dir) {
+    return parse_config(nlohmann::json{
+        {"state_dir", state_dir},
+        {"networks", {{{"name", "lab"}, {"subnet", "198.51.100.0/24"}, {"tag", 100}}, {{"name", "lab2"}, {"subnet", "203.0.113.0/24"}, {"tag", 200}}}},
+        {"vms", {{{"name", "vm1"}, {"netns", "ns1"}, {"networks", {"lab", "lab2"}}}, {{"name", "vm2"}, {"netns", "ns2"}, {"networks", {"lab"}}}}}});
+}
+
+// A shim over fakes, restartable over the same journal and "outside world".
+struct Rig {
+    std::string dir = "/tmp/brfusion-nic-test-" + std::to_string(::getpid());
+    FaultPlan plan;
+    FakeHostSwitch host{plan};
+    FakeWorld world;
+    std::unique_ptr<Journal> journal;
+    std::unique_ptr<NicManager> manager;
+
+    Rig() {
+        std::filesystem::remove_all(dir);
+        restart();
+    }
+    ~Rig() { std::filesystem::remove_all(dir); }
+    ReconcileReport restart() {
+        journal = std::make_unique<Journal>(dir);
+        manager = std::make_unique<NicManager>(test_config(dir), *journal, host, [this](const VmConfig& vm) {
+            return std::make_unique<FakeBackend>(vm.name, plan, world);
+        });
+        return manager->start();
+    }
+    // Nothing of any NIC exists anywhere: no device, plug, container port, lease or record.
+    void require_clean() const {
+        CHECK(world.host_devices.empty());
+        CHECK(world.plugged.empty());
+        CHECK(host.ports.empty());
+        CHECK(manager->nics().empty());
+        const ShimState saved = Journal(dir).load();
+        CHECK(saved.nics.empty());
+        CHECK(saved.ipam.leases("lab").empty());
+    }
 };
 
 }  // namespace brfusion::shim::test

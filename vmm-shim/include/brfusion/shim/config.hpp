@@ -29,6 +29,8 @@ struct VmConfig {
     std::string backend = "netns";      // "netns" (qmp and libvirt come with real VMs)
     std::string netns;                  // netns backend: the VM's network namespace
     std::vector<std::string> networks;  // host networks it may attach to
+    std::string channel;                // guest channel: the unix socket the shim listens on for this VM
+                                        // (default RUN_DIR/vm-NAME.sock); whoever connects speaks as this VM
 };
 
 struct ShimConfig {
@@ -37,6 +39,8 @@ struct ShimConfig {
     std::string host_netns;                            // where OVS and host devices live ("" = ours)
     std::string uplink;                                // the host's uplink interface (NAT)
     std::string state_dir = "/var/lib/brfusion";       // the journal
+    std::string run_dir = "/run/brfusion";             // sockets
+    std::string admin_socket;                          // default RUN_DIR/shim.sock (mode 0660)
     std::vector<HostNetwork> networks;
     std::vector<VmConfig> vms;
 

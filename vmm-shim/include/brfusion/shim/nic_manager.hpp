@@ -60,7 +60,11 @@ public:
     void detach(const std::string& vm, const std::string& endpoint);
 
     std::vector<NicRecord> nics(const std::string& vm = "") const;
+    // The host network `network` if VM `vm` may use it; NotFound / NotAllowed (listing what it
+    // may use) otherwise.
+    const HostNetwork& allowed_network(const std::string& vm, const std::string& network) const;
     const ShimConfig& config() const { return config_; }
+    std::vector<Lease> leases(const std::string& network) const;
 
     // The gateway port of a host network (an OVS internal port; <= 15 characters).
     static std::string gateway_port(const HostNetwork& network);

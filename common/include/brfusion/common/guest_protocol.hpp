@@ -1,0 +1,101 @@
+#pragma once
+// The guest channel: how brfusion-plugin (in a VM) talks to brfusion-shim (on the host).
+//
+// Transport: one byte stream per VM (a unix socket for netns VMs; virtio-serial port
+// org.brfusion.shim.0 or AF_VSOCK for real VMs). The VM's identity is the stream it speaks on,
+// never a field of a request.
+// Framing: newline-delimited JSON; one JSON-RPC 2.0 message per line. Several requests may be in
+// flight; responses carry the request's id and may come in any order.
+// Errors: JSON-RPC error objects; `message` is for the user (the plugin shows it to docker as
+// is), `data.kind` names the class (bad-request, not-allowed, not-found, conflict, exhausted,
+// backend).
+//
+// Methods (params and result are JSON objects; unknown fields are refused):
+//   nic.attach  {network, ip?}  -> AttachResult   a NIC on host network `network` for this VM
+//   nic.detach  {endpoint}      -> {}             idempotent; only this VM's NICs
+//   nic.list    {}              -> {nics: [NicInfo]}   this VM's NICs
+//   ipam.pool   {network}       -> PoolInfo       the host network's subnet, gateway and MTU
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace brfusion::guest {
+
+inline constexpr const char* kAttach = "nic.attach";
+inline constexpr const char* kDetach = "nic.detach";
+inline constexpr const char* kList = "nic.list";
+inline constexpr const char* kPool = "ipam.pool";
+
+// JSON-RPC 2.0 error codes: the standard ones, and ours for ShimError kinds.
+enum ErrorCode : int {
+    kParseError = -32700,
+    kInvalidRequest = -32600,
+    kMethodNotFound = -32601,
+    kInvalidParams = -32602,
+    kNotAllowed = 1,
+    kNotFound = 2,
+    kConflict = 3,
+    kExhausted = 4,
+    kBackend = 5,
+};
+
+struct AttachParams {
+    std::string network;
+    std::optional<std::string> ip;  // a specific address (docker run --ip)
+};
+
+struct AttachResult {
+    std::string endpoint;
+    std::string mac;
+    std::string guest_if;  // the NIC's name in the VM where the backend names it (netns); else find it by MAC
+    std::string ip;
+    int prefix_length = 0;
+    std::string gateway;
+    int mtu = 1500;
+};
+
+struct DetachParams {
+    std::string endpoint;
+};
+
+struct NicInfo {
+    std::string endpoint;
+    std::string network;
+    std::string mac;
+    std::string ip;
+    std::string state;  // attaching | attached | detaching
+};
+
+struct PoolParams {
+    std::string network;
+};
+
+struct PoolInfo {
+    std::string subnet;
+    std::string gateway;
+    int mtu = 1500;
+};
+
+// from_json throws std::invalid_argument naming the field on unknown, missing or mistyped fields.
+void from_json(const nlohmann::json& j, AttachParams& p);
+void to_json(nlohmann::json& j, const AttachParams& p);
+void from_json(const nlohmann::json& j, AttachResult& r);
+void to_json(nlohmann::json& j, const AttachResult& r);
+void from_json(const nlohmann::json& j, DetachParams& p);
+void to_json(nlohmann::json& j, const DetachParams& p);
+void from_json(const nlohmann::json& j, NicInfo& n);
+void to_json(nlohmann::json& j, const NicInfo& n);
+void from_json(const nlohmann::json& j, PoolParams& p);
+void to_json(nlohmann::json& j, const PoolParams& p);
+void from_json(const nlohmann::json& j, PoolInfo& p);
+void to_json(nlohmann::json& j, const PoolInfo& p);
+
+// Envelopes.
+nlohmann::json make_request(const nlohmann::json& id, const std::string& method, nlohmann::json params);
+nlohmann::json make_result(const nlohmann::json& id, nlohmann::json result);
+nlohmann::json make_error(const nlohmann::json& id, int code, const std::string& message, const std::string& kind = "");
+
+}  // namespace brfusion::guest

@@ -1,0 +1,112 @@
+#include "brfusion/common/guest_protocol.hpp"
+
+#include <stdexcept>
+
+namespace brfusion::guest {
+
+using nlohmann::json;
+
+namespace {
+
+// Refuses fields the message type does not have, so that a typo is an error, not ignored.
+void only(const json& j, std::initializer_list<const char*> fields) {
+    if (!j.is_object()) throw std::invalid_argument("params must be a JSON object");
+    for (const auto& [key, value] : j.items()) {
+        bool known = false;
+        for (const char* field : fields) known = known || key == field;
+        if (!known) throw std::invalid_argument("unknown field '" + key + "'");
+    }
+}
+
+template <typename T>
+void field(const json& j, const char* name, T& out) {
+    auto found = j.find(name);
+    if (found == j.end()) throw std::invalid_argument(std::string("missing field '") + name + "'");
+    try {
+        out = found->get<T>();
+    } catch (const json::exception&) {
+        throw std::invalid_argument(std::string("field '") + name + "' has the wrong type");
+    }
+}
+
+template <typename T>
+void optional_field(const json& j, const char* name, std::optional<T>& out) {
+    if (j.contains(name) && !j[name].is_null()) {
+        T value;
+        field(j, name, value);
+        out = std::move(value);
+    }
+}
+
+}  // namespace
+
+void from_json(const json& j, AttachParams& p) {
+    only(j, {"network", "ip"});
+    field(j, "network", p.network);
+    optional_field(j, "ip", p.ip);
+}
+void to_json(json& j, const AttachParams& p) {
+    j = {{"network", p.network}};
+    if (p.ip) j["ip"] = *p.ip;
+}
+
+void from_json(const json& j, AttachResult& r) {
+    only(j, {"endpoint", "mac", "guest_if", "ip", "prefix_length", "gateway", "mtu"});
+    field(j, "endpoint", r.endpoint);
+    field(j, "mac", r.mac);
+    field(j, "guest_if", r.guest_if);
+    field(j, "ip", r.ip);
+    field(j, "prefix_length", r.prefix_length);
+    field(j, "gateway", r.gateway);
+    field(j, "mtu", r.mtu);
+}
+void to_json(json& j, const AttachResult& r) {
+    j = {{"endpoint", r.endpoint}, {"mac", r.mac}, {"guest_if", r.guest_if}, {"ip", r.ip},
+         {"prefix_length", r.prefix_length}, {"gateway", r.gateway}, {"mtu", r.mtu}};
+}
+
+void from_json(const json& j, DetachParams& p) {
+    only(j, {"endpoint"});
+    field(j, "endpoint", p.endpoint);
+}
+void to_json(json& j, const DetachParams& p) { j = {{"endpoint", p.endpoint}}; }
+
+void from_json(const json& j, NicInfo& n) {
+    only(j, {"endpoint", "network", "mac", "ip", "state"});
+    field(j, "endpoint", n.endpoint);
+    field(j, "network", n.network);
+    field(j, "mac", n.mac);
+    field(j, "ip", n.ip);
+    field(j, "state", n.state);
+}
+void to_json(json& j, const NicInfo& n) {
+    j = {{"endpoint", n.endpoint}, {"network", n.network}, {"mac", n.mac}, {"ip", n.ip}, {"state", n.state}};
+}
+
+void from_json(const json& j, PoolParams& p) {
+    only(j, {"network"});
+    field(j, "network", p.network);
+}
+void to_json(json& j, const PoolParams& p) { j = {{"network", p.network}}; }
+
+void from_json(const json& j, PoolInfo& p) {
+    only(j, {"subnet", "gateway", "mtu"});
+    field(j, "subnet", p.subnet);
+    field(j, "gateway", p.gateway);
+    field(j, "mtu", p.mtu);
+}
+void to_json(json& j, const PoolInfo& p) { j = {{"subnet", p.subnet}, {"gateway", p.gateway}, {"mtu", p.mtu}}; }
+
+json make_request(const json& id, const std::string& method, json params) {
+    return {{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", std::move(params)}};
+}
+
+json make_result(const json& id, json result) { return {{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}}; }
+
+json make_error(const json& id, int code, const std::string& message, const std::string& kind) {
+    json error = {{"code", code}, {"message", message}};
+    if (!kind.empty()) error["data"] = {{"kind", kind}};
+    return {{"jsonrpc", "2.0"}, {"id", id}, {"error", std::move(error)}};
+}
+
+}  // namespace brfusion::guest

@@ -1,0 +1,139 @@
+// brfusion-shim: the host daemon. Gives each container in a VM its own NIC on the host's Open
+// vSwitch; serves the VMs' guest channels and the admin API.
+
+#include "servers.hpp"
+
+#include "brfusion/ovs/client.hpp"
+#include "brfusion/shim/error.hpp"
+#include "brfusion/shim/host_switch.hpp"
+
+#include <boost/asio/signal_set.hpp>
+
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+
+using namespace brfusion;
+using namespace brfusion::shim;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: brfusion-shim [--config FILE] [options]
+
+Gives each container in a VM its own NIC on the host's Open vSwitch.
+
+Every config key can be given as a flag; flags override the file:
+  --config FILE          JSON config (see the README's "brfusion-shim configuration")
+  --bridge NAME          integration bridge (br-int)
+  --ovsdb PATH           ovsdb-server's unix socket (/run/openvswitch/db.sock)
+  --host-netns NAME      network namespace of OVS and the host devices (the shim's own)
+  --uplink IF            the host's uplink interface
+  --state-dir DIR        the journal (/var/lib/brfusion)
+  --run-dir DIR          sockets (/run/brfusion)
+  --admin-socket PATH    admin API socket (RUN_DIR/shim.sock)
+  --network JSON         add a host network, e.g. '{"name":"web","subnet":"198.51.100.0/24","tag":100}'
+  --vm JSON              add a VM, e.g. '{"name":"vm1","netns":"vm1","networks":["web"]}'
+  --help, --version
+)";
+
+json read_config_file(const std::string& path) {
+    std::ifstream file(path);
+    if (!file) throw ShimError(ErrorKind::BadRequest, "cannot read the config file " + path);
+    json config = json::parse(file, nullptr, false);
+    if (config.is_discarded()) throw ShimError(ErrorKind::BadRequest, "the config file " + path + " is not valid JSON");
+    return config;
+}
+
+// --config FILE, then every other flag on top of it, as one JSON config.
+json config_from_arguments(int argc, char** argv) {
+    static const std::map<std::string, std::string> scalar_flags = {
+        {"--bridge", "bridge"},   {"--ovsdb", "ovsdb"},     {"--host-netns", "host_netns"},    {"--uplink", "uplink"},
+        {"--state-dir", "state_dir"}, {"--run-dir", "run_dir"}, {"--admin-socket", "admin_socket"}};
+    json config = json::object();
+    std::vector<std::pair<std::string, std::string>> flags;
+    for (int i = 1; i < argc; ++i) {
+        const std::string flag = argv[i];
+        if (i + 1 >= argc) throw ShimError(ErrorKind::BadRequest, flag + " needs a value (see --help)");
+        flags.emplace_back(flag, argv[++i]);
+    }
+    for (const auto& [flag, value] : flags)
+        if (flag == "--config") config = read_config_file(value);
+    for (const auto& [flag, value] : flags) {
+        if (flag == "--config") continue;
+        if (auto key = scalar_flags.find(flag); key != scalar_flags.end()) {
+            config[key->second] = value;
+        } else if (flag == "--network" || flag == "--vm") {
+            json item = json::parse(value, nullptr, false);
+            if (item.is_discarded()) throw ShimError(ErrorKind::BadRequest, flag + " takes a JSON object, got: " + value);
+            config[flag == "--network" ? "networks" : "vms"].push_back(item);
+        } else {
+            throw ShimError(ErrorKind::BadRequest, "unknown option " + flag + " (see --help)");
+        }
+    }
+    return config;
+}
+
+std::vector<Check> doctor(const ShimConfig& config, ovs::OvsClient& ovs, NicManager& nics) {
+    std::vector<Check> checks;
+    checks.push_back({"ovsdb-server", ovs.ready(), ovs.ready() ? "connected to " + config.ovsdb : "not connected to " + config.ovsdb + "; is ovsdb-server running?"});
+    const bool bridge = ovs.bridge(config.bridge).has_value();
+    checks.push_back({"bridge " + config.bridge, bridge, bridge ? "present" : "missing; restart brfusion-shim to recreate it"});
+    for (const auto& network : config.networks) {
+        const auto port = ovs.interface(NicManager::gateway_port(network));
+        const bool ok = port && port->ofport.value_or(-1) > 0 && !port->error;
+        checks.push_back({"gateway of " + network.name, ok,
+                          ok ? NicManager::gateway_port(network) + " up with " + network.gateway.str()
+                             : NicManager::gateway_port(network) + " is missing or broken in OVS" + (port && port->error ? ": " + *port->error : "") +
+                                   "; restart brfusion-shim"});
+    }
+    for (const auto& vm : config.vms) {
+        const bool netns = vm.backend != "netns" || std::ifstream("/run/netns/" + vm.netns).good();
+        checks.push_back({"VM " + vm.name, netns,
+                          netns ? std::to_string(nics.nics(vm.name).size()) + " NIC(s); channel " + vm.channel
+                                : "network namespace " + vm.netns + " does not exist; create it or fix the VM's config"});
+    }
+    return checks;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--help") == 0) return std::cout << kUsage, 0;
+        if (std::strcmp(argv[i], "--version") == 0) return std::cout << "brfusion-shim " BRFUSION_VERSION "\n", 0;
+    }
+    try {
+        const ShimConfig config = parse_config(config_from_arguments(argc, argv));
+        ovs::ClientOptions ovs_options;
+        ovs_options.socket_path = config.ovsdb;
+        ovs::OvsClient ovs(ovs_options);
+        OvsHostSwitch host(ovs, config.bridge, config.host_netns);
+        Journal journal(config.state_dir);
+        NicManager nics(config, journal, host, [&config](const VmConfig& vm) { return make_backend(vm, {config.host_netns}); });
+        const ReconcileReport report = nics.start();
+        std::cerr << "brfusion-shim: reconciled: " << report.undone.size() << " unfinished attach(es) undone, " << report.finished.size()
+                  << " detach(es) finished, " << report.repaired.size() << " NIC(s) repaired, " << report.orphans.size() << " orphan port(s) removed\n";
+
+        boost::asio::io_context io;
+        boost::asio::thread_pool workers(2);
+        GuestChannelServer channels(io, workers, nics);
+        for (const auto& vm : config.vms) channels.listen(vm);
+        AdminServer admin(io, nics, [&] { return doctor(config, ovs, nics); }, config.admin_socket);
+        boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+        signals.async_wait([&](boost::system::error_code, int) {
+            channels.close();
+            admin.close();
+            io.stop();
+        });
+        std::cerr << "brfusion-shim: serving " << config.vms.size() << " VM(s), " << config.networks.size() << " network(s); admin API on "
+                  << config.admin_socket << "\n";
+        io.run();
+        workers.join();
+        return 0;
+    } catch (const std::exception& e) {
+        std::cerr << "brfusion-shim: " << e.what() << "\n";
+        return 1;
+    }
+}

@@ -1,0 +1,92 @@
+#include "brfusion/shim/guest_api.hpp"
+
+#include "brfusion/common/guest_protocol.hpp"
+#include "brfusion/shim/wire.hpp"
+
+#include <functional>
+#include <map>
+
+namespace brfusion::shim {
+
+using nlohmann::json;
+
+namespace {
+
+const char* phase_name(NicPhase phase) {
+    switch (phase) {
+    case NicPhase::Attaching: return "attaching";
+    case NicPhase::Attached: return "attached";
+    case NicPhase::Detaching: return "detaching";
+    }
+    return "?";
+}
+
+using Handler = std::function<json(NicManager&, const std::string& vm, const json& params)>;
+
+json attach(NicManager& nics, const std::string& vm, const json& params) {
+    const auto p = params.get<guest::AttachParams>();
+    std::optional<Ipv4> ip;
+    if (p.ip) {
+        ip = Ipv4::parse(*p.ip);
+        if (!ip) throw ShimError(ErrorKind::BadRequest, "'" + *p.ip + "' is not an IPv4 address");
+    }
+    const AttachedNic nic = nics.attach(vm, p.network, ip);
+    return guest::AttachResult{nic.endpoint, nic.mac, nic.guest_if, nic.ip.str(), nic.prefix_length, nic.gateway.str(), nic.mtu};
+}
+
+json detach(NicManager& nics, const std::string& vm, const json& params) {
+    nics.detach(vm, params.get<guest::DetachParams>().endpoint);
+    return json::object();
+}
+
+json list(NicManager& nics, const std::string& vm, const json& params) {
+    if (!params.empty()) throw std::invalid_argument("nic.list takes no params");
+    std::vector<guest::NicInfo> result;
+    for (const auto& nic : nics.nics(vm)) result.push_back({nic.endpoint, nic.network, nic.mac, nic.ip.str(), phase_name(nic.phase)});
+    return {{"nics", result}};
+}
+
+json pool(NicManager& nics, const std::string& vm, const json& params) {
+    const HostNetwork& network = nics.allowed_network(vm, params.get<guest::PoolParams>().network);
+    return guest::PoolInfo{network.subnet.str(), network.gateway.str(), network.mtu};
+}
+
+const std::map<std::string, Handler>& routes() {
+    static const std::map<std::string, Handler> table = {
+        {guest::kAttach, attach},
+        {guest::kDetach, detach},
+        {guest::kList, list},
+        {guest::kPool, pool},
+    };
+    return table;
+}
+
+}  // namespace
+
+std::optional<json> handle_guest_message(NicManager& nics, const std::string& vm, const json& message) {
+    const bool is_request = message.is_object() && message.contains("id");
+    const json id = is_request ? message["id"] : json();
+    if (!message.is_object() || message.value("jsonrpc", "") != "2.0" || !message.contains("method") || !message["method"].is_string() ||
+        (id.is_object() || id.is_array() || id.is_boolean()))
+        return guest::make_error(id, guest::kInvalidRequest, "not a JSON-RPC 2.0 request (needs jsonrpc \"2.0\", a method and an id)");
+    const std::string method = message["method"];
+    const auto route = routes().find(method);
+    json response;
+    if (route == routes().end()) {
+        std::string known;
+        for (const auto& [name, handler] : routes()) known += (known.empty() ? "" : ", ") + name;
+        response = guest::make_error(id, guest::kMethodNotFound, "unknown method '" + method + "' (known: " + known + ")");
+    } else {
+        try {
+            response = guest::make_result(id, route->second(nics, vm, message.value("params", json::object())));
+        } catch (const ShimError& e) {
+            response = guest::make_error(id, jsonrpc_code(e.kind()), e.what(), kind_name(e.kind()));
+        } catch (const std::exception& e) {  // malformed params (from_json)
+            response = guest::make_error(id, guest::kInvalidParams, method + ": " + e.what(), kind_name(ErrorKind::BadRequest));
+        }
+    }
+    if (!is_request) return std::nullopt;
+    return response;
+}
+
+}  // namespace brfusion::shim

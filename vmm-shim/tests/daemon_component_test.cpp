@@ -1,0 +1,158 @@
+// brfusion-shim and brfusionctl as processes, against a real OVS sandbox and netns VMs: the guest
+// channel (several requests in flight, identity by channel, malformed lines), the admin API, and
+// a restart that keeps every NIC.
+
+#include <utility>  // before asio: Boost + GCC 12 + C++20 need it
+
+#include "brfusion/common/guest_protocol.hpp"
+#include "brfusion/common/process.hpp"
+#include "brfusion/testing/command.hpp"
+#include "brfusion/testing/ovs_sandbox.hpp"
+
+#include <boost/asio.hpp>
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+using namespace brfusion;
+using nlohmann::json;
+namespace asio = boost::asio;
+
+extern char** environ;
+
+namespace {
+
+// A guest's end of its channel: write lines, read lines (blocking).
+class Channel {
+public:
+    explicit Channel(const std::string& path) : socket_(io_) { socket_.connect(asio::local::stream_protocol::endpoint(path)); }
+    void send_line(const std::string& line) { asio::write(socket_, asio::buffer(line + "\n")); }
+    void send(const json& message) { send_line(message.dump()); }
+    json receive() {
+        const std::size_t n = asio::read_until(socket_, buffer_, '\n');
+        std::string line(asio::buffers_begin(buffer_.data()), asio::buffers_begin(buffer_.data()) + static_cast<std::ptrdiff_t>(n));
+        buffer_.consume(n);
+        return json::parse(line);
+    }
+    json call(const std::string& method, json params) {
+        send(guest::make_request(next_id_, method, std::move(params)));
+        json response = receive();
+        CHECK(response["id"] == next_id_++);
+        return response;
+    }
+
+private:
+    asio::io_context io_;
+    asio::local::stream_protocol::socket socket_;
+    asio::streambuf buffer_;
+    int next_id_ = 100;
+};
+
+struct ShimProcess {
+    pid_t pid = -1;
+    std::string log;
+    void start(const std::string& config_path, const std::string& admin_socket) {
+        log = config_path + ".log";
+        std::vector<std::string> argv = {BRFUSION_SHIM_BINARY, "--config", config_path};
+        std::vector<char*> args;
+        for (auto& a : argv) args.push_back(a.data());
+        args.push_back(nullptr);
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        REQUIRE(::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ) == 0);
+        posix_spawn_file_actions_destroy(&actions);
+        for (int i = 0; i < 200 && !std::filesystem::exists(admin_socket); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        INFO(testing::run("cat " + log).output);
+        REQUIRE(std::filesystem::exists(admin_socket));
+    }
+    int stop() {
+        ::kill(pid, SIGTERM);
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        pid = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    ~ShimProcess() {
+        if (pid > 0) stop();
+    }
+};
+
+}  // namespace
+
+TEST_CASE("brfusion-shim: guest channels - admin API - restart keeps NICs") {
+    testing::OvsSandbox host;
+    testing::Netns vm1, vm2;
+    const std::string dir = "/tmp/brfusion-daemon-test-" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const json config = {{"ovsdb", host.db_socket()},
+                         {"host_netns", host.netns()},
+                         {"state_dir", dir + "/state"},
+                         {"run_dir", dir + "/run"},
+                         {"networks", {{{"name", "lab"}, {"subnet", "198.51.100.0/24"}, {"tag", 100}}, {{"name", "lab2"}, {"subnet", "203.0.113.0/24"}, {"tag", 200}}}},
+                         {"vms", {{{"name", "vm1"}, {"netns", vm1.name()}, {"networks", {"lab", "lab2"}}}, {{"name", "vm2"}, {"netns", vm2.name()}, {"networks", {"lab"}}}}}};
+    std::ofstream(dir + "/shim.json") << config.dump(2);
+    const std::string admin = dir + "/run/shim.sock";
+    const std::string ctl = std::string(BRFUSION_CTL_BINARY) + " --socket " + admin;
+
+    ShimProcess shim;
+    shim.start(dir + "/shim.json", admin);
+    CHECK(testing::run("stat -c %a " + admin).output == "660\n");
+
+    // Two requests in flight and a malformed line on one channel: each gets its answer.
+    Channel guest1(dir + "/run/vm-vm1.sock");
+    guest1.send(guest::make_request(1, guest::kAttach, {{"network", "lab"}}));
+    guest1.send(guest::make_request(2, guest::kAttach, {{"network", "lab2"}, {"ip", "203.0.113.20"}}));
+    guest1.send_line("{not json");
+    std::map<std::string, json> answers;
+    for (int i = 0; i < 3; ++i) {
+        json answer = guest1.receive();
+        answers[answer["id"].dump()] = answer;
+    }
+    REQUIRE(answers.count("1"));
+    REQUIRE(answers.count("2"));
+    CHECK(answers["null"]["error"]["code"] == guest::kParseError);
+    const auto nic1 = answers["1"]["result"].get<guest::AttachResult>();
+    const auto nic2 = answers["2"]["result"].get<guest::AttachResult>();
+    CHECK(nic2.ip == "203.0.113.20");
+    CHECK_THAT(vm1.exec("ip -o link show " + nic1.guest_if).output, Catch::Contains(nic1.mac));
+
+    // The channel is the identity: vm2 sees none of vm1's NICs and cannot detach them.
+    Channel guest2(dir + "/run/vm-vm2.sock");
+    CHECK(guest2.call(guest::kList, json::object())["result"]["nics"].empty());
+    CHECK(guest2.call(guest::kDetach, {{"endpoint", nic1.endpoint}})["error"]["data"]["kind"] == "not-allowed");
+    CHECK(guest2.call(guest::kAttach, {{"network", "lab2"}})["error"]["message"] == "network lab2 is not allowed for VM vm2; allowed: lab");
+
+    // The admin's view, and OVS's.
+    const std::string nics = testing::run_checked(ctl + " nics");
+    CHECK_THAT(nics, Catch::Contains(nic1.endpoint) && Catch::Contains(nic2.endpoint) && Catch::Contains("198.51.100.2"));
+    CHECK(json::parse(testing::run_checked(ctl + " --json nics --vm vm2")).empty());
+    CHECK_THAT(testing::run_checked(ctl + " doctor"), Catch::Contains("gateway of lab"));
+    const std::string ports = host.vsctl("--bare --columns=name find Interface external_ids:brfusion-vm=vm1");
+    CHECK_THAT(ports, Catch::Contains("bf" + nic1.endpoint) && Catch::Contains("bf" + nic2.endpoint));
+    const auto missing = testing::run(ctl + " vm show vm9");
+    CHECK(missing.exit_code == 1);
+    CHECK_THAT(missing.output, Catch::Contains("VM vm9 is not configured on this host"));
+
+    // A restart keeps every NIC.
+    CHECK(shim.stop() == 0);
+    CHECK_FALSE(std::filesystem::exists(admin));
+    shim.start(dir + "/shim.json", admin);
+    Channel again(dir + "/run/vm-vm1.sock");
+    const json listed = again.call(guest::kList, json::object());
+    CHECK(listed["result"]["nics"].size() == 2);
+    CHECK_THAT(vm1.exec("ip -o link show " + nic1.guest_if).output, Catch::Contains(nic1.mac));
+
+    for (const auto& nic : {nic1, nic2}) CHECK(again.call(guest::kDetach, {{"endpoint", nic.endpoint}})["result"] == json::object());
+    CHECK(host.vsctl("--bare --columns=name find Port external_ids:brfusion-endpoint!=none").empty());
+    CHECK(shim.stop() == 0);
+    std::filesystem::remove_all(dir);
+}

@@ -1,0 +1,59 @@
+// The guest channel's routing and error mapping, over NicManager with fakes.
+
+#include "brfusion/common/guest_protocol.hpp"
+#include "brfusion/shim/guest_api.hpp"
+
+#include "fakes.hpp"
+
+using namespace brfusion::shim;
+using namespace brfusion::shim::test;
+using nlohmann::json;
+
+namespace {
+json call(Rig& rig, const std::string& vm, const std::string& method, json params, json id = 1) {
+    auto response = handle_guest_message(*rig.manager, vm, brfusion::guest::make_request(id, method, std::move(params)));
+    REQUIRE(response);
+    CHECK((*response)["id"] == id);
+    return *response;
+}
+}  // namespace
+
+TEST_CASE("guest: attach - list - pool - detach for the calling VM") {
+    Rig rig;
+    const json attached = call(rig, "vm1", "nic.attach", {{"network", "lab"}, {"ip", "198.51.100.9"}});
+    const auto nic = attached.at("result").get<brfusion::guest::AttachResult>();
+    CHECK(nic.ip == "198.51.100.9");
+    CHECK(nic.gateway == "198.51.100.1");
+    CHECK(nic.prefix_length == 24);
+
+    const json listed = call(rig, "vm1", "nic.list", json::object(), "a-string-id");
+    REQUIRE(listed["result"]["nics"].size() == 1);
+    CHECK(listed["result"]["nics"][0]["state"] == "attached");
+    CHECK(call(rig, "vm2", "nic.list", json::object())["result"]["nics"].empty());  // another VM sees nothing
+
+    CHECK(call(rig, "vm2", "ipam.pool", {{"network", "lab"}})["result"] == json({{"subnet", "198.51.100.0/24"}, {"gateway", "198.51.100.1"}, {"mtu", 1500}}));
+    CHECK(call(rig, "vm1", "nic.detach", {{"endpoint", nic.endpoint}})["result"] == json::object());
+    rig.require_clean();
+}
+
+TEST_CASE("guest: refusals and malformed requests become JSON-RPC errors with a user message") {
+    Rig rig;
+    const json not_allowed = call(rig, "vm2", "nic.attach", {{"network", "lab2"}});
+    CHECK(not_allowed["error"]["code"] == 1);
+    CHECK(not_allowed["error"]["message"] == "network lab2 is not allowed for VM vm2; allowed: lab");
+    CHECK(not_allowed["error"]["data"]["kind"] == "not-allowed");
+
+    const std::string endpoint = call(rig, "vm1", "nic.attach", {{"network", "lab"}})["result"]["endpoint"];
+    CHECK(call(rig, "vm2", "nic.detach", {{"endpoint", endpoint}})["error"]["data"]["kind"] == "not-allowed");
+    CHECK(rig.manager->nics("vm1").size() == 1);
+
+    CHECK(call(rig, "vm1", "nic.attach", {{"network", "lab"}, {"colour", "red"}})["error"]["message"] == "nic.attach: unknown field 'colour'");
+    CHECK(call(rig, "vm1", "nic.attach", {{"network", 5}})["error"]["code"] == -32602);
+    CHECK(call(rig, "vm1", "nic.attach", {{"network", "lab"}, {"ip", "not-an-ip"}})["error"]["message"] == "'not-an-ip' is not an IPv4 address");
+    CHECK_THAT(call(rig, "vm1", "nic.explode", json::object())["error"]["message"].get<std::string>(), Catch::Contains("unknown method 'nic.explode'"));
+
+    const auto invalid = handle_guest_message(*rig.manager, "vm1", json{{"id", 7}, {"method", "nic.list"}});
+    REQUIRE(invalid);
+    CHECK((*invalid)["error"]["code"] == -32600);
+    CHECK_FALSE(handle_guest_message(*rig.manager, "vm1", json{{"jsonrpc", "2.0"}, {"method", "nic.list"}}));  // a notification
+}
