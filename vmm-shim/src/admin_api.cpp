@@ -10,15 +10,6 @@ using nlohmann::json;
 
 namespace {
 
-const char* phase_name(NicPhase phase) {
-    switch (phase) {
-    case NicPhase::Attaching: return "attaching";
-    case NicPhase::Attached: return "attached";
-    case NicPhase::Detaching: return "detaching";
-    }
-    return "?";
-}
-
 json nic_json(const NicRecord& nic) {
     return {{"endpoint", nic.endpoint}, {"vm", nic.vm},           {"network", nic.network},         {"mac", nic.mac},
             {"ip", nic.ip.str()},       {"port", nic.host_if},     {"state", phase_name(nic.phase)}};

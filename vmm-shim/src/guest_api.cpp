@@ -12,15 +12,6 @@ using nlohmann::json;
 
 namespace {
 
-const char* phase_name(NicPhase phase) {
-    switch (phase) {
-    case NicPhase::Attaching: return "attaching";
-    case NicPhase::Attached: return "attached";
-    case NicPhase::Detaching: return "detaching";
-    }
-    return "?";
-}
-
 using Handler = std::function<json(NicManager&, const std::string& vm, const json& params)>;
 
 json attach(NicManager& nics, const std::string& vm, const json& params) {

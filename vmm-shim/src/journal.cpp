@@ -15,8 +15,6 @@ namespace brfusion::shim {
 
 using nlohmann::json;
 
-namespace {
-
 const char* phase_name(NicPhase phase) {
     switch (phase) {
     case NicPhase::Attaching: return "attaching";
@@ -25,6 +23,8 @@ const char* phase_name(NicPhase phase) {
     }
     return "?";
 }
+
+namespace {
 
 NicPhase parse_phase(const std::string& name) {
     if (name == "attaching") return NicPhase::Attaching;

@@ -169,6 +169,7 @@ void NicManager::tear_down(NicRecord record) {
 
 ReconcileReport NicManager::reconcile() {
     ReconcileReport report;
+    const auto endpoint_ports = host_.ports_labelled("brfusion-endpoint");  // port -> endpoint, before any repair
     std::vector<NicRecord> records;
     for (const auto& [endpoint, record] : state_.nics) records.push_back(record);
     for (const auto& record : records) {
@@ -185,7 +186,7 @@ ReconcileReport NicManager::reconcile() {
         }
         VmmBackend& vmm = backend(record.vm);
         const NicDevice device = device_of(record);
-        const bool intact = vmm.host_device_exists(device) && vmm.plugged(device) && host_.ports_labelled("brfusion-endpoint").count(record.host_if);
+        const bool intact = vmm.host_device_exists(device) && vmm.plugged(device) && endpoint_ports.count(record.host_if);
         if (intact) continue;
         vmm.create_host_device(device);
         add_port(record, *network);
@@ -193,6 +194,7 @@ ReconcileReport NicManager::reconcile() {
         report.repaired.push_back(record.endpoint);
     }
     const auto vms = host_.ports_labelled("brfusion-vm");
+    // Read again: the loop above removed the ports of the NICs it tore down.
     for (const auto& [port, endpoint] : host_.ports_labelled("brfusion-endpoint")) {
         if (state_.nics.count(endpoint)) continue;
         host_.remove_port(port);

@@ -20,6 +20,9 @@ enum class NicPhase {
     Detaching,  // being removed; devices, OVS port and plug may exist partly
 };
 
+// "attaching" | "attached" | "detaching", as the journal, the guest channel and the admin API show it.
+const char* phase_name(NicPhase phase);
+
 struct NicRecord {
     std::string endpoint;  // the shim's id for the NIC; the guest names it in detach
     std::string vm;
