@@ -1,5 +1,7 @@
 #include "brfusion/common/guest_protocol.hpp"
 
+#include "brfusion/common/json_keys.hpp"
+
 #include <stdexcept>
 
 namespace brfusion::guest {
@@ -11,11 +13,7 @@ namespace {
 // Refuses fields the message type does not have, so that a typo is an error, not ignored.
 void only(const json& j, std::initializer_list<const char*> fields) {
     if (!j.is_object()) throw std::invalid_argument("params must be a JSON object");
-    for (const auto& [key, value] : j.items()) {
-        bool known = false;
-        for (const char* field : fields) known = known || key == field;
-        if (!known) throw std::invalid_argument("unknown field '" + key + "'");
-    }
+    if (auto key = unknown_key(j, fields)) throw std::invalid_argument("unknown field '" + *key + "'");
 }
 
 template <typename T>

@@ -1,5 +1,7 @@
 #include "brfusion/shim/config.hpp"
 
+#include "brfusion/common/json_keys.hpp"
+
 #include "brfusion/shim/error.hpp"
 
 #include <set>
@@ -16,14 +18,10 @@ namespace {
 
 void reject_unknown_keys(const json& object, const std::string& path, std::initializer_list<const char*> known) {
     if (!object.is_object()) refuse(path, "must be a JSON object");
-    for (const auto& [key, value] : object.items()) {
-        bool found = false;
-        for (const char* name : known) found = found || key == name;
-        if (!found) {
-            std::string list;
-            for (const char* name : known) list += (list.empty() ? "" : ", ") + std::string(name);
-            refuse(path + "." + key, "unknown key (known: " + list + ")");
-        }
+    if (auto key = unknown_key(object, known)) {
+        std::string list;
+        for (const char* name : known) list += (list.empty() ? "" : ", ") + std::string(name);
+        refuse(path + "." + *key, "unknown key (known: " + list + ")");
     }
 }
 
