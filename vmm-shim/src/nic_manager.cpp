@@ -24,6 +24,11 @@ std::string random_hex(std::size_t digits) {
     return text;
 }
 
+// A NIC's names: its host device and OVS port, and its name in the VM where the backend picks it
+// (both within Linux's 15 characters for a 12-digit endpoint).
+std::string host_if_of(const std::string& endpoint) { return "bf" + endpoint; }
+std::string guest_if_of(const std::string& endpoint) { return "bfg" + endpoint; }
+
 // Locally administered, unicast.
 std::string random_mac() {
     std::string mac = "02";
@@ -49,7 +54,7 @@ std::string NicManager::gateway_port(const HostNetwork& network) { return "bfgw"
 
 NicDevice NicManager::device_of(const NicRecord& record) const {
     const HostNetwork* network = config_.network(record.network);
-    return {record.host_if, "bfg" + record.endpoint, record.mac, network ? network->mtu : 1500};
+    return {record.host_if, guest_if_of(record.endpoint), record.mac, network ? network->mtu : 1500};
 }
 
 VmmBackend& NicManager::backend(const std::string& vm) {
@@ -104,7 +109,7 @@ AttachedNic NicManager::attach(const std::string& vm_name, const std::string& ne
     while (state_.nics.count(record.endpoint));
     record.vm = vm_name;
     record.network = network_name;
-    record.host_if = "bf" + record.endpoint;
+    record.host_if = host_if_of(record.endpoint);
     record.mac = random_mac();
     record.ip = state_.ipam.allocate(network_name, vm_name + "/" + record.endpoint, requested_ip);
     record.phase = NicPhase::Attaching;
@@ -199,7 +204,7 @@ ReconcileReport NicManager::reconcile() {
         if (state_.nics.count(endpoint)) continue;
         host_.remove_port(port);
         if (auto vm = vms.find(port); vm != vms.end() && config_.vm(vm->second))
-            backend(vm->second).delete_host_device({port, "bfg" + endpoint, "", 1500});
+            backend(vm->second).delete_host_device({port, guest_if_of(endpoint), "", 1500});  // the port that exists
         report.orphans.push_back(port);
     }
     return report;
