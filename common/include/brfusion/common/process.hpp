@@ -11,8 +11,8 @@ struct ProcessResult {
     std::string output;  // stdout and stderr, interleaved
 };
 
-// Runs argv[0] (looked up in PATH) with argv, waits for it, and returns its exit code and output.
-// Throws std::system_error if it cannot be started at all.
-ProcessResult run_process(const std::vector<std::string>& argv);
+// Runs argv[0] (looked up in PATH) with argv and `input` as its stdin, waits for it, and returns
+// its exit code and output. Throws std::system_error if it cannot be started at all.
+ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input = "");
 
 }  // namespace brfusion
