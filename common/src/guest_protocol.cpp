@@ -4,6 +4,8 @@
 
 #include <stdexcept>
 
+#include <arpa/inet.h>
+
 namespace brfusion::guest {
 
 using nlohmann::json;
@@ -69,16 +71,49 @@ void from_json(const json& j, DetachParams& p) {
 }
 void to_json(json& j, const DetachParams& p) { j = {{"endpoint", p.endpoint}}; }
 
+void from_json(const json& j, PortMapping& p) {
+    only(j, {"protocol", "host_ip", "host_port", "container_port"});
+    field(j, "protocol", p.protocol);
+    if (p.protocol != "tcp" && p.protocol != "udp") throw std::invalid_argument("protocol '" + p.protocol + "' is not tcp or udp");
+    optional_field(j, "host_ip", p.host_ip);
+    in_addr address{};
+    if (p.host_ip && ::inet_pton(AF_INET, p.host_ip->c_str(), &address) != 1)
+        throw std::invalid_argument("host_ip '" + *p.host_ip + "' is not an IPv4 address");
+    field(j, "host_port", p.host_port);
+    if (p.host_port < 0 || p.host_port > 65535) throw std::invalid_argument("host_port " + std::to_string(p.host_port) + " is not 0-65535");
+    field(j, "container_port", p.container_port);
+    if (p.container_port < 1 || p.container_port > 65535)
+        throw std::invalid_argument("container_port " + std::to_string(p.container_port) + " is not 1-65535");
+}
+void to_json(json& j, const PortMapping& p) {
+    j = {{"protocol", p.protocol}, {"host_port", p.host_port}, {"container_port", p.container_port}};
+    if (p.host_ip) j["host_ip"] = *p.host_ip;
+}
+
+void from_json(const json& j, PublishParams& p) {
+    only(j, {"endpoint", "ports"});
+    field(j, "endpoint", p.endpoint);
+    field(j, "ports", p.ports);
+}
+void to_json(json& j, const PublishParams& p) { j = {{"endpoint", p.endpoint}, {"ports", p.ports}}; }
+
+void from_json(const json& j, PublishResult& r) {
+    only(j, {"ports"});
+    field(j, "ports", r.ports);
+}
+void to_json(json& j, const PublishResult& r) { j = {{"ports", r.ports}}; }
+
 void from_json(const json& j, NicInfo& n) {
-    only(j, {"endpoint", "network", "mac", "ip", "state"});
+    only(j, {"endpoint", "network", "mac", "ip", "state", "ports"});
     field(j, "endpoint", n.endpoint);
     field(j, "network", n.network);
     field(j, "mac", n.mac);
     field(j, "ip", n.ip);
     field(j, "state", n.state);
+    field(j, "ports", n.ports);
 }
 void to_json(json& j, const NicInfo& n) {
-    j = {{"endpoint", n.endpoint}, {"network", n.network}, {"mac", n.mac}, {"ip", n.ip}, {"state", n.state}};
+    j = {{"endpoint", n.endpoint}, {"network", n.network}, {"mac", n.mac}, {"ip", n.ip}, {"state", n.state}, {"ports", n.ports}};
 }
 
 void from_json(const json& j, PoolParams& p) {

@@ -3,6 +3,7 @@
 #include "brfusion/shim/wire.hpp"
 
 #include <map>
+#include <tuple>
 
 namespace brfusion::shim {
 
@@ -11,96 +12,173 @@ using nlohmann::json;
 namespace {
 
 json nic_json(const NicRecord& nic) {
-    return {{"endpoint", nic.endpoint}, {"vm", nic.vm},           {"network", nic.network},         {"mac", nic.mac},
-            {"ip", nic.ip.str()},       {"port", nic.host_if},     {"state", phase_name(nic.phase)}};
+    return {{"endpoint", nic.endpoint}, {"vm", nic.vm},       {"network", nic.network},         {"mac", nic.mac},
+            {"ip", nic.ip.str()},       {"port", nic.host_if}, {"state", phase_name(nic.phase)}, {"published", nic.published}};
 }
 
-json vm_json(const VmConfig& vm, std::size_t nic_count) {
-    return {{"name", vm.name}, {"backend", vm.backend}, {"netns", vm.netns}, {"channel", vm.channel}, {"networks", vm.networks}, {"nics", nic_count}};
+std::string origin(const NicManager& nics, const std::string& name) { return nics.from_config_file(name) ? "config" : "api"; }
+
+json vm_json(const NicManager& nics, const VmConfig& vm, std::size_t nic_count) {
+    json result = to_json(vm);
+    result["nics"] = nic_count;
+    result["origin"] = origin(nics, vm.name);
+    return result;
 }
 
-// Splits "/v1/nics?vm=a" into path and query parameters.
-std::pair<std::string, std::map<std::string, std::string>> split_target(const std::string& target) {
-    const auto question = target.find('?');
+json network_json(const NicManager& nics, const HostNetwork& network) {
+    json leases = json::array();
+    for (const auto& lease : nics.leases(network.name)) leases.push_back({{"ip", lease.address.str()}, {"owner", lease.owner}});
+    json result = to_json(network);
+    result["gateway_port"] = NicManager::gateway_port(network);
+    result["leases"] = leases;
+    result["origin"] = origin(nics, network.name);
+    return result;
+}
+
+// A request, split: "/v1/vms/vm1?x=y" is resource "vms", name "vm1", query {x: y}.
+struct Request {
+    std::string method;
+    std::string resource;
+    std::string name;
     std::map<std::string, std::string> query;
+    std::string body;
+};
+
+Request parse_target(const std::string& method, const std::string& target, const std::string& body) {
+    Request request{method, "", "", {}, body};
+    const auto question = target.find('?');
+    const std::string path = target.substr(0, question);
     if (question != std::string::npos) {
-        std::string rest = target.substr(question + 1);
+        const std::string rest = target.substr(question + 1);
         for (std::size_t start = 0; start <= rest.size();) {
             const auto amp = rest.find('&', start);
             const std::string pair = rest.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
             const auto eq = pair.find('=');
-            if (!pair.empty()) query[pair.substr(0, eq)] = eq == std::string::npos ? "" : pair.substr(eq + 1);
+            if (!pair.empty()) request.query[pair.substr(0, eq)] = eq == std::string::npos ? "" : pair.substr(eq + 1);
             if (amp == std::string::npos) break;
             start = amp + 1;
         }
     }
-    return {target.substr(0, question), query};
+    if (path.rfind("/v1/", 0) == 0) {
+        const std::string rest = path.substr(4);
+        const auto slash = rest.find('/');
+        request.resource = rest.substr(0, slash);
+        if (slash != std::string::npos) request.name = rest.substr(slash + 1);
+    }
+    return request;
 }
 
-json list_vms(NicManager& nics) {
+json body_object(const Request& request) {
+    json body = json::parse(request.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object())
+        throw ShimError(ErrorKind::BadRequest, request.method + " /v1/" + request.resource + " takes a JSON object (like a config file's entry)");
+    return body;
+}
+
+using Handler = std::function<AdminResponse(AdminContext&, const Request&)>;
+
+AdminResponse list_vms(AdminContext& context, const Request&) {
     json vms = json::array();
-    for (const auto& vm : nics.config().vms) vms.push_back(vm_json(vm, nics.nics(vm.name).size()));
-    return vms;
+    for (const auto& vm : context.nics.config().vms) vms.push_back(vm_json(context.nics, vm, context.nics.nics(vm.name).size()));
+    return {200, vms};
 }
 
-json show_vm(NicManager& nics, const std::string& name) {
-    const VmConfig* vm = nics.config().vm(name);
-    if (!vm) throw ShimError(ErrorKind::NotFound, "VM " + name + " is not configured on this host");
-    const auto records = nics.nics(name);
-    json result = vm_json(*vm, records.size());
+AdminResponse show_vm(AdminContext& context, const Request& request) {
+    const ShimConfig config = context.nics.config();
+    const VmConfig* vm = config.vm(request.name);
+    if (!vm) throw ShimError(ErrorKind::NotFound, "VM " + request.name + " is not configured on this host");
+    const auto records = context.nics.nics(request.name);
+    json result = vm_json(context.nics, *vm, records.size());
     result["nics"] = json::array();
     for (const auto& nic : records) result["nics"].push_back(nic_json(nic));
-    return result;
+    return {200, result};
 }
 
-json list_networks(NicManager& nics) {
-    json networks = json::array();
-    for (const auto& n : nics.config().networks) {
-        json leases = json::array();
-        for (const auto& lease : nics.leases(n.name)) leases.push_back({{"ip", lease.address.str()}, {"owner", lease.owner}});
-        networks.push_back({{"name", n.name},
-                            {"subnet", n.subnet.str()},
-                            {"gateway", n.gateway.str()},
-                            {"tag", n.tag},
-                            {"nat", n.nat},
-                            {"mtu", n.mtu},
-                            {"gateway_port", NicManager::gateway_port(n)},
-                            {"leases", leases}});
+AdminResponse add_vm(AdminContext& context, const Request& request) {
+    const VmConfig vm = parse_vm(body_object(request));
+    context.nics.add_vm(vm);
+    const ShimConfig config = context.nics.config();
+    const VmConfig& added = *config.vm(vm.name);  // with its channel filled in
+    try {
+        context.vm_added(added);
+    } catch (const std::exception& e) {
+        context.nics.remove_vm(vm.name);
+        throw ShimError(ErrorKind::Backend, "cannot serve VM " + vm.name + "'s channel: " + e.what());
     }
-    return networks;
+    return {201, vm_json(context.nics, added, 0)};
 }
 
-json list_nics(NicManager& nics, const std::map<std::string, std::string>& query) {
+AdminResponse remove_vm(AdminContext& context, const Request& request) {
+    context.nics.remove_vm(request.name);
+    context.vm_removed(request.name);
+    return {200, {{"removed", request.name}}};
+}
+
+AdminResponse list_networks(AdminContext& context, const Request&) {
+    json networks = json::array();
+    for (const auto& network : context.nics.config().networks) networks.push_back(network_json(context.nics, network));
+    return {200, networks};
+}
+
+AdminResponse show_network(AdminContext& context, const Request& request) {
+    const ShimConfig config = context.nics.config();
+    const HostNetwork* network = config.network(request.name);
+    if (!network) throw ShimError(ErrorKind::NotFound, "network " + request.name + " does not exist");
+    return {200, network_json(context.nics, *network)};
+}
+
+AdminResponse add_network(AdminContext& context, const Request& request) {
+    const HostNetwork network = parse_network(body_object(request));
+    context.nics.add_network(network);
+    return {201, network_json(context.nics, network)};
+}
+
+AdminResponse remove_network(AdminContext& context, const Request& request) {
+    context.nics.remove_network(request.name);
+    return {200, {{"removed", request.name}}};
+}
+
+AdminResponse list_nics(AdminContext& context, const Request& request) {
     json result = json::array();
-    const auto vm = query.find("vm");
-    for (const auto& nic : nics.nics(vm == query.end() ? "" : vm->second)) result.push_back(nic_json(nic));
-    return result;
+    const auto vm = request.query.find("vm");
+    for (const auto& nic : context.nics.nics(vm == request.query.end() ? "" : vm->second)) result.push_back(nic_json(nic));
+    return {200, result};
 }
 
-json run_doctor(const Doctor& doctor) {
+AdminResponse run_doctor(AdminContext& context, const Request&) {
     json checks = json::array();
     bool healthy = true;
-    for (const auto& check : doctor()) {
+    for (const auto& check : context.doctor()) {
         checks.push_back({{"name", check.name}, {"ok", check.ok}, {"detail", check.detail}});
         healthy = healthy && check.ok;
     }
-    return {{"healthy", healthy}, {"checks", checks}};
+    return {200, {{"healthy", healthy}, {"checks", checks}}};
+}
+
+// (method, resource, whether a NAME follows) -> handler.
+const std::map<std::tuple<std::string, std::string, bool>, Handler>& routes() {
+    static const std::map<std::tuple<std::string, std::string, bool>, Handler> table = {
+        {{"GET", "vms", false}, list_vms},          {{"POST", "vms", false}, add_vm},
+        {{"GET", "vms", true}, show_vm},            {{"DELETE", "vms", true}, remove_vm},
+        {{"GET", "networks", false}, list_networks}, {{"POST", "networks", false}, add_network},
+        {{"GET", "networks", true}, show_network},  {{"DELETE", "networks", true}, remove_network},
+        {{"GET", "nics", false}, list_nics},        {{"GET", "doctor", false}, run_doctor},
+    };
+    return table;
 }
 
 }  // namespace
 
-AdminResponse handle_admin_request(NicManager& nics, const Doctor& doctor, const std::string& method, const std::string& target) {
-    const auto [path, query] = split_target(target);
+AdminResponse handle_admin_request(AdminContext& context, const std::string& method, const std::string& target, const std::string& body) {
     try {
-        const bool known = path == "/v1/vms" || path.rfind("/v1/vms/", 0) == 0 || path == "/v1/networks" || path == "/v1/nics" || path == "/v1/doctor";
-        if (!known)
-            return {404, {{"error", "no such resource " + path + "; try /v1/vms, /v1/vms/NAME, /v1/networks, /v1/nics, /v1/doctor"}}};
-        if (method != "GET") return {405, {{"error", method + " " + path + " is not supported; use GET"}}};
-        if (path == "/v1/vms") return {200, list_vms(nics)};
-        if (path == "/v1/networks") return {200, list_networks(nics)};
-        if (path == "/v1/nics") return {200, list_nics(nics, query)};
-        if (path == "/v1/doctor") return {200, run_doctor(doctor)};
-        return {200, show_vm(nics, path.substr(std::string("/v1/vms/").size()))};
+        const Request request = parse_target(method, target, body);
+        const bool named = !request.name.empty();
+        if (const auto route = routes().find({method, request.resource, named}); route != routes().end()) return route->second(context, request);
+        std::string allowed;
+        for (const auto& [key, handler] : routes())
+            if (std::get<1>(key) == request.resource && std::get<2>(key) == named) allowed += (allowed.empty() ? "" : ", ") + std::get<0>(key);
+        if (!allowed.empty()) return {405, {{"error", method + " " + target + " is not supported; use " + allowed}}};
+        return {404, {{"error", "no such resource " + target + "; try /v1/vms[/NAME], /v1/networks[/NAME], /v1/nics, /v1/doctor"}}};
     } catch (const ShimError& e) {
         return {http_status(e.kind()), {{"error", e.what()}}};
     } catch (const std::exception& e) {

@@ -13,7 +13,7 @@ using nlohmann::json;
 namespace {
 
 [[noreturn]] void refuse(const std::string& path, const std::string& problem) {
-    throw ShimError(ErrorKind::BadRequest, "config " + (path.rfind(".", 0) == 0 ? path.substr(1) : path) + ": " + problem);
+    throw ShimError(ErrorKind::BadRequest, (path.rfind(".", 0) == 0 ? path.substr(1) : path) + ": " + problem);
 }
 
 void reject_unknown_keys(const json& object, const std::string& path, std::initializer_list<const char*> known) {
@@ -67,7 +67,7 @@ const VmConfig* ShimConfig::vm(const std::string& name) const {
 }
 
 HostNetwork parse_network(const json& object, const std::string& path) {
-    reject_unknown_keys(object, path, {"name", "subnet", "gateway", "tag", "nat", "mtu"});
+    reject_unknown_keys(object, path, {"name", "subnet", "gateway", "tag", "nat", "mtu", "forward_to"});
     HostNetwork network;
     network.name = name_of(object, path);
     const auto subnet_text = get<std::string>(object, path, "subnet");
@@ -86,6 +86,7 @@ HostNetwork parse_network(const json& object, const std::string& path) {
     network.nat = get<bool>(object, path, "nat", true);
     network.mtu = get<int>(object, path, "mtu", 1500);
     if (network.mtu < 576 || network.mtu > 9000) refuse(path + ".mtu", std::to_string(network.mtu) + " is outside 576-9000");
+    network.forward_to = get<std::vector<std::string>>(object, path, "forward_to", std::vector<std::string>{});
     return network;
 }
 
@@ -97,9 +98,18 @@ VmConfig parse_vm(const json& object, const std::string& path) {
     if (vm.backend != "netns") refuse(path + ".backend", "'" + vm.backend + "' is not supported (supported: netns)");
     vm.netns = get<std::string>(object, path, "netns", std::optional<std::string>(""));
     if (vm.backend == "netns" && vm.netns.empty()) refuse(path + ".netns", "is required for the netns backend");
-    vm.networks = get<std::vector<std::string>>(object, path, "networks", std::optional<std::vector<std::string>>({}));
+    vm.networks = get<std::vector<std::string>>(object, path, "networks", std::vector<std::string>{});
     vm.channel = get<std::string>(object, path, "channel", std::optional<std::string>(""));
     return vm;
+}
+
+json to_json(const HostNetwork& network) {
+    return {{"name", network.name}, {"subnet", network.subnet.str()}, {"gateway", network.gateway.str()}, {"tag", network.tag},
+            {"nat", network.nat},   {"mtu", network.mtu},             {"forward_to", network.forward_to}};
+}
+
+json to_json(const VmConfig& vm) {
+    return {{"name", vm.name}, {"backend", vm.backend}, {"netns", vm.netns}, {"networks", vm.networks}, {"channel", vm.channel}};
 }
 
 void validate(const ShimConfig& config) {
@@ -109,6 +119,10 @@ void validate(const ShimConfig& config) {
         if (!network_names.insert(network.name).second) refuse("networks", "network " + network.name + " is defined twice");
         if (!tags.insert(network.tag).second) refuse("networks", "VLAN tag " + std::to_string(network.tag) + " is used by two networks");
     }
+    for (const auto& network : config.networks)
+        for (const auto& peer : network.forward_to)
+            if (!network_names.count(peer) || peer == network.name)
+                refuse("networks", "network " + network.name + " forwards to " + peer + (peer == network.name ? ", itself" : ", which is not defined"));
     for (const auto& vm : config.vms) {
         if (!vm_names.insert(vm.name).second) refuse("vms", "VM " + vm.name + " is defined twice");
         for (const auto& network : vm.networks)
@@ -116,7 +130,7 @@ void validate(const ShimConfig& config) {
     }
 }
 
-ShimConfig parse_config(const json& object) {
+ShimConfig parse_config(const json& object) try {
     reject_unknown_keys(object, "", {"bridge", "ovsdb", "host_netns", "uplink", "state_dir", "run_dir", "admin_socket", "networks", "vms"});
     ShimConfig config;
     config.bridge = get<std::string>(object, "", "bridge", config.bridge);
@@ -134,6 +148,8 @@ ShimConfig parse_config(const json& object) {
         if (vm.channel.empty()) vm.channel = config.run_dir + "/vm-" + vm.name + ".sock";
     validate(config);
     return config;
+} catch (const ShimError& e) {
+    throw ShimError(ErrorKind::BadRequest, std::string("config ") + e.what());
 }
 
 }  // namespace brfusion::shim

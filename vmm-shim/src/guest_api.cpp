@@ -33,13 +33,24 @@ json detach(NicManager& nics, const std::string& vm, const json& params) {
 json list(NicManager& nics, const std::string& vm, const json& params) {
     if (!params.empty()) throw std::invalid_argument("nic.list takes no params");
     std::vector<guest::NicInfo> result;
-    for (const auto& nic : nics.nics(vm)) result.push_back({nic.endpoint, nic.network, nic.mac, nic.ip.str(), phase_name(nic.phase)});
+    for (const auto& nic : nics.nics(vm))
+        result.push_back({nic.endpoint, nic.network, nic.mac, nic.ip.str(), phase_name(nic.phase), nic.published});
     return {{"nics", result}};
 }
 
 json pool(NicManager& nics, const std::string& vm, const json& params) {
-    const HostNetwork& network = nics.allowed_network(vm, params.get<guest::PoolParams>().network);
+    const HostNetwork network = nics.allowed_network(vm, params.get<guest::PoolParams>().network);
     return guest::PoolInfo{network.subnet.str(), network.gateway.str(), network.mtu};
+}
+
+json publish(NicManager& nics, const std::string& vm, const json& params) {
+    auto p = params.get<guest::PublishParams>();
+    return guest::PublishResult{nics.publish(vm, p.endpoint, std::move(p.ports))};
+}
+
+json unpublish(NicManager& nics, const std::string& vm, const json& params) {
+    nics.unpublish(vm, params.get<guest::UnpublishParams>().endpoint);
+    return json::object();
 }
 
 const std::map<std::string, Handler>& routes() {
@@ -48,6 +59,8 @@ const std::map<std::string, Handler>& routes() {
         {guest::kDetach, detach},
         {guest::kList, list},
         {guest::kPool, pool},
+        {guest::kPublish, publish},
+        {guest::kUnpublish, unpublish},
     };
     return table;
 }

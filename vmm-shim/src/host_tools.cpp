@@ -1,28 +1,11 @@
-#include "iproute.hpp"
+#include "host_tools.hpp"
 
 #include "brfusion/common/process.hpp"
 #include "brfusion/shim/error.hpp"
 
-namespace brfusion::shim::iproute {
+namespace brfusion::shim::tools {
 
 namespace {
-
-std::vector<std::string> in_netns(const std::string& netns, std::vector<std::string> argv) {
-    if (netns.empty()) return argv;
-    std::vector<std::string> wrapped = {"ip", "netns", "exec", netns};
-    wrapped.insert(wrapped.end(), argv.begin(), argv.end());
-    return wrapped;
-}
-
-void run_checked(const std::vector<std::string>& argv) {
-    const ProcessResult result = run_process(argv);
-    if (result.exit_code == 0) return;
-    std::string command;
-    for (const auto& arg : argv) command += (command.empty() ? "" : " ") + arg;
-    std::string output = result.output;
-    while (!output.empty() && output.back() == '\n') output.pop_back();
-    throw ShimError(ErrorKind::Backend, "'" + command + "' failed: " + output);
-}
 
 std::vector<std::string> ip_argv(const std::string& netns, const std::vector<std::string>& args) {
     std::vector<std::string> argv = {"ip"};
@@ -33,14 +16,25 @@ std::vector<std::string> ip_argv(const std::string& netns, const std::vector<std
 
 }  // namespace
 
-void ip(const std::string& netns, const std::vector<std::string>& args) { run_checked(ip_argv(netns, args)); }
+std::string run(const std::string& netns, const std::vector<std::string>& command, const std::string& input) {
+    std::vector<std::string> argv;
+    if (!netns.empty()) argv = {"ip", "netns", "exec", netns};
+    argv.insert(argv.end(), command.begin(), command.end());
+    const ProcessResult result = run_process(argv, input);
+    if (result.exit_code == 0) return result.output;
+    std::string text;
+    for (const auto& arg : argv) text += (text.empty() ? "" : " ") + arg;
+    std::string output = result.output;
+    while (!output.empty() && output.back() == '\n') output.pop_back();
+    throw ShimError(ErrorKind::Backend, "'" + text + "' failed: " + output);
+}
+
+void ip(const std::string& netns, const std::vector<std::string>& args) { run("", ip_argv(netns, args)); }
 
 bool link_exists(const std::string& netns, const std::string& name) {
     return run_process(ip_argv(netns, {"link", "show", "dev", name})).exit_code == 0;
 }
 
-void disable_tx_offload(const std::string& netns, const std::string& name) {
-    run_checked(in_netns(netns, {"ethtool", "-K", name, "tx", "off"}));
-}
+void disable_tx_offload(const std::string& netns, const std::string& name) { run(netns, {"ethtool", "-K", name, "tx", "off"}); }
 
-}  // namespace brfusion::shim::iproute
+}  // namespace brfusion::shim::tools

@@ -23,6 +23,12 @@ void Ipam::add_pool(const std::string& network, Ipv4Prefix subnet, Ipv4 gateway)
     pools_[network] = Pool{subnet, gateway, {}, gateway.value};
 }
 
+std::vector<std::string> Ipam::pools() const {
+    std::vector<std::string> names;
+    for (const auto& [name, pool] : pools_) names.push_back(name);
+    return names;
+}
+
 void Ipam::remove_pool(const std::string& network) {
     auto found = pools_.find(network);
     if (found == pools_.end()) return;

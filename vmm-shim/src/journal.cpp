@@ -77,9 +77,11 @@ ShimState Journal::load() const {
             auto ip = Ipv4::parse(nic.at("ip").get<std::string>());
             if (!ip) throw std::invalid_argument("bad address " + nic.at("ip").dump());
             NicRecord record{nic.at("endpoint"), nic.at("vm"),      nic.at("network"), nic.at("mac"), *ip,
-                             nic.at("host_if"),  parse_phase(nic.at("phase"))};
+                             nic.at("host_if"),  parse_phase(nic.at("phase")), nic.value("published", json::array()).get<std::vector<PublishedPort>>()};
             result.nics[record.endpoint] = std::move(record);
         }
+        for (const auto& network : state.value("added_networks", json::array())) result.added_networks.push_back(parse_network(network));
+        for (const auto& vm : state.value("added_vms", json::array())) result.added_vms.push_back(parse_vm(vm));
         return result;
     } catch (const std::exception& e) {
         throw ShimError(ErrorKind::Backend, "the state file " + path_ + " is corrupt (" + e.what() +
@@ -91,8 +93,11 @@ void Journal::save(const ShimState& state) {
     json nics = json::array();
     for (const auto& [endpoint, nic] : state.nics)
         nics.push_back({{"endpoint", nic.endpoint}, {"vm", nic.vm}, {"network", nic.network}, {"mac", nic.mac}, {"ip", nic.ip.str()},
-                        {"host_if", nic.host_if}, {"phase", phase_name(nic.phase)}});
-    const json document = {{"version", 1}, {"ipam", state.ipam.to_json()}, {"nics", nics}};
+                        {"host_if", nic.host_if}, {"phase", phase_name(nic.phase)}, {"published", nic.published}});
+    json networks = json::array(), vms = json::array();
+    for (const auto& network : state.added_networks) networks.push_back(to_json(network));
+    for (const auto& vm : state.added_vms) vms.push_back(to_json(vm));
+    const json document = {{"version", 1}, {"ipam", state.ipam.to_json()}, {"nics", nics}, {"added_networks", networks}, {"added_vms", vms}};
     std::error_code ec;
     std::filesystem::create_directories(directory_, ec);
     if (ec) throw ShimError(ErrorKind::Backend, "cannot create the state directory " + directory_ + ": " + ec.message());

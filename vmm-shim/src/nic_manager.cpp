@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <random>
+#include <set>
 
 namespace brfusion::shim {
 
@@ -47,8 +48,8 @@ std::string message_of(const std::exception_ptr& error) {
 
 }  // namespace
 
-NicManager::NicManager(ShimConfig config, Journal& journal, HostSwitch& host, BackendFactory make_backend)
-    : config_(std::move(config)), journal_(journal), host_(host), make_backend_(std::move(make_backend)) {}
+NicManager::NicManager(ShimConfig config, Journal& journal, HostSwitch& host, HostFirewall& firewall, BackendFactory make_backend)
+    : file_config_(std::move(config)), config_(file_config_), journal_(journal), host_(host), firewall_(firewall), make_backend_(std::move(make_backend)) {}
 
 std::string NicManager::gateway_port(const HostNetwork& network) { return "bfgw" + std::to_string(network.tag); }
 
@@ -68,11 +69,55 @@ VmmBackend& NicManager::backend(const std::string& vm) {
 ReconcileReport NicManager::start() {
     std::lock_guard lock(mutex_);
     state_ = journal_.load();
+    config_ = file_config_;
+    for (const auto& network : state_.added_networks) config_.networks.push_back(network);
+    for (const auto& vm : state_.added_vms) config_.vms.push_back(vm);
+    try {
+        validate(config_);
+    } catch (const ShimError& e) {
+        throw ShimError(ErrorKind::BadRequest, std::string(e.what()) + " (the config file and the networks and VMs added at run time, in " +
+                                                   journal_.path() + ", disagree; take it out of the config file)");
+    }
     host_.ensure_bridge();
     for (const auto& network : config_.networks) ensure_network(network);
     journal_.save(state_);
-    return reconcile();
+    ReconcileReport report = reconcile();
+    // Pools of networks that are gone from the config file, now that reconcile released their leases.
+    for (const auto& network : state_.ipam.pools())
+        if (!config_.network(network) && state_.ipam.leases(network).empty()) state_.ipam.remove_pool(network);
+    save_and_apply_firewall();
+    return report;
 }
+
+void NicManager::save_and_apply_firewall() {
+    journal_.save(state_);
+    firewall_.apply(rules());
+}
+
+FirewallRules NicManager::rules() const {
+    FirewallRules rules;
+    rules.uplink = config_.uplink;
+    for (const auto& network : config_.networks) {
+        FirewallRules::Network entry{gateway_port(network), network.subnet, network.nat, {}};
+        for (const auto& peer : network.forward_to) entry.forward_to.push_back(gateway_port(*config_.network(peer)));
+        rules.networks.push_back(std::move(entry));
+    }
+    for (const auto& [endpoint, record] : state_.nics)
+        for (const auto& port : record.published) rules.published.push_back({port, record.ip});
+    return rules;
+}
+
+FirewallRules NicManager::firewall_rules() const {
+    std::lock_guard lock(mutex_);
+    return rules();
+}
+
+ShimConfig NicManager::config() const {
+    std::lock_guard lock(mutex_);
+    return config_;
+}
+
+bool NicManager::from_config_file(const std::string& name) const { return file_config_.network(name) || file_config_.vm(name); }
 
 void NicManager::ensure_network(const HostNetwork& network) {
     state_.ipam.add_pool(network.name, network.subnet, network.gateway);
@@ -89,7 +134,12 @@ void NicManager::add_port(const NicRecord& record, const HostNetwork& network) {
                      {"attached-mac", record.mac}});  // the OVS convention for "the VM's MAC on this port"
 }
 
-const HostNetwork& NicManager::allowed_network(const std::string& vm_name, const std::string& network_name) const {
+HostNetwork NicManager::allowed_network(const std::string& vm, const std::string& network) const {
+    std::lock_guard lock(mutex_);
+    return allowed(vm, network);
+}
+
+const HostNetwork& NicManager::allowed(const std::string& vm_name, const std::string& network_name) const {
     const VmConfig* vm = config_.vm(vm_name);
     if (!vm) throw ShimError(ErrorKind::NotFound, "VM " + vm_name + " is not configured on this host");
     const HostNetwork* network = config_.network(network_name);
@@ -102,7 +152,7 @@ const HostNetwork& NicManager::allowed_network(const std::string& vm_name, const
 
 AttachedNic NicManager::attach(const std::string& vm_name, const std::string& network_name, std::optional<Ipv4> requested_ip) {
     std::lock_guard lock(mutex_);
-    const HostNetwork* network = &allowed_network(vm_name, network_name);
+    const HostNetwork* network = &allowed(vm_name, network_name);
 
     NicRecord record;
     do record.endpoint = random_hex(12);
@@ -127,6 +177,7 @@ AttachedNic NicManager::attach(const std::string& vm_name, const std::string& ne
         VmmBackend& vmm = backend(vm_name);
         vmm.create_host_device(device);
         add_port(record, *network);
+        host_.secure_port(record.host_if, {record.mac, record.ip});
         vmm.plug(device);
         record.phase = NicPhase::Attached;
         state_.nics[record.endpoint] = record;
@@ -152,21 +203,87 @@ void NicManager::detach(const std::string& vm, const std::string& endpoint) {
     tear_down(found->second);
 }
 
+NicRecord& NicManager::own_record(const std::string& vm, const std::string& endpoint) {
+    auto found = state_.nics.find(endpoint);
+    if (found == state_.nics.end()) throw ShimError(ErrorKind::NotFound, "VM " + vm + " has no NIC with endpoint " + endpoint);
+    if (found->second.vm != vm) throw ShimError(ErrorKind::NotAllowed, "endpoint " + endpoint + " is not a NIC of VM " + vm);
+    return found->second;
+}
+
+std::vector<PublishedPort> NicManager::publish(const std::string& vm, const std::string& endpoint, std::vector<PublishedPort> ports) {
+    std::lock_guard lock(mutex_);
+    NicRecord& record = own_record(vm, endpoint);
+    if (record.phase != NicPhase::Attached)
+        throw ShimError(ErrorKind::Conflict, "endpoint " + endpoint + " is " + phase_name(record.phase) + "; publish its ports once it is attached");
+    // Two mappings clash when they take the same protocol and port on a common host address.
+    const auto clash = [](const PublishedPort& a, const PublishedPort& b) {
+        return a.protocol == b.protocol && a.host_port == b.host_port && (!a.host_ip || !b.host_ip || *a.host_ip == *b.host_ip);
+    };
+    std::vector<std::pair<PublishedPort, const NicRecord*>> taken;  // by other endpoints
+    for (const auto& [other_endpoint, other] : state_.nics)
+        if (other_endpoint != endpoint)
+            for (const auto& port : other.published) taken.emplace_back(port, &other);
+    for (std::size_t i = 0; i < ports.size(); ++i) {
+        PublishedPort& port = ports[i];
+        const auto holder = [&](const PublishedPort& candidate) -> std::string {
+            for (const auto& [used, owner] : taken)
+                if (clash(used, candidate)) return "endpoint " + owner->endpoint + " of VM " + owner->vm + " (" + describe(used) + ")";
+            for (std::size_t j = 0; j < ports.size(); ++j)
+                if (j != i && ports[j].host_port != 0 && clash(ports[j], candidate)) return "this request (" + describe(ports[j]) + ")";
+            return "";
+        };
+        if (port.host_port == 0) {
+            for (port.host_port = 49153; port.host_port <= 65535 && !holder(port).empty(); ++port.host_port) {
+            }
+            if (port.host_port > 65535) throw ShimError(ErrorKind::Exhausted, "no free host port in 49153-65535 for " + port.protocol);
+        } else if (const std::string owner = holder(port); !owner.empty()) {
+            throw ShimError(owner.rfind("this", 0) == 0 ? ErrorKind::BadRequest : ErrorKind::Conflict,
+                            describe(port) + ": host port " + std::to_string(port.host_port) + "/" + port.protocol + " is already published by " + owner);
+        }
+    }
+    const std::vector<PublishedPort> before = record.published;
+    record.published = ports;
+    try {
+        save_and_apply_firewall();
+    } catch (...) {
+        record.published = before;
+        try {
+            save_and_apply_firewall();
+        } catch (...) {  // reconcile rewrites the table from the journal at the next start
+        }
+        throw;
+    }
+    return ports;
+}
+
+void NicManager::unpublish(const std::string& vm, const std::string& endpoint) {
+    std::lock_guard lock(mutex_);
+    if (!state_.nics.count(endpoint)) return;
+    NicRecord& record = own_record(vm, endpoint);
+    if (record.published.empty()) return;
+    record.published.clear();
+    save_and_apply_firewall();
+}
+
 void NicManager::tear_down(NicRecord record) {
+    // A detach being resumed may have failed to withdraw its published ports from the table.
+    const bool resumed = record.phase == NicPhase::Detaching;
     if (record.phase == NicPhase::Attached) {
         record.phase = NicPhase::Detaching;
         state_.nics[record.endpoint] = record;
         journal_.save(state_);
     }
-    const NicDevice device = device_of(record);
-    if (config_.vm(record.vm)) {
-        VmmBackend& vmm = backend(record.vm);
-        vmm.unplug(device);
-        host_.remove_port(record.host_if);
-        vmm.delete_host_device(device);
-    } else {
-        host_.remove_port(record.host_if);  // the VM is gone from the config: its side went with it
+    if (!record.published.empty() || resumed) {
+        // Before the address goes back to the pool: a later NIC may get it.
+        record.published.clear();
+        state_.nics[record.endpoint] = record;
+        save_and_apply_firewall();
     }
+    const NicDevice device = device_of(record);
+    if (config_.vm(record.vm)) backend(record.vm).unplug(device);  // else the VM is gone from the config: its side went with it
+    host_.unsecure_port(record.host_if);
+    host_.remove_port(record.host_if);
+    if (config_.vm(record.vm)) backend(record.vm).delete_host_device(device);
     state_.ipam.release(record.network, record.ip);
     state_.nics.erase(record.endpoint);
     journal_.save(state_);
@@ -176,7 +293,12 @@ ReconcileReport NicManager::reconcile() {
     ReconcileReport report;
     const auto endpoint_ports = host_.ports_labelled("brfusion-endpoint");  // port -> endpoint, before any repair
     std::vector<NicRecord> records;
-    for (const auto& [endpoint, record] : state_.nics) records.push_back(record);
+    std::set<std::string> attached_ports;
+    for (const auto& [endpoint, record] : state_.nics) {
+        records.push_back(record);
+        if (record.phase == NicPhase::Attached) attached_ports.insert(record.host_if);
+    }
+    const auto secured = host_.secured_ports(attached_ports);
     for (const auto& record : records) {
         if (record.phase != NicPhase::Attached) {
             tear_down(record);
@@ -191,10 +313,12 @@ ReconcileReport NicManager::reconcile() {
         }
         VmmBackend& vmm = backend(record.vm);
         const NicDevice device = device_of(record);
-        const bool intact = vmm.host_device_exists(device) && vmm.plugged(device) && endpoint_ports.count(record.host_if);
+        const bool intact =
+            vmm.host_device_exists(device) && vmm.plugged(device) && endpoint_ports.count(record.host_if) && secured.count(record.host_if);
         if (intact) continue;
         vmm.create_host_device(device);
         add_port(record, *network);
+        host_.secure_port(record.host_if, {record.mac, record.ip});
         vmm.plug(device);
         report.repaired.push_back(record.endpoint);
     }
@@ -207,7 +331,95 @@ ReconcileReport NicManager::reconcile() {
             backend(vm->second).delete_host_device({port, guest_if_of(endpoint), "", 1500});  // the port that exists
         report.orphans.push_back(port);
     }
+    std::set<std::string> kept;
+    for (const auto& [endpoint, record] : state_.nics) kept.insert(record.host_if);
+    report.stale_port_rules = host_.prune_port_security(kept);
     return report;
+}
+
+void NicManager::add_network(HostNetwork network) {
+    std::lock_guard lock(mutex_);
+    if (config_.network(network.name)) throw ShimError(ErrorKind::Conflict, "network " + network.name + " already exists");
+    for (const auto& other : config_.networks)
+        if (other.tag == network.tag)
+            throw ShimError(ErrorKind::Conflict, "VLAN tag " + std::to_string(network.tag) + " is taken by network " + other.name + "; choose another tag");
+    for (const auto& peer : network.forward_to)
+        if (!config_.network(peer)) throw ShimError(ErrorKind::NotFound, "network " + network.name + " forwards to " + peer + ", which does not exist");
+    state_.ipam.add_pool(network.name, network.subnet, network.gateway);
+    state_.added_networks.push_back(network);
+    config_.networks.push_back(network);
+    try {
+        journal_.save(state_);
+        ensure_network(network);
+        firewall_.apply(rules());
+    } catch (...) {
+        config_.networks.pop_back();
+        state_.added_networks.pop_back();
+        state_.ipam.remove_pool(network.name);
+        try {
+            host_.remove_port(gateway_port(network));
+            save_and_apply_firewall();
+        } catch (...) {  // the next start finds the gateway port unknown and the table rewritten
+        }
+        throw;
+    }
+}
+
+void NicManager::remove_network(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    const HostNetwork* network = config_.network(name);
+    if (!network) throw ShimError(ErrorKind::NotFound, "network " + name + " does not exist");
+    if (file_config_.network(name))
+        throw ShimError(ErrorKind::NotAllowed, "network " + name + " comes from the config file; remove it there and restart brfusion-shim");
+    std::vector<std::string> users;
+    for (const auto& [endpoint, record] : state_.nics)
+        if (record.network == name) users.push_back("NIC " + endpoint + " of VM " + record.vm);
+    for (const auto& vm : config_.vms)
+        if (std::find(vm.networks.begin(), vm.networks.end(), name) != vm.networks.end()) users.push_back("VM " + vm.name + " is allowed it");
+    for (const auto& other : config_.networks)
+        if (std::find(other.forward_to.begin(), other.forward_to.end(), name) != other.forward_to.end())
+            users.push_back("network " + other.name + " forwards to it");
+    if (!users.empty()) throw ShimError(ErrorKind::Conflict, "network " + name + " is in use: " + join(users) + "; remove those first");
+    const HostNetwork removed = *network;
+    std::erase_if(config_.networks, [&](const HostNetwork& n) { return n.name == name; });
+    std::erase_if(state_.added_networks, [&](const HostNetwork& n) { return n.name == name; });
+    state_.ipam.remove_pool(name);
+    save_and_apply_firewall();
+    host_.remove_port(gateway_port(removed));  // if this fails, the next start removes the unknown port
+}
+
+void NicManager::add_vm(VmConfig vm) {
+    std::lock_guard lock(mutex_);
+    if (config_.vm(vm.name)) throw ShimError(ErrorKind::Conflict, "VM " + vm.name + " already exists");
+    for (const auto& network : vm.networks)
+        if (!config_.network(network)) throw ShimError(ErrorKind::NotFound, "VM " + vm.name + " allows network " + network + ", which does not exist");
+    if (vm.channel.empty()) vm.channel = config_.run_dir + "/vm-" + vm.name + ".sock";
+    for (const auto& other : config_.vms)
+        if (other.channel == vm.channel) throw ShimError(ErrorKind::Conflict, "VM " + other.name + " already uses the channel " + vm.channel);
+    state_.added_vms.push_back(vm);
+    config_.vms.push_back(vm);
+    try {
+        journal_.save(state_);
+    } catch (...) {
+        state_.added_vms.pop_back();
+        config_.vms.pop_back();
+        throw;
+    }
+}
+
+void NicManager::remove_vm(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    if (!config_.vm(name)) throw ShimError(ErrorKind::NotFound, "VM " + name + " is not configured on this host");
+    if (file_config_.vm(name))
+        throw ShimError(ErrorKind::NotAllowed, "VM " + name + " comes from the config file; remove it there and restart brfusion-shim");
+    std::vector<NicRecord> records;
+    for (const auto& [endpoint, record] : state_.nics)
+        if (record.vm == name) records.push_back(record);
+    for (const auto& record : records) tear_down(record);  // a failure leaves the VM, with the NICs not yet removed
+    std::erase_if(config_.vms, [&](const VmConfig& v) { return v.name == name; });
+    std::erase_if(state_.added_vms, [&](const VmConfig& v) { return v.name == name; });
+    backends_.erase(name);
+    journal_.save(state_);
 }
 
 std::vector<Lease> NicManager::leases(const std::string& network) const {

@@ -34,6 +34,14 @@ TEST_CASE("a valid config parses with defaults filled in") {
     CHECK(config.network("lab2")->mtu == 1400);
     CHECK(config.vm("vm1")->backend == "netns");
     CHECK(config.ovsdb == "/run/openvswitch/db.sock");
+    CHECK(config.network("lab")->forward_to.empty());
+}
+
+TEST_CASE("optional lists may be left out - a VM with no networks - a network forwarding nowhere") {
+    const VmConfig vm = parse_vm({{"name", "bare"}, {"netns", "ns"}});
+    CHECK(vm.networks.empty());
+    CHECK(parse_network({{"name", "n"}, {"subnet", "192.0.2.0/24"}, {"tag", 1}}).forward_to.empty());
+    CHECK(to_json(parse_vm(to_json(vm))) == to_json(vm));
 }
 
 TEST_CASE("bad configs are refused with the path of the offending value") {
@@ -58,6 +66,12 @@ TEST_CASE("bad configs are refused with the path of the offending value") {
     c = valid();
     c["networks"][0]["tag"] = "100";
     CHECK_THAT(error_of(c), Catch::Contains("networks[0].tag: has the wrong type"));
+    c = valid();
+    c["networks"][0]["forward_to"] = {"nope"};
+    CHECK_THAT(error_of(c), Catch::Contains("network lab forwards to nope, which is not defined"));
+    c = valid();
+    c["networks"][0]["forward_to"] = {"lab"};
+    CHECK_THAT(error_of(c), Catch::Contains("network lab forwards to lab, itself"));
     c = valid();
     c["surprise"] = 1;
     CHECK_THAT(error_of(c), Catch::Contains("config surprise: unknown key"));

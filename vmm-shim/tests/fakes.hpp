@@ -4,6 +4,7 @@
 
 #include "brfusion/shim/backend.hpp"
 #include "brfusion/shim/error.hpp"
+#include "brfusion/shim/firewall.hpp"
 #include "brfusion/shim/host_switch.hpp"
 #include "brfusion/shim/nic_manager.hpp"
 
@@ -42,6 +43,7 @@ struct FakeHostSwitch : HostSwitch {
     void remove_port(const std::string& name) override {
         plan.step("remove_port " + name);
         ports.erase(name);
+        gateways.erase(name);
     }
     std::map<std::string, std::string> ports_labelled(const std::string& key) override {
         std::map<std::string, std::string> result;
@@ -53,10 +55,42 @@ struct FakeHostSwitch : HostSwitch {
         plan.step("ensure_gateway " + port);
         gateways[port] = address;
     }
+    void secure_port(const std::string& port, const PortSecurity& allowed) override {
+        plan.step("secure_port " + port);
+        if (!ports.count(port)) throw ShimError(ErrorKind::Backend, "secure_port on a missing port");
+        security[port] = allowed.mac + " " + allowed.ip.str();
+    }
+    void unsecure_port(const std::string& port) override {
+        plan.step("unsecure_port " + port);
+        security.erase(port);
+    }
+    std::set<std::string> secured_ports(const std::set<std::string>& among) override {
+        std::set<std::string> result;
+        for (const auto& port : among)
+            if (security.count(port)) result.insert(port);
+        return result;
+    }
+    int prune_port_security(const std::set<std::string>& keep) override {
+        return static_cast<int>(std::erase_if(security, [&](const auto& entry) { return !keep.count(entry.first); }));
+    }
     FaultPlan& plan;
-    std::map<std::string, Labels> ports;
+    std::map<std::string, Labels> ports;  // container ports; gateways are kept apart
     std::map<std::string, int> tags;
     std::map<std::string, std::string> gateways;
+    std::map<std::string, std::string> security;  // port -> "MAC IP"
+};
+
+// Keeps the last rules applied; an injected failure keeps the previous ones (nft is atomic).
+struct FakeFirewall : HostFirewall {
+    explicit FakeFirewall(FaultPlan& faults) : plan(faults) {}
+    void apply(const FirewallRules& next) override {
+        plan.step("firewall apply");
+        rules = next;
+        ++applied;
+    }
+    FaultPlan& plan;
+    FirewallRules rules;
+    int applied = 0;
 };
 
 // What exists in all fake VMs and on the fake host.
@@ -104,6 +138,7 @@ struct Rig {
     std::string dir = "/tmp/brfusion-nic-test-" + std::to_string(::getpid());
     FaultPlan plan;
     FakeHostSwitch host{plan};
+    FakeFirewall firewall{plan};
     FakeWorld world;
     std::unique_ptr<Journal> journal;
     std::unique_ptr<NicManager> manager;
@@ -115,7 +150,7 @@ struct Rig {
     ~Rig() { std::filesystem::remove_all(dir); }
     ReconcileReport restart() {
         journal = std::make_unique<Journal>(dir);
-        manager = std::make_unique<NicManager>(test_config(dir), *journal, host, [this](const VmConfig& vm) {
+        manager = std::make_unique<NicManager>(test_config(dir), *journal, host, firewall, [this](const VmConfig& vm) {
             return std::make_unique<FakeBackend>(vm.name, plan, world);
         });
         return manager->start();
@@ -125,6 +160,8 @@ struct Rig {
         CHECK(world.host_devices.empty());
         CHECK(world.plugged.empty());
         CHECK(host.ports.empty());
+        CHECK(host.security.empty());
+        CHECK(firewall.rules.published.empty());
         CHECK(manager->nics().empty());
         const ShimState saved = Journal(dir).load();
         CHECK(saved.nics.empty());

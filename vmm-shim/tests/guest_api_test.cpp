@@ -36,6 +36,28 @@ TEST_CASE("guest: attach - list - pool - detach for the calling VM") {
     rig.require_clean();
 }
 
+TEST_CASE("guest: publish and unpublish an endpoint's ports - listed with the NIC") {
+    Rig rig;
+    const std::string endpoint = call(rig, "vm1", "nic.attach", {{"network", "lab"}})["result"]["endpoint"];
+    const json published = call(rig, "vm1", "nic.publish",
+                                {{"endpoint", endpoint}, {"ports", {{{"protocol", "tcp"}, {"host_port", 0}, {"container_port", 80}}}}});
+    CHECK(published["result"] == json({{"ports", {{{"protocol", "tcp"}, {"host_port", 49153}, {"container_port", 80}}}}}));
+    CHECK(call(rig, "vm1", "nic.list", json::object())["result"]["nics"][0]["ports"] == published["result"]["ports"]);
+    CHECK(call(rig, "vm2", "nic.unpublish", {{"endpoint", endpoint}})["error"]["data"]["kind"] == "not-allowed");
+    CHECK(call(rig, "vm1", "nic.unpublish", {{"endpoint", endpoint}})["result"] == json::object());
+    CHECK(rig.firewall.rules.published.empty());
+
+    const json bad_port = call(rig, "vm1", "nic.publish",
+                               {{"endpoint", endpoint}, {"ports", {{{"protocol", "sctp"}, {"host_port", 1}, {"container_port", 80}}}}});
+    CHECK(bad_port["error"]["code"] == -32602);
+    CHECK(bad_port["error"]["message"] == "nic.publish: protocol 'sctp' is not tcp or udp");
+    const json bad_ip = call(rig, "vm1", "nic.publish",
+                             {{"endpoint", endpoint}, {"ports", {{{"protocol", "udp"}, {"host_ip", "1.2.3"}, {"host_port", 1}, {"container_port", 80}}}}});
+    CHECK(bad_ip["error"]["message"] == "nic.publish: host_ip '1.2.3' is not an IPv4 address");
+    CHECK(call(rig, "vm1", "nic.publish", {{"endpoint", endpoint}, {"ports", {{{"protocol", "tcp"}, {"host_port", 1}, {"container_port", 0}}}}})
+              ["error"]["message"] == "nic.publish: container_port 0 is not 1-65535");
+}
+
 TEST_CASE("guest: refusals and malformed requests become JSON-RPC errors with a user message") {
     Rig rig;
     const json not_allowed = call(rig, "vm2", "nic.attach", {{"network", "lab2"}});

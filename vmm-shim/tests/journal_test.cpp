@@ -17,20 +17,28 @@ struct TempDir {
 };
 }  // namespace
 
-TEST_CASE("the journal saves and loads NIC records and leases - a missing file is an empty state") {
+TEST_CASE("the journal saves and loads NIC records - leases - published ports - added networks and VMs; a missing file is an empty state") {
     TempDir dir;
     Journal journal(dir.path);
     CHECK(journal.load().nics.empty());
     ShimState state;
     state.ipam.add_pool("lab", *Ipv4Prefix::parse("198.51.100.0/24"), *Ipv4::parse("198.51.100.1"));
     const Ipv4 ip = state.ipam.allocate("lab", "vm1/abc");
-    state.nics["abc"] = {"abc", "vm1", "lab", "02:00:00:00:00:01", ip, "bfabc", NicPhase::Detaching};
+    const PublishedPort web{"tcp", "192.0.2.1", 8080, 80};
+    state.nics["abc"] = {"abc", "vm1", "lab", "02:00:00:00:00:01", ip, "bfabc", NicPhase::Detaching, {web}};
+    state.added_networks.push_back(parse_network({{"name", "extra"}, {"subnet", "203.0.113.0/24"}, {"tag", 7}, {"forward_to", {"lab"}}}));
+    state.added_vms.push_back(parse_vm({{"name", "vm9"}, {"netns", "ns9"}, {"networks", {"extra"}}, {"channel", "/tmp/vm9.sock"}}));
     journal.save(state);
     const ShimState loaded = Journal(dir.path).load();
     REQUIRE(loaded.nics.count("abc"));
     CHECK(loaded.nics.at("abc").phase == NicPhase::Detaching);
     CHECK(loaded.nics.at("abc").ip == ip);
     CHECK(loaded.ipam.lease("lab", ip)->owner == "vm1/abc");
+    CHECK(loaded.nics.at("abc").published == std::vector<PublishedPort>{web});
+    REQUIRE(loaded.added_networks.size() == 1);
+    CHECK(to_json(loaded.added_networks[0]) == to_json(state.added_networks[0]));
+    REQUIRE(loaded.added_vms.size() == 1);
+    CHECK(to_json(loaded.added_vms[0]) == to_json(state.added_vms[0]));
     CHECK_FALSE(std::filesystem::exists(journal.path() + ".tmp"));
 }
 

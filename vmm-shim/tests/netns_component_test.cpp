@@ -1,8 +1,10 @@
 // The shim's core with the netns backend against a real OVS (private sandbox; its netns is the
-// "host") and real network namespaces as VMs: NICs appear with the reported MAC, traffic flows
-// (ping and >= 10 MB of TCP), detach and crashes leave nothing behind.
+// "host"), real nftables and real network namespaces as VMs and as the "outside" beyond the host's
+// uplink: NICs appear with the reported MAC, traffic flows (ping and >= 10 MB of TCP), host NAT and
+// published ports work, spoofed traffic is dropped, detach and crashes leave nothing behind.
 
 #include "brfusion/ovs/client.hpp"
+#include "brfusion/shim/firewall.hpp"
 #include "brfusion/shim/nic_manager.hpp"
 #include "brfusion/testing/command.hpp"
 #include "brfusion/testing/ovs_sandbox.hpp"
@@ -23,21 +25,31 @@ using testing::OvsSandbox;
 
 namespace {
 
-// A host (the OVS sandbox), two VMs (namespaces) and a shim core over them, restartable.
+// A host (the OVS sandbox) with an uplink to an outside namespace, two VMs (namespaces) and a
+// shim core over them, restartable. Outside has no route to the host networks: only NAT gets
+// container traffic an answer.
 struct Lab {
     OvsSandbox host;
-    Netns vm1, vm2;
+    Netns vm1, vm2, outside;
+    static constexpr const char* kHostAddress = "192.0.2.1";
+    static constexpr const char* kOutsideAddress = "192.0.2.2";
     std::string state_dir = "/tmp/brfusion-shim-test-" + std::to_string(::getpid());
     ShimConfig config;
     std::unique_ptr<ovs::OvsClient> ovs;
     std::unique_ptr<OvsHostSwitch> host_switch;
+    std::unique_ptr<NftHostFirewall> firewall;
     std::unique_ptr<Journal> journal;
     std::unique_ptr<NicManager> shim;
 
     Lab() {
         std::filesystem::remove_all(state_dir);
+        testing::run_checked("ip -n " + host.netns() + " link add up0 type veth peer name out0 netns " + outside.name() +
+                             " && ip -n " + host.netns() + " addr add " + kHostAddress + "/24 dev up0 && ip -n " + host.netns() +
+                             " link set up0 up && ip -n " + outside.name() + " addr add " + kOutsideAddress + "/24 dev out0 && ip -n " +
+                             outside.name() + " link set out0 up");
         config = parse_config({{"ovsdb", host.db_socket()},
                                {"host_netns", host.netns()},
+                               {"uplink", "up0"},
                                {"state_dir", state_dir},
                                {"networks", {{{"name", "lab"}, {"subnet", "198.51.100.0/24"}, {"tag", 100}}}},
                                {"vms", {{{"name", "vm1"}, {"netns", vm1.name()}, {"networks", {"lab"}}},
@@ -51,6 +63,7 @@ struct Lab {
     void stop_shim() {
         shim.reset();
         journal.reset();
+        firewall.reset();
         host_switch.reset();
         ovs.reset();
     }
@@ -59,9 +72,10 @@ struct Lab {
         ovs::ClientOptions options;
         options.socket_path = config.ovsdb;
         ovs = std::make_unique<ovs::OvsClient>(options);
-        host_switch = std::make_unique<OvsHostSwitch>(*ovs, config.bridge, config.host_netns);
+        host_switch = std::make_unique<OvsHostSwitch>(*ovs, config.bridge, config.host_netns, OvsHostSwitch::openflow_socket(config.ovsdb, config.bridge));
+        firewall = std::make_unique<NftHostFirewall>(config.host_netns);
         journal = std::make_unique<Journal>(config.state_dir);
-        shim = std::make_unique<NicManager>(config, *journal, *host_switch,
+        shim = std::make_unique<NicManager>(config, *journal, *host_switch, *firewall,
                                             [this](const VmConfig& vm) { return make_backend(vm, {config.host_netns}); });
         return shim->start();
     }
@@ -75,6 +89,12 @@ struct Lab {
         return host.vsctl("--bare --columns=name find Port external_ids:brfusion-endpoint!=none") +
                testing::run("ip -n " + host.netns() + " -o link show | grep -o ' bf[0-9a-f]*[:@]' || true").output;
     }
+    // brfusion's port security flows (cookie 0xbf05...).
+    std::string security_flows() const {
+        return testing::run("ovs-ofctl --names --no-stats dump-flows unix:" + host.dir() + "/br-int.mgmt cookie=0xbf05000000000000/0xffff000000000000 | grep cookie= || true")
+            .output;
+    }
+    std::string nat_table() const { return testing::run("ip netns exec " + host.netns() + " nft list table ip brfusion").output; }
 };
 
 // >= 10 MB of TCP from `client` to `server_ip` (an iperf3 server in `server`'s netns).
@@ -114,8 +134,70 @@ TEST_CASE("netns: attach - the VM sees the NIC - ping and TCP to the gateway and
     lab.shim->detach("vm1", a.endpoint);
     lab.shim->detach("vm2", b.endpoint);
     CHECK(lab.leftovers().find("bf") == std::string::npos);
+    CHECK(lab.security_flows().empty());
     CHECK(lab.vm1.exec("ip -o link show " + a.guest_if).exit_code != 0);
     CHECK(Journal(lab.state_dir).load().ipam.leases("lab").empty());
+}
+
+TEST_CASE("netns: host NAT - outside sees the host's address - a published port is reachable - detach removes the rule") {
+    Lab lab;
+    lab.start_shim();
+    const AttachedNic a = lab.shim->attach("vm1", "lab");
+    lab.configure_guest(lab.vm1, a);
+    lab.vm1.exec("ip route add default via " + a.gateway.str());
+
+    // Out through NAT: the outside server sees the host's uplink address, not the container's.
+    const std::string log = "/tmp/brfusion-nat-" + std::to_string(::getpid()) + ".log";
+    testing::run_checked("ip netns exec " + lab.outside.name() + " iperf3 -s -1 -D --logfile " + log + " -B " + Lab::kOutsideAddress);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const auto out = lab.vm1.exec(std::string("iperf3 -c ") + Lab::kOutsideAddress + " -n 10M");
+    INFO(out.output);
+    REQUIRE(out.exit_code == 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    CHECK_THAT(testing::run("cat " + log).output, Catch::Contains(std::string("Accepted connection from ") + Lab::kHostAddress));
+    std::filesystem::remove(log);
+
+    // In through a published port: outside reaches the container at the host's address.
+    const std::string published = std::string("iperf3 -c ") + Lab::kHostAddress + " -p 8080 -n 10M";
+    testing::run_checked("ip netns exec " + lab.vm1.name() + " iperf3 -s -1 -D -B " + a.ip.str() + " -p 5201");
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK(lab.outside.exec(published).exit_code != 0);  // not published yet
+    const auto ports = lab.shim->publish("vm1", a.endpoint, {{"tcp", std::nullopt, 8080, 5201}});
+    CHECK(ports == std::vector<PublishedPort>{{"tcp", std::nullopt, 8080, 5201}});
+    CHECK_THAT(lab.nat_table(), Catch::Contains("dnat to " + a.ip.str() + ":5201"));
+    const auto in = lab.outside.exec(published);
+    INFO(in.output);
+    CHECK(in.exit_code == 0);
+
+    // A restart keeps the rule (it is rewritten from the journal); detach removes it.
+    lab.start_shim();
+    CHECK_THAT(lab.nat_table(), Catch::Contains("dnat to " + a.ip.str() + ":5201"));
+    lab.shim->detach("vm1", a.endpoint);
+    CHECK_THAT(lab.nat_table(), !Catch::Contains("dnat to"));
+    CHECK_THAT(lab.nat_table(), Catch::Contains("masquerade"));
+    CHECK(lab.leftovers().find("bf") == std::string::npos);
+    CHECK(lab.security_flows().empty());
+}
+
+TEST_CASE("netns: port security - a container port's spoofed source IP or MAC is dropped") {
+    Lab lab;
+    lab.start_shim();
+    const AttachedNic a = lab.shim->attach("vm1", "lab");
+    lab.configure_guest(lab.vm1, a);
+    CHECK_THAT(lab.security_flows(), Catch::Contains("in_port=bf" + a.endpoint));
+    const std::string gateway = a.gateway.str();
+    REQUIRE(lab.vm1.exec("ping -c 2 -W 2 " + gateway).exit_code == 0);  // its own MAC and IP pass (and the gateway's MAC is learnt)
+
+    // Another address on the same NIC: the ICMP leaves with that source and is dropped.
+    lab.vm1.exec("ip addr add 198.51.100.77/24 dev " + a.guest_if);
+    CHECK(lab.vm1.exec("ping -c 2 -W 1 -I 198.51.100.77 " + gateway).exit_code != 0);
+    CHECK(lab.vm1.exec("ping -c 2 -W 2 -I " + a.ip.str() + " " + gateway).exit_code == 0);
+
+    // Another MAC: nothing it sends passes.
+    lab.vm1.exec("ip link set " + a.guest_if + " address 02:00:00:00:00:99");
+    CHECK(lab.vm1.exec("ping -c 2 -W 1 -I " + a.ip.str() + " " + gateway).exit_code != 0);
+    lab.shim->detach("vm1", a.endpoint);
+    CHECK(lab.security_flows().empty());
 }
 
 TEST_CASE("netns: a shim restart keeps attached NICs working and repairs a deleted OVS port") {
@@ -128,6 +210,7 @@ TEST_CASE("netns: a shim restart keeps attached NICs working and repairs a delet
     const ReconcileReport report = lab.start_shim();
     CHECK(report.repaired == std::vector<std::string>{a.endpoint});
     CHECK(lab.vm1.exec("ping -c 2 -W 2 " + a.gateway.str()).exit_code == 0);
+    CHECK_THAT(lab.security_flows(), Catch::Contains("bf" + a.endpoint));  // rules re-made for the new port
     lab.shim->detach("vm1", a.endpoint);
     CHECK(lab.leftovers().find("bf") == std::string::npos);
 }
@@ -161,6 +244,7 @@ TEST_CASE("netns: kill -9 of the shim in the middle of attaches leaks nothing af
             lab.shim->detach("vm1", nic.endpoint);
         }
         CHECK(lab.leftovers().find("bf") == std::string::npos);
+        CHECK(lab.security_flows().empty());
         CHECK(lab.vm1.exec("ip -o link show | grep -c bfg || true").output == "0\n");
         CHECK(Journal(lab.state_dir).load().ipam.leases("lab").empty());
         lab.stop_shim();

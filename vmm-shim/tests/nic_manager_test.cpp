@@ -77,7 +77,7 @@ TEST_CASE("a failure at each step of attach leaves nothing behind") {
             const AttachedNic nic = rig.manager->attach("vm1", "lab");
             rig.plan.fail({});
             INFO("attach succeeded once no step failed, at step " << step);
-            CHECK(step > 3);  // create, add_port and plug were each failed before
+            CHECK(step > 4);  // create, add_port, secure_port and plug were each failed before
             rig.manager->detach("vm1", nic.endpoint);
             break;
         } catch (const ShimError& e) {
@@ -91,7 +91,7 @@ TEST_CASE("a failure at each step of attach leaves nothing behind") {
 
 TEST_CASE("a failure while undoing an attach is reported and finished by the next start") {
     Rig rig;
-    rig.plan.fail({3, 4});  // attach: 1 create, 2 add_port, 3 plug fails; undo: 4 unplug fails
+    rig.plan.fail({4, 5});  // attach: 1 create, 2 add_port, 3 secure_port, 4 plug fails; undo: 5 unplug fails
     const ShimError error = error_of([&] { rig.manager->attach("vm1", "lab"); });
     CHECK_THAT(error.what(), Catch::Contains("undoing it failed too"));
     CHECK_THAT(error.what(), Catch::Contains("the next start of brfusion-shim retries"));
@@ -106,10 +106,12 @@ TEST_CASE("a failure while undoing an attach is reported and finished by the nex
 
 TEST_CASE("a failure at each step of detach: retrying detach or restarting finishes it") {
     for (const bool by_restart : {false, true}) {
-        for (int step = 1; step <= 3; ++step) {
+        for (int step = 1; step <= 5; ++step) {
             Rig rig;
             const AttachedNic nic = rig.manager->attach("vm1", "lab");
-            rig.plan.fail({step});  // 1 unplug, 2 remove_port, 3 delete_host_device
+            rig.manager->publish("vm1", nic.endpoint, {{"tcp", std::nullopt, 8080, 80}});
+            // 1 firewall (withdraw the published port), 2 unplug, 3 unsecure_port, 4 remove_port, 5 delete_host_device
+            rig.plan.fail({step});
             INFO("detach step " << step << (by_restart ? " then restart" : " then detach again"));
             CHECK_THROWS_WITH(rig.manager->detach("vm1", nic.endpoint), Catch::Contains("injected failure"));
             CHECK(Journal(rig.dir).load().nics.at(nic.endpoint).phase == NicPhase::Detaching);
@@ -126,13 +128,14 @@ TEST_CASE("a failure at each step of detach: retrying detach or restarting finis
 }
 
 TEST_CASE("a crash after each step of attach is undone by the next start") {
-    for (int crash_after = 0; crash_after <= 3; ++crash_after) {
+    for (int crash_after = 0; crash_after <= 4; ++crash_after) {
         Rig rig;
         // Simulate the crash: attach, then put the world back to how it was after `crash_after`
-        // of its 3 steps, with the journal saying "attaching".
+        // of its 4 steps, with the journal saying "attaching".
         const AttachedNic nic = rig.manager->attach("vm1", "lab");
         const std::string host_if = "bf" + nic.endpoint;
-        if (crash_after < 3) rig.world.plugged.erase(host_if);
+        if (crash_after < 4) rig.world.plugged.erase(host_if);
+        if (crash_after < 3) rig.host.security.erase(host_if);
         if (crash_after < 2) rig.host.ports.erase(host_if);
         if (crash_after < 1) rig.world.host_devices.erase(host_if);
         ShimState state = rig.journal->load();
@@ -147,19 +150,146 @@ TEST_CASE("a crash after each step of attach is undone by the next start") {
     }
 }
 
-TEST_CASE("reconcile repairs an attached NIC's missing pieces and removes orphan ports") {
+TEST_CASE("reconcile repairs an attached NIC's missing pieces and removes orphan ports and rules") {
     Rig rig;
     const AttachedNic nic = rig.manager->attach("vm1", "lab");
     const std::string host_if = "bf" + nic.endpoint;
     rig.host.ports.erase(host_if);  // an admin deleted the port
+    rig.host.security.erase(host_if);
     rig.host.ports["bforphan"] = {{"brfusion-endpoint", "gone"}, {"brfusion-vm", "vm2"}};
     rig.world.host_devices.insert("bforphan");
+    rig.host.security["bfgone"] = "02:00:00:00:00:01 198.51.100.200";  // rules whose port is long gone
 
     const ReconcileReport report = rig.restart();
     CHECK(report.repaired == std::vector<std::string>{nic.endpoint});
     CHECK(report.orphans == std::vector<std::string>{"bforphan"});
+    CHECK(report.stale_port_rules == 1);
+    CHECK(rig.host.security == std::map<std::string, std::string>{{host_if, nic.mac + " " + nic.ip.str()}});
     CHECK(rig.host.ports.count(host_if));
     CHECK_FALSE(rig.host.ports.count("bforphan"));
     CHECK_FALSE(rig.world.host_devices.count("bforphan"));
     CHECK(rig.manager->nics("vm1").size() == 1);
+}
+
+TEST_CASE("attach secures the port for the NIC's own MAC and address") {
+    Rig rig;
+    const AttachedNic nic = rig.manager->attach("vm1", "lab");
+    CHECK(rig.host.security.at("bf" + nic.endpoint) == nic.mac + " " + nic.ip.str());
+}
+
+TEST_CASE("publish - chosen and requested host ports - conflicts name the holder - unpublish and detach withdraw them") {
+    Rig rig;
+    const AttachedNic a = rig.manager->attach("vm1", "lab");
+    const AttachedNic b = rig.manager->attach("vm2", "lab");
+    const auto published = rig.manager->publish("vm1", a.endpoint, {{"tcp", std::nullopt, 8080, 80}, {"udp", std::nullopt, 0, 53}});
+    CHECK(published == std::vector<PublishedPort>{{"tcp", std::nullopt, 8080, 80}, {"udp", std::nullopt, 49153, 53}});
+    REQUIRE(rig.firewall.rules.published.size() == 2);
+    CHECK(rig.firewall.rules.published[0].container_ip == a.ip);
+    CHECK(Journal(rig.dir).load().nics.at(a.endpoint).published == published);
+
+    // Another endpoint wants the same host port: refused with who holds it; a free one is fine.
+    const ShimError taken = error_of([&] { rig.manager->publish("vm2", b.endpoint, {{"tcp", "192.0.2.1", 8080, 80}}); });
+    CHECK(taken.kind() == ErrorKind::Conflict);
+    CHECK_THAT(taken.what(), Catch::Contains("already published by endpoint " + a.endpoint + " of VM vm1"));
+    CHECK(rig.manager->publish("vm2", b.endpoint, {{"tcp", std::nullopt, 8081, 80}, {"tcp", std::nullopt, 0, 81}})[1].host_port == 49153);
+    CHECK(error_of([&] { rig.manager->publish("vm2", b.endpoint, {{"tcp", std::nullopt, 9000, 80}, {"tcp", std::nullopt, 9000, 81}}); }).kind() ==
+          ErrorKind::BadRequest);
+    // Only the VM's own endpoints.
+    CHECK(error_of([&] { rig.manager->publish("vm2", a.endpoint, {}); }).kind() == ErrorKind::NotAllowed);
+    CHECK(error_of([&] { rig.manager->publish("vm1", "nope", {}); }).kind() == ErrorKind::NotFound);
+    CHECK(error_of([&] { rig.manager->unpublish("vm2", a.endpoint); }).kind() == ErrorKind::NotAllowed);
+
+    // Publishing replaces the set; unpublish clears it; detach withdraws what is left.
+    rig.manager->publish("vm1", a.endpoint, {{"tcp", std::nullopt, 8080, 8080}});
+    CHECK(rig.manager->nics("vm1")[0].published == std::vector<PublishedPort>{{"tcp", std::nullopt, 8080, 8080}});
+    rig.manager->unpublish("vm1", a.endpoint);
+    rig.manager->unpublish("vm1", a.endpoint);
+    CHECK(rig.manager->nics("vm1")[0].published.empty());
+    rig.manager->detach("vm1", a.endpoint);
+    rig.manager->detach("vm2", b.endpoint);
+    rig.require_clean();
+}
+
+TEST_CASE("a publish the firewall refuses keeps the previous ports - in the journal and the table") {
+    Rig rig;
+    const AttachedNic a = rig.manager->attach("vm1", "lab");
+    const std::vector<PublishedPort> before = {{"tcp", std::nullopt, 8080, 80}};
+    rig.manager->publish("vm1", a.endpoint, before);
+    rig.plan.fail({1});  // the firewall refuses the new table; restoring the old one works
+    CHECK_THROWS_WITH(rig.manager->publish("vm1", a.endpoint, {{"tcp", std::nullopt, 9090, 80}}), Catch::Contains("injected failure"));
+    rig.plan.fail({});
+    CHECK(rig.manager->nics("vm1")[0].published == before);
+    CHECK(Journal(rig.dir).load().nics.at(a.endpoint).published == before);
+    REQUIRE(rig.firewall.rules.published.size() == 1);
+    CHECK(rig.firewall.rules.published[0].port == before[0]);
+}
+
+TEST_CASE("the firewall rules follow the networks - NAT - isolation - and are rewritten at start") {
+    Rig rig;
+    const FirewallRules rules = rig.firewall.rules;
+    REQUIRE(rules.networks.size() == 2);
+    CHECK(rules.networks[0].gateway_port == "bfgw100");
+    CHECK(rules.networks[0].nat);
+    CHECK(rules.networks[0].forward_to.empty());
+    const int applied = rig.firewall.applied;
+    rig.restart();
+    CHECK(rig.firewall.applied == applied + 1);
+}
+
+TEST_CASE("networks and VMs added at run time are served - persisted - and removed cleanly") {
+    Rig rig;
+    rig.manager->add_network(parse_network({{"name", "extra"}, {"subnet", "192.0.2.0/28"}, {"tag", 300}, {"nat", false}, {"forward_to", {"lab"}}}));
+    CHECK(rig.host.gateways.at("bfgw300") == "192.0.2.1/28");
+    REQUIRE(rig.firewall.rules.networks.size() == 3);
+    CHECK(rig.firewall.rules.networks[2].forward_to == std::vector<std::string>{"bfgw100"});
+    rig.manager->add_vm(parse_vm({{"name", "vm3"}, {"netns", "ns3"}, {"networks", {"extra", "lab"}}}));
+    CHECK(rig.manager->config().vm("vm3")->channel == "/run/brfusion/vm-vm3.sock");
+    CHECK_FALSE(rig.manager->from_config_file("vm3"));
+    CHECK(rig.manager->from_config_file("vm1"));
+    const AttachedNic nic = rig.manager->attach("vm3", "extra");
+    CHECK(nic.ip.str() == "192.0.2.2");
+    rig.manager->publish("vm3", nic.endpoint, {{"tcp", std::nullopt, 8080, 80}});
+
+    // Both survive a restart, with the NIC.
+    rig.restart();
+    CHECK(rig.manager->config().network("extra"));
+    CHECK(rig.manager->nics("vm3").size() == 1);
+
+    // Refusals: names and tags taken, unknown networks, the config file's own, networks in use.
+    CHECK(error_of([&] { rig.manager->add_vm(parse_vm({{"name", "vm3"}, {"netns", "x"}})); }).kind() == ErrorKind::Conflict);
+    CHECK(error_of([&] { rig.manager->add_vm(parse_vm({{"name", "vm4"}, {"netns", "x"}, {"networks", {"nope"}}})); }).kind() == ErrorKind::NotFound);
+    CHECK_THAT(error_of([&] { rig.manager->add_network(parse_network({{"name", "dup"}, {"subnet", "203.0.113.0/28"}, {"tag", 100}})); }).what(),
+               Catch::Contains("VLAN tag 100 is taken by network lab"));
+    CHECK_THAT(error_of([&] { rig.manager->remove_vm("vm1"); }).what(), Catch::Contains("comes from the config file"));
+    CHECK(error_of([&] { rig.manager->remove_network("lab"); }).kind() == ErrorKind::NotAllowed);
+    CHECK_THAT(error_of([&] { rig.manager->remove_network("extra"); }).what(), Catch::Contains("in use: NIC " + nic.endpoint + " of VM vm3"));
+    CHECK(error_of([&] { rig.manager->remove_vm("vm9"); }).kind() == ErrorKind::NotFound);
+
+    // Removing the VM detaches its NIC and gives the address back; then the network can go.
+    rig.manager->remove_vm("vm3");
+    CHECK(rig.manager->nics().empty());
+    CHECK(rig.firewall.rules.published.empty());
+    CHECK(rig.manager->leases("extra").empty());
+    rig.manager->remove_network("extra");
+    CHECK_FALSE(rig.host.gateways.count("bfgw300"));
+    CHECK(rig.firewall.rules.networks.size() == 2);
+    rig.restart();
+    CHECK_FALSE(rig.manager->config().vm("vm3"));
+    CHECK_FALSE(rig.manager->config().network("extra"));
+    rig.require_clean();
+}
+
+TEST_CASE("a failure while adding a network leaves no trace") {
+    for (int step = 1; step <= 2; ++step) {  // 1 gateway, 2 firewall
+        Rig rig;
+        rig.plan.fail({step});
+        INFO("step " << step);
+        CHECK_THROWS_WITH(rig.manager->add_network(parse_network({{"name", "extra"}, {"subnet", "192.0.2.0/28"}, {"tag", 300}})),
+                          Catch::Contains("injected failure"));
+        rig.plan.fail({});
+        CHECK_FALSE(rig.manager->config().network("extra"));
+        CHECK(Journal(rig.dir).load().added_networks.empty());
+        CHECK_FALSE(Journal(rig.dir).load().ipam.has_pool("extra"));
+        CHECK(rig.firewall.rules.networks.size() == 2);
+    }
 }

@@ -1,6 +1,6 @@
 #include "brfusion/shim/backends/netns_backend.hpp"
 
-#include "../iproute.hpp"
+#include "../host_tools.hpp"
 #include "brfusion/shim/error.hpp"
 
 namespace brfusion::shim {
@@ -9,38 +9,38 @@ NetnsBackend::NetnsBackend(std::string vm_netns, std::string host_netns)
     : vm_netns_(std::move(vm_netns)), host_netns_(std::move(host_netns)) {}
 
 void NetnsBackend::create_host_device(const NicDevice& nic) {
-    if (iproute::link_exists(host_netns_, nic.host_if)) return;
+    if (tools::link_exists(host_netns_, nic.host_if)) return;
     const std::string mtu = std::to_string(nic.mtu);
-    iproute::ip(host_netns_, {"link", "add", nic.host_if, "mtu", mtu, "type", "veth", "peer", "name", nic.guest_if, "mtu", mtu,
+    tools::ip(host_netns_, {"link", "add", nic.host_if, "mtu", mtu, "type", "veth", "peer", "name", nic.guest_if, "mtu", mtu,
                               "address", nic.mac});
-    iproute::ip(host_netns_, {"link", "set", nic.host_if, "up"});
+    tools::ip(host_netns_, {"link", "set", nic.host_if, "up"});
 }
 
 void NetnsBackend::plug(const NicDevice& nic) {
-    if (iproute::link_exists(vm_netns_, nic.guest_if)) return;
-    if (!iproute::link_exists(host_netns_, nic.guest_if)) {
-        if (iproute::link_exists(host_netns_, nic.host_if)) return;  // the peer was moved on inside the VM
+    if (tools::link_exists(vm_netns_, nic.guest_if)) return;
+    if (!tools::link_exists(host_netns_, nic.guest_if)) {
+        if (tools::link_exists(host_netns_, nic.host_if)) return;  // the peer was moved on inside the VM
         throw ShimError(ErrorKind::Backend, "cannot plug " + nic.guest_if + " into netns " + vm_netns_ + ": its host side " + nic.host_if +
                                                 " does not exist");
     }
-    iproute::ip(host_netns_, {"link", "set", nic.guest_if, "netns", vm_netns_});
-    iproute::disable_tx_offload(vm_netns_, nic.guest_if);
+    tools::ip(host_netns_, {"link", "set", nic.guest_if, "netns", vm_netns_});
+    tools::disable_tx_offload(vm_netns_, nic.guest_if);
 }
 
 void NetnsBackend::unplug(const NicDevice& nic) {
-    if (iproute::link_exists(host_netns_, nic.host_if)) iproute::ip(host_netns_, {"link", "del", nic.host_if});
+    if (tools::link_exists(host_netns_, nic.host_if)) tools::ip(host_netns_, {"link", "del", nic.host_if});
 }
 
 void NetnsBackend::delete_host_device(const NicDevice& nic) {
     unplug(nic);
     // A peer never moved (crash between create and plug) survives only if host_if is gone already.
-    if (iproute::link_exists(host_netns_, nic.guest_if)) iproute::ip(host_netns_, {"link", "del", nic.guest_if});
+    if (tools::link_exists(host_netns_, nic.guest_if)) tools::ip(host_netns_, {"link", "del", nic.guest_if});
 }
 
-bool NetnsBackend::host_device_exists(const NicDevice& nic) { return iproute::link_exists(host_netns_, nic.host_if); }
+bool NetnsBackend::host_device_exists(const NicDevice& nic) { return tools::link_exists(host_netns_, nic.host_if); }
 
 bool NetnsBackend::plugged(const NicDevice& nic) {
-    return iproute::link_exists(host_netns_, nic.host_if) && !iproute::link_exists(host_netns_, nic.guest_if);
+    return tools::link_exists(host_netns_, nic.host_if) && !tools::link_exists(host_netns_, nic.guest_if);
 }
 
 std::unique_ptr<VmmBackend> make_backend(const VmConfig& vm, const BackendContext& context) {

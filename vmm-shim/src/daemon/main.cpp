@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 
 using namespace brfusion;
 using namespace brfusion::shim;
@@ -75,7 +76,8 @@ json config_from_arguments(int argc, char** argv) {
     return config;
 }
 
-std::vector<Check> doctor(const ShimConfig& config, ovs::OvsClient& ovs, NicManager& nics) {
+std::vector<Check> doctor(ovs::OvsClient& ovs, OvsHostSwitch& host, NftHostFirewall& firewall, NicManager& nics) {
+    const ShimConfig config = nics.config();
     std::vector<Check> checks;
     checks.push_back({"ovsdb-server", ovs.ready(), ovs.ready() ? "connected to " + config.ovsdb : "not connected to " + config.ovsdb + "; is ovsdb-server running?"});
     const bool bridge = ovs.bridge(config.bridge).has_value();
@@ -87,6 +89,31 @@ std::vector<Check> doctor(const ShimConfig& config, ovs::OvsClient& ovs, NicMana
                           ok ? NicManager::gateway_port(network) + " up with " + network.gateway.str()
                              : NicManager::gateway_port(network) + " is missing or broken in OVS" + (port && port->error ? ": " + *port->error : "") +
                                    "; restart brfusion-shim"});
+    }
+    const auto table = firewall.listing();
+    std::string missing_rules;
+    if (table)
+        for (const auto& forward : nics.firewall_rules().published) {
+            const std::string dnat = "dnat to " + forward.container_ip.str() + ":" + std::to_string(forward.port.container_port);
+            if (table->find(dnat) == std::string::npos) missing_rules += (missing_rules.empty() ? "" : ", ") + describe(forward.port);
+        }
+    checks.push_back({"nftables table ip brfusion", table && missing_rules.empty(),
+                      !table                   ? "missing (is nftables usable here?); restart brfusion-shim to rewrite it"
+                      : missing_rules.empty() ? "present; " + std::to_string(nics.firewall_rules().published.size()) + " published port(s)"
+                                              : "lacks published port(s) " + missing_rules + "; restart brfusion-shim to rewrite it"});
+    std::set<std::string> attached;
+    for (const auto& nic : nics.nics())
+        if (nic.phase == NicPhase::Attached) attached.insert(nic.host_if);
+    try {
+        const auto secured = host.secured_ports(attached);
+        std::string insecure;
+        for (const auto& port : attached)
+            if (!secured.count(port)) insecure += (insecure.empty() ? "" : ", ") + port;
+        checks.push_back({"port security", insecure.empty(),
+                          insecure.empty() ? std::to_string(secured.size()) + " container port(s) secured"
+                                           : "no rules on " + insecure + "; restart brfusion-shim to repair them"});
+    } catch (const std::exception& e) {
+        checks.push_back({"port security", false, std::string("cannot read the OpenFlow rules: ") + e.what()});
     }
     for (const auto& vm : config.vms) {
         const bool netns = vm.backend != "netns" || std::ifstream("/run/netns/" + vm.netns).good();
@@ -109,25 +136,29 @@ int main(int argc, char** argv) {
         ovs::ClientOptions ovs_options;
         ovs_options.socket_path = config.ovsdb;
         ovs::OvsClient ovs(ovs_options);
-        OvsHostSwitch host(ovs, config.bridge, config.host_netns);
+        OvsHostSwitch host(ovs, config.bridge, config.host_netns, OvsHostSwitch::openflow_socket(config.ovsdb, config.bridge));
+        NftHostFirewall firewall(config.host_netns);
         Journal journal(config.state_dir);
-        NicManager nics(config, journal, host, [&config](const VmConfig& vm) { return make_backend(vm, {config.host_netns}); });
+        NicManager nics(config, journal, host, firewall, [&config](const VmConfig& vm) { return make_backend(vm, {config.host_netns}); });
         const ReconcileReport report = nics.start();
         std::cerr << "brfusion-shim: reconciled: " << report.undone.size() << " unfinished attach(es) undone, " << report.finished.size()
-                  << " detach(es) finished, " << report.repaired.size() << " NIC(s) repaired, " << report.orphans.size() << " orphan port(s) removed\n";
+                  << " detach(es) finished, " << report.repaired.size() << " NIC(s) repaired, " << report.orphans.size()
+                  << " orphan port(s) removed, " << report.stale_port_rules << " stale port rule set(s) removed\n";
 
         boost::asio::io_context io;
         boost::asio::thread_pool workers(2);
         GuestChannelServer channels(io, workers, nics);
-        for (const auto& vm : config.vms) channels.listen(vm);
-        AdminServer admin(io, nics, [&] { return doctor(config, ovs, nics); }, config.admin_socket);
+        for (const auto& vm : nics.config().vms) channels.listen(vm);
+        AdminContext admin_context{nics, [&] { return doctor(ovs, host, firewall, nics); },
+                                   [&](const VmConfig& vm) { channels.listen(vm); }, [&](const std::string& vm) { channels.stop(vm); }};
+        AdminServer admin(io, workers, admin_context, config.admin_socket);
         boost::asio::signal_set signals(io, SIGINT, SIGTERM);
         signals.async_wait([&](boost::system::error_code, int) {
             channels.close();
             admin.close();
             io.stop();
         });
-        std::cerr << "brfusion-shim: serving " << config.vms.size() << " VM(s), " << config.networks.size() << " network(s); admin API on "
+        std::cerr << "brfusion-shim: serving " << nics.config().vms.size() << " VM(s), " << nics.config().networks.size() << " network(s); admin API on "
                   << config.admin_socket << "\n";
         io.run();
         workers.join();

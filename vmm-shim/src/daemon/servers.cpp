@@ -34,8 +34,8 @@ asio::local::stream_protocol::acceptor listen_unix(asio::io_context& io, const s
 }
 
 namespace {
-
 constexpr std::size_t kMaxLine = 1024 * 1024;
+}  // namespace
 
 // One guest connection: newline-delimited JSON-RPC; requests run on the workers.
 class GuestSession : public std::enable_shared_from_this<GuestSession> {
@@ -44,6 +44,11 @@ public:
         : socket_(std::move(socket)), workers_(workers), nics_(nics), vm_(std::move(vm)), input_(kMaxLine) {}
 
     void start() { read(); }
+    // On the io thread.
+    void close() {
+        boost::system::error_code ignored;
+        socket_.close(ignored);
+    }
 
 private:
     void read() {
@@ -94,10 +99,14 @@ private:
     bool closing_ = false;
 };
 
-// One admin connection: HTTP/1.1 with keep-alive; each request answered by handle_admin_request.
+namespace {
+
+// One admin connection: HTTP/1.1 with keep-alive; each request answered by handle_admin_request
+// on a worker.
 class AdminSession : public std::enable_shared_from_this<AdminSession> {
 public:
-    AdminSession(local::socket socket, NicManager& nics, const Doctor& doctor) : stream_(std::move(socket)), nics_(nics), doctor_(doctor) {}
+    AdminSession(local::socket socket, asio::thread_pool& workers, AdminContext& context)
+        : stream_(std::move(socket)), workers_(workers), context_(context) {}
     void start() { read(); }
 
 private:
@@ -111,7 +120,14 @@ private:
     }
 
     void respond() {
-        const AdminResponse answer = handle_admin_request(nics_, doctor_, std::string(request_.method_string()), std::string(request_.target()));
+        asio::post(workers_, [self = shared_from_this()] {
+            AdminResponse answer = handle_admin_request(self->context_, std::string(self->request_.method_string()),
+                                                        std::string(self->request_.target()), self->request_.body());
+            asio::post(self->stream_.get_executor(), [self, answer = std::move(answer)] { self->write(answer); });
+        });
+    }
+
+    void write(const AdminResponse& answer) {
         auto response = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(answer.status), request_.version());
         response->set(http::field::content_type, "application/json");
         response->keep_alive(request_.keep_alive());
@@ -126,8 +142,8 @@ private:
     beast::basic_stream<local> stream_;
     beast::flat_buffer buffer_;
     http::request<http::string_body> request_;
-    NicManager& nics_;
-    const Doctor& doctor_;
+    asio::thread_pool& workers_;
+    AdminContext& context_;
 };
 
 }  // namespace
@@ -136,36 +152,59 @@ GuestChannelServer::GuestChannelServer(asio::io_context& io, asio::thread_pool& 
     : io_(io), workers_(workers), nics_(nics) {}
 
 void GuestChannelServer::listen(const VmConfig& vm) {
-    listeners_.push_back(std::make_unique<Listener>(Listener{vm.name, vm.channel, listen_unix(io_, vm.channel, 0660)}));
-    accept(listeners_.size() - 1);
+    auto listener = std::make_shared<Listener>(Listener{vm.name, vm.channel, listen_unix(io_, vm.channel, 0660), {}});
+    {
+        std::lock_guard lock(mutex_);
+        listeners_[vm.name] = listener;  // NicManager keeps VM names unique
+    }
+    asio::post(io_, [this, listener] { accept(listener); });
 }
 
-void GuestChannelServer::accept(std::size_t index) {
-    listeners_[index]->acceptor.async_accept([this, index](boost::system::error_code ec, local::socket socket) {
+void GuestChannelServer::accept(std::shared_ptr<Listener> listener) {
+    listener->acceptor.async_accept([this, listener](boost::system::error_code ec, local::socket socket) {
         if (ec) return;  // closed
-        std::make_shared<GuestSession>(std::move(socket), workers_, nics_, listeners_[index]->vm)->start();
-        accept(index);
+        auto session = std::make_shared<GuestSession>(std::move(socket), workers_, nics_, listener->vm);
+        std::erase_if(listener->sessions, [](const auto& weak) { return weak.expired(); });
+        listener->sessions.push_back(session);
+        session->start();
+        accept(listener);
     });
 }
 
-void GuestChannelServer::close() {
-    for (auto& listener : listeners_) {
+void GuestChannelServer::shut(std::shared_ptr<Listener> listener) {
+    std::error_code not_there;
+    std::filesystem::remove(listener->path, not_there);
+    asio::post(io_, [listener] {
         boost::system::error_code ignored;
         listener->acceptor.close(ignored);
-        std::error_code not_there;
-        std::filesystem::remove(listener->path, not_there);
+        for (const auto& weak : listener->sessions)
+            if (auto session = weak.lock()) session->close();
+    });
+}
+
+void GuestChannelServer::stop(const std::string& vm) {
+    std::lock_guard lock(mutex_);
+    if (auto found = listeners_.find(vm); found != listeners_.end()) {
+        shut(found->second);
+        listeners_.erase(found);
     }
 }
 
-AdminServer::AdminServer(asio::io_context& io, NicManager& nics, Doctor doctor, const std::string& path)
-    : nics_(nics), doctor_(std::move(doctor)), path_(path), acceptor_(listen_unix(io, path, 0660)) {
+void GuestChannelServer::close() {
+    std::lock_guard lock(mutex_);
+    for (auto& [vm, listener] : listeners_) shut(listener);
+    listeners_.clear();
+}
+
+AdminServer::AdminServer(asio::io_context& io, asio::thread_pool& workers, AdminContext context, const std::string& path)
+    : workers_(workers), context_(std::move(context)), path_(path), acceptor_(listen_unix(io, path, 0660)) {
     accept();
 }
 
 void AdminServer::accept() {
     acceptor_.async_accept([this](boost::system::error_code ec, local::socket socket) {
         if (ec) return;
-        std::make_shared<AdminSession>(std::move(socket), nics_, doctor_)->start();
+        std::make_shared<AdminSession>(std::move(socket), workers_, context_)->start();
         accept();
     });
 }

@@ -1,7 +1,7 @@
 #pragma once
 // brfusion-shim's I/O shell: the guest channel server (a unix socket per VM) and the admin HTTP
-// server. Both run on one io_context thread; guest requests run on a worker pool (they block on
-// the backends and OVS) and their responses are written back in completion order.
+// server. Both do their I/O on one io_context thread; requests run on a worker pool (they block on
+// the backends, OVS and nft) and their responses are written back in completion order.
 
 #include <utility>  // before asio: Boost + GCC 12 + C++20 need it
 
@@ -10,7 +10,9 @@
 
 #include <boost/asio.hpp>
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -20,35 +22,43 @@ namespace brfusion::shim {
 // std::runtime_error naming the path.
 boost::asio::local::stream_protocol::acceptor listen_unix(boost::asio::io_context& io, const std::string& path, unsigned mode);
 
+class GuestSession;
+
+// Thread-safe: listen and stop may be called from any thread.
 class GuestChannelServer {
 public:
     GuestChannelServer(boost::asio::io_context& io, boost::asio::thread_pool& workers, NicManager& nics);
-    // Accepts connections on vm.channel; each speaks as `vm`.
+    // Accepts connections on vm.channel; each speaks as `vm`. Throws if it cannot listen there.
     void listen(const VmConfig& vm);
+    // Stops serving `vm`: closes its socket and its open connections.
+    void stop(const std::string& vm);
     void close();
 
 private:
-    void accept(std::size_t index);
-    boost::asio::io_context& io_;
-    boost::asio::thread_pool& workers_;
-    NicManager& nics_;
     struct Listener {
         std::string vm;
         std::string path;
         boost::asio::local::stream_protocol::acceptor acceptor;
+        std::vector<std::weak_ptr<GuestSession>> sessions;  // touched on the io thread only
     };
-    std::vector<std::unique_ptr<Listener>> listeners_;
+    void accept(std::shared_ptr<Listener> listener);
+    void shut(std::shared_ptr<Listener> listener);
+    boost::asio::io_context& io_;
+    boost::asio::thread_pool& workers_;
+    NicManager& nics_;
+    std::mutex mutex_;
+    std::map<std::string, std::shared_ptr<Listener>> listeners_;  // by VM
 };
 
 class AdminServer {
 public:
-    AdminServer(boost::asio::io_context& io, NicManager& nics, Doctor doctor, const std::string& path);
+    AdminServer(boost::asio::io_context& io, boost::asio::thread_pool& workers, AdminContext context, const std::string& path);
     void close();
 
 private:
     void accept();
-    NicManager& nics_;
-    Doctor doctor_;
+    boost::asio::thread_pool& workers_;
+    AdminContext context_;
     std::string path_;
     boost::asio::local::stream_protocol::acceptor acceptor_;
 };

@@ -15,6 +15,10 @@
 //   nic.detach  {endpoint}      -> {}             idempotent; only this VM's NICs
 //   nic.list    {}              -> {nics: [NicInfo]}   this VM's NICs
 //   ipam.pool   {network}       -> PoolInfo       the host network's subnet, gateway and MTU
+//   nic.publish {endpoint, ports: [PortMapping]} -> {ports: [PortMapping]}
+//                                  the endpoint's published ports become exactly `ports` (host_port
+//                                  0: the shim picks one; the result says which); only this VM's NICs
+//   nic.unpublish {endpoint}    -> {}             no published ports; idempotent
 
 #include <nlohmann/json.hpp>
 
@@ -28,6 +32,8 @@ inline constexpr const char* kAttach = "nic.attach";
 inline constexpr const char* kDetach = "nic.detach";
 inline constexpr const char* kList = "nic.list";
 inline constexpr const char* kPool = "ipam.pool";
+inline constexpr const char* kPublish = "nic.publish";
+inline constexpr const char* kUnpublish = "nic.unpublish";
 
 // JSON-RPC 2.0 error codes: the standard ones, and ours for ShimError kinds.
 enum ErrorCode : int {
@@ -61,12 +67,34 @@ struct DetachParams {
     std::string endpoint;
 };
 
+// A published port (docker run -p [HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTOCOL]): PROTOCOL traffic
+// to the host's HOST_PORT reaches the container's CONTAINER_PORT. from_json also checks the values.
+struct PortMapping {
+    std::string protocol = "tcp";       // tcp | udp
+    std::optional<std::string> host_ip; // only this IPv4 address of the host; unset = all of them
+    int host_port = 0;                  // 1-65535; 0 in nic.publish = the shim picks a free one
+    int container_port = 0;             // 1-65535
+    bool operator==(const PortMapping&) const = default;
+};
+
+struct PublishParams {
+    std::string endpoint;
+    std::vector<PortMapping> ports;
+};
+
+struct PublishResult {
+    std::vector<PortMapping> ports;  // as published: every host_port chosen
+};
+
+using UnpublishParams = DetachParams;
+
 struct NicInfo {
     std::string endpoint;
     std::string network;
     std::string mac;
     std::string ip;
     std::string state;  // attaching | attached | detaching
+    std::vector<PortMapping> ports;
 };
 
 struct PoolParams {
@@ -86,6 +114,12 @@ void from_json(const nlohmann::json& j, AttachResult& r);
 void to_json(nlohmann::json& j, const AttachResult& r);
 void from_json(const nlohmann::json& j, DetachParams& p);
 void to_json(nlohmann::json& j, const DetachParams& p);
+void from_json(const nlohmann::json& j, PortMapping& p);
+void to_json(nlohmann::json& j, const PortMapping& p);
+void from_json(const nlohmann::json& j, PublishParams& p);
+void to_json(nlohmann::json& j, const PublishParams& p);
+void from_json(const nlohmann::json& j, PublishResult& r);
+void to_json(nlohmann::json& j, const PublishResult& r);
 void from_json(const nlohmann::json& j, NicInfo& n);
 void to_json(nlohmann::json& j, const NicInfo& n);
 void from_json(const nlohmann::json& j, PoolParams& p);

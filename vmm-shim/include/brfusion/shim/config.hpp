@@ -21,6 +21,7 @@ struct HostNetwork {
     int tag = 0;      // VLAN tag on the integration bridge, 1-4094, unique per network
     bool nat = true;  // masquerade the subnet out of the uplink
     int mtu = 1500;
+    std::vector<std::string> forward_to;  // host networks this one may open connections to (default: none)
 };
 
 // A VM the shim serves. Its backend says how NICs reach it.
@@ -53,7 +54,10 @@ struct ShimConfig {
 ShimConfig parse_config(const nlohmann::json& config);
 HostNetwork parse_network(const nlohmann::json& network, const std::string& path = "network");
 VmConfig parse_vm(const nlohmann::json& vm, const std::string& path = "vm");
-// Cross-checks: unique names and tags, VMs referring to existing networks.
+// The JSON that parse_network / parse_vm read back.
+nlohmann::json to_json(const HostNetwork& network);
+nlohmann::json to_json(const VmConfig& vm);
+// Cross-checks: unique names and tags, VMs and forward_to referring to existing networks.
 void validate(const ShimConfig& config);
 
 }  // namespace brfusion::shim

@@ -1,13 +1,17 @@
 #pragma once
 // HostSwitch: the host side of networks and NICs, as the shim's core needs it: the integration
-// bridge, container ports, and each network's gateway (an OVS internal port with the gateway
-// address). OvsHostSwitch is the real one (ovs-bridge + iproute2); unit tests use fakes that fail
-// on demand.
+// bridge, container ports and their port security, and each network's gateway (an OVS internal
+// port with the gateway address). OvsHostSwitch is the real one (ovs-bridge, iproute2, ovs-ofctl);
+// unit tests use fakes that fail on demand.
 //
 // Contract: idempotent; blocks until ovs-vswitchd has applied the change; throws
 // ShimError(Backend) with OVS's or the kernel's own explanation.
 
+#include "brfusion/shim/ipv4.hpp"
+
+#include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 
 namespace brfusion::ovs {
@@ -17,6 +21,13 @@ class OvsClient;
 namespace brfusion::shim {
 
 using Labels = std::map<std::string, std::string>;  // external_ids
+
+// Port security: what a container's port may send. ARP and IPv4 from this MAC and address pass;
+// everything else the port sends is dropped.
+struct PortSecurity {
+    std::string mac;
+    Ipv4 ip;
+};
 
 class HostSwitch {
 public:
@@ -31,23 +42,46 @@ public:
     // An internal port of VLAN `tag` whose host device holds `address_cidr` (e.g.
     // "198.51.100.1/24"), is up, has `mtu`, and TX checksum offload off.
     virtual void ensure_gateway(const std::string& port, int tag, const Labels& labels, const std::string& address_cidr, int mtu) = 0;
+
+    // Port security on an existing port, replacing any it had.
+    virtual void secure_port(const std::string& port, const PortSecurity& allowed) = 0;
+    // Removes the port's security rules; idempotent. Call it before remove_port: OVS keeps the
+    // flows of a removed port, and a later port may get its number.
+    virtual void unsecure_port(const std::string& port) = 0;
+    // Which of `ports` have security rules.
+    virtual std::set<std::string> secured_ports(const std::set<std::string>& ports) = 0;
+    // Removes the security rules of every port not in `keep` (left by a crash); returns how many
+    // ports' rules it removed.
+    virtual int prune_port_security(const std::set<std::string>& keep) = 0;
 };
 
 class OvsHostSwitch final : public HostSwitch {
 public:
     // `host_netns`: where OVS runs and its internal ports appear ("" = the shim's own).
-    OvsHostSwitch(ovs::OvsClient& client, std::string bridge, std::string host_netns)
-        : client_(client), bridge_(std::move(bridge)), host_netns_(std::move(host_netns)) {}
+    // `openflow`: the bridge's OpenFlow management socket, as ovs-ofctl names it
+    // ("unix:/run/openvswitch/br-int.mgmt"); see openflow_socket().
+    OvsHostSwitch(ovs::OvsClient& client, std::string bridge, std::string host_netns, std::string openflow)
+        : client_(client), bridge_(std::move(bridge)), host_netns_(std::move(host_netns)), openflow_(std::move(openflow)) {}
+    // ovs-vswitchd puts BRIDGE.mgmt in its run directory, where ovsdb-server's socket is too.
+    static std::string openflow_socket(const std::string& ovsdb_socket, const std::string& bridge);
     void ensure_bridge() override;
     void add_port(const std::string& name, int tag, const Labels& labels) override;
     void remove_port(const std::string& name) override;
     std::map<std::string, std::string> ports_labelled(const std::string& key) override;
     void ensure_gateway(const std::string& port, int tag, const Labels& labels, const std::string& address_cidr, int mtu) override;
+    void secure_port(const std::string& port, const PortSecurity& allowed) override;
+    void unsecure_port(const std::string& port) override;
+    std::set<std::string> secured_ports(const std::set<std::string>& ports) override;
+    int prune_port_security(const std::set<std::string>& keep) override;
 
 private:
+    std::set<std::uint64_t> security_cookies();
+    void modify_flows(const std::string& flow_mods);
+
     ovs::OvsClient& client_;
     std::string bridge_;
     std::string host_netns_;
+    std::string openflow_;
 };
 
 }  // namespace brfusion::shim

@@ -26,6 +26,7 @@ public:
     // Removes a pool; Conflict (listing the holders) while it has leases.
     void remove_pool(const std::string& network);
     bool has_pool(const std::string& network) const { return pools_.count(network) != 0; }
+    std::vector<std::string> pools() const;
 
     // Leases an address to `owner`: `requested` if given (BadRequest if outside the subnet or
     // reserved, Conflict naming the holder if taken), else the next free one after the last

@@ -6,10 +6,13 @@
 // Stored as one JSON file, replaced atomically (write a temporary file, fsync, rename, fsync the
 // directory): the state is small, an admin can read it, and it needs no extra dependency.
 
+#include "brfusion/shim/config.hpp"
+#include "brfusion/shim/firewall.hpp"
 #include "brfusion/shim/ipam.hpp"
 #include "brfusion/shim/ipv4.hpp"
 
 #include <map>
+#include <vector>
 #include <string>
 
 namespace brfusion::shim {
@@ -31,11 +34,15 @@ struct NicRecord {
     Ipv4 ip;
     std::string host_if;  // host-side device and OVS port name (<= 15 characters)
     NicPhase phase = NicPhase::Attaching;
+    std::vector<PublishedPort> published;  // every host_port chosen
 };
 
 struct ShimState {
     Ipam ipam;
     std::map<std::string, NicRecord> nics;  // by endpoint
+    // Added through the admin API at run time (the config file's own are not repeated here).
+    std::vector<HostNetwork> added_networks;
+    std::vector<VmConfig> added_vms;
 };
 
 class Journal {

@@ -1,19 +1,25 @@
 #pragma once
-// NicManager: the life cycle of every container NIC and host network gateway. The core of
-// brfusion-shim; the daemon's admin API and guest channels call it.
+// NicManager: the life cycle of every container NIC, its published ports, and the host networks
+// and VMs it serves. The core of brfusion-shim; the daemon's admin API and guest channels call it.
 //
 // attach: lease an address, create the host device, add it to OVS (the network's VLAN tag,
-// brfusion-* labels), plug it into the VM. detach: the reverse. The journal records the intent
+// brfusion-* labels), secure the port (its own MAC and address only), plug it into the VM.
+// detach: the reverse, after withdrawing its published ports. The journal records the intent
 // before each change to the outside world; a failure at any step of attach undoes the steps
 // before it (nothing leaks); a failed detach stays recorded as "detaching" and is finished by the
-// next detach or by reconcile. reconcile (on start) compares the journal with OVS and the
-// backends: unfinished attaches are undone, unfinished detaches finished, missing pieces of
-// attached NICs re-created, and ports labelled by brfusion that the journal does not know removed.
+// next detach or by reconcile. reconcile (on start) compares the journal with OVS, the port
+// security rules and the backends: unfinished attaches are undone, unfinished detaches finished,
+// missing pieces of attached NICs re-created, ports and rules brfusion made that the journal does
+// not know removed, and the firewall table rewritten from the journal.
+//
+// Host networks and VMs come from the config file and, at run time, from add_network / add_vm
+// (persisted in the journal). Those from the file can only be changed in the file.
 //
 // Thread-safe: operations are serialized (one at a time).
 
 #include "brfusion/shim/backend.hpp"
 #include "brfusion/shim/config.hpp"
+#include "brfusion/shim/firewall.hpp"
 #include "brfusion/shim/journal.hpp"
 #include "brfusion/shim/host_switch.hpp"
 
@@ -42,15 +48,18 @@ struct ReconcileReport {
     std::vector<std::string> finished;  // unfinished detaches completed
     std::vector<std::string> repaired;  // attached NICs with a missing piece re-created
     std::vector<std::string> orphans;   // labelled OVS ports unknown to the journal, removed
+    int stale_port_rules = 0;           // ports whose security rules outlived them, cleaned
 };
 
 class NicManager {
 public:
     using BackendFactory = std::function<std::unique_ptr<VmmBackend>(const VmConfig&)>;
 
-    NicManager(ShimConfig config, Journal& journal, HostSwitch& host, BackendFactory make_backend);
+    NicManager(ShimConfig config, Journal& journal, HostSwitch& host, HostFirewall& firewall, BackendFactory make_backend);
 
-    // Loads the journal, sets up the bridge and every network's gateway, and reconciles.
+    // Loads the journal (with the networks and VMs added at run time; BadRequest if one has the
+    // name of one in the config file), sets up the bridge and every network's gateway, reconciles,
+    // and writes the firewall table.
     ReconcileReport start();
 
     // Errors: NotFound (unknown VM or network), NotAllowed (network not allowed for the VM),
@@ -59,17 +68,43 @@ public:
     // Idempotent: an endpoint that does not exist is success. NotAllowed if it is another VM's.
     void detach(const std::string& vm, const std::string& endpoint);
 
+    // The endpoint's published ports become exactly `ports` (host_port 0: the lowest free port
+    // of 49153-65535); returns them as published. NotFound (no such endpoint), NotAllowed
+    // (another VM's), BadRequest (the same host port twice), Conflict (naming who holds a host
+    // port), Backend (the firewall refused; the previous ports stay).
+    std::vector<PublishedPort> publish(const std::string& vm, const std::string& endpoint, std::vector<PublishedPort> ports);
+    // No published ports. Idempotent like detach.
+    void unpublish(const std::string& vm, const std::string& endpoint);
+
+    // Run-time changes, persisted. add_*: Conflict if the name (or a network's tag) is taken,
+    // NotFound if a network it names does not exist, BadRequest if invalid. remove_*: NotFound,
+    // NotAllowed for those from the config file; remove_vm detaches the VM's NICs first (its
+    // addresses go back to the pools); remove_network refuses (Conflict) while a NIC or a VM uses it.
+    void add_network(HostNetwork network);
+    void remove_network(const std::string& name);
+    void add_vm(VmConfig vm);
+    void remove_vm(const std::string& name);
+    // Whether a network / VM comes from the config file (else it was added at run time).
+    bool from_config_file(const std::string& name) const;
+
     std::vector<NicRecord> nics(const std::string& vm = "") const;
     // The host network `network` if VM `vm` may use it; NotFound / NotAllowed (listing what it
     // may use) otherwise.
-    const HostNetwork& allowed_network(const std::string& vm, const std::string& network) const;
-    const ShimConfig& config() const { return config_; }
+    HostNetwork allowed_network(const std::string& vm, const std::string& network) const;
+    // The networks and VMs served now: the config file's and those added at run time.
+    ShimConfig config() const;
     std::vector<Lease> leases(const std::string& network) const;
+    // What the firewall table should hold now (doctor compares it with the real one).
+    FirewallRules firewall_rules() const;
 
     // The gateway port of a host network (an OVS internal port; <= 15 characters).
     static std::string gateway_port(const HostNetwork& network);
 
 private:
+    const HostNetwork& allowed(const std::string& vm, const std::string& network) const;
+    FirewallRules rules() const;
+    NicRecord& own_record(const std::string& vm, const std::string& endpoint);
+    void save_and_apply_firewall();
     void ensure_network(const HostNetwork& network);
     NicDevice device_of(const NicRecord& record) const;
     VmmBackend& backend(const std::string& vm);
@@ -79,9 +114,11 @@ private:
     void add_port(const NicRecord& record, const HostNetwork& network);
     ReconcileReport reconcile();
 
-    ShimConfig config_;
+    const ShimConfig file_config_;
+    ShimConfig config_;  // file_config_ plus what was added at run time
     Journal& journal_;
     HostSwitch& host_;
+    HostFirewall& firewall_;
     BackendFactory make_backend_;
     std::map<std::string, std::unique_ptr<VmmBackend>> backends_;  // by VM
     ShimState state_;
