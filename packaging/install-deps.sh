@@ -11,7 +11,8 @@ set -euo pipefail
 build=(cmake make g++ pkg-config libboost1.81-dev nlohmann-json3-dev catch2)
 ovs=(openvswitch-switch openvswitch-common)       # ovs-bridge tests, the demo, every OVS sandbox
 netns=(iproute2 ethtool procps iputils-ping iperf3)  # namespaces, TX offload, process checks, traffic tests
-packages=("${build[@]}" "${ovs[@]}" "${netns[@]}")
+nat=(nftables)                                    # brfusion-shim's host NAT and published ports
+packages=("${build[@]}" "${ovs[@]}" "${netns[@]}" "${nat[@]}")
 
 [ "$(id -u)" = 0 ] || { echo "install-deps: run as root (apt-get needs it)" >&2; exit 1; }
 

@@ -130,6 +130,24 @@ void from_json(const json& j, PoolInfo& p) {
 }
 void to_json(json& j, const PoolInfo& p) { j = {{"subnet", p.subnet}, {"gateway", p.gateway}, {"mtu", p.mtu}}; }
 
+void from_json(const json& j, AddressParams& p) {
+    only(j, {"network", "ip"});
+    field(j, "network", p.network);
+    optional_field(j, "ip", p.ip);
+}
+void to_json(json& j, const AddressParams& p) {
+    j = {{"network", p.network}};
+    if (p.ip) j["ip"] = *p.ip;
+}
+
+void from_json(const json& j, AddressInfo& a) {
+    only(j, {"ip", "prefix_length", "gateway"});
+    field(j, "ip", a.ip);
+    field(j, "prefix_length", a.prefix_length);
+    field(j, "gateway", a.gateway);
+}
+void to_json(json& j, const AddressInfo& a) { j = {{"ip", a.ip}, {"prefix_length", a.prefix_length}, {"gateway", a.gateway}}; }
+
 json make_request(const json& id, const std::string& method, json params) {
     return {{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", std::move(params)}};
 }

@@ -14,14 +14,16 @@ namespace {
 
 using Handler = std::function<json(NicManager&, const std::string& vm, const json& params)>;
 
+std::optional<Ipv4> address_of(const std::optional<std::string>& text) {
+    if (!text) return std::nullopt;
+    auto ip = Ipv4::parse(*text);
+    if (!ip) throw ShimError(ErrorKind::BadRequest, "'" + *text + "' is not an IPv4 address");
+    return ip;
+}
+
 json attach(NicManager& nics, const std::string& vm, const json& params) {
     const auto p = params.get<guest::AttachParams>();
-    std::optional<Ipv4> ip;
-    if (p.ip) {
-        ip = Ipv4::parse(*p.ip);
-        if (!ip) throw ShimError(ErrorKind::BadRequest, "'" + *p.ip + "' is not an IPv4 address");
-    }
-    const AttachedNic nic = nics.attach(vm, p.network, ip);
+    const AttachedNic nic = nics.attach(vm, p.network, address_of(p.ip));
     return guest::AttachResult{nic.endpoint, nic.mac, nic.guest_if, nic.ip.str(), nic.prefix_length, nic.gateway.str(), nic.mtu};
 }
 
@@ -43,6 +45,20 @@ json pool(NicManager& nics, const std::string& vm, const json& params) {
     return guest::PoolInfo{network.subnet.str(), network.gateway.str(), network.mtu};
 }
 
+json request_address(NicManager& nics, const std::string& vm, const json& params) {
+    const auto p = params.get<guest::AddressParams>();
+    const Ipv4 ip = nics.reserve_address(vm, p.network, address_of(p.ip));
+    const HostNetwork network = nics.allowed_network(vm, p.network);
+    return guest::AddressInfo{ip.str(), network.subnet.length, network.gateway.str()};
+}
+
+json release_address(NicManager& nics, const std::string& vm, const json& params) {
+    const auto p = params.get<guest::AddressParams>();
+    if (!p.ip) throw std::invalid_argument("missing field 'ip'");
+    nics.release_address(vm, p.network, *address_of(p.ip));
+    return json::object();
+}
+
 json publish(NicManager& nics, const std::string& vm, const json& params) {
     auto p = params.get<guest::PublishParams>();
     return guest::PublishResult{nics.publish(vm, p.endpoint, std::move(p.ports))};
@@ -59,6 +75,8 @@ const std::map<std::string, Handler>& routes() {
         {guest::kDetach, detach},
         {guest::kList, list},
         {guest::kPool, pool},
+        {guest::kRequestAddress, request_address},
+        {guest::kReleaseAddress, release_address},
         {guest::kPublish, publish},
         {guest::kUnpublish, unpublish},
     };

@@ -38,6 +38,9 @@ std::string random_mac() {
     return mac;
 }
 
+// Who holds a reserved address in the IPAM: the VM, not yet a NIC.
+std::string reservation_of(const std::string& vm) { return vm + "/reserved"; }
+
 std::string message_of(const std::exception_ptr& error) {
     try {
         std::rethrow_exception(error);
@@ -82,6 +85,7 @@ ReconcileReport NicManager::start() {
     for (const auto& network : config_.networks) ensure_network(network);
     journal_.save(state_);
     ReconcileReport report = reconcile();
+    reclaim_reservations();
     // Pools of networks that are gone from the config file, now that reconcile released their leases.
     for (const auto& network : state_.ipam.pools())
         if (!config_.network(network) && state_.ipam.leases(network).empty()) state_.ipam.remove_pool(network);
@@ -161,6 +165,9 @@ AttachedNic NicManager::attach(const std::string& vm_name, const std::string& ne
     record.network = network_name;
     record.host_if = host_if_of(record.endpoint);
     record.mac = random_mac();
+    const auto lease = requested_ip ? state_.ipam.lease(network_name, *requested_ip) : std::nullopt;
+    const bool reserved = lease && lease->owner == reservation_of(vm_name);
+    if (reserved) state_.ipam.release(network_name, *requested_ip);  // taken over just below
     record.ip = state_.ipam.allocate(network_name, vm_name + "/" + record.endpoint, requested_ip);
     record.phase = NicPhase::Attaching;
     state_.nics[record.endpoint] = record;
@@ -169,6 +176,7 @@ AttachedNic NicManager::attach(const std::string& vm_name, const std::string& ne
     } catch (...) {
         state_.nics.erase(record.endpoint);
         state_.ipam.release(network_name, record.ip);
+        if (reserved) state_.ipam.allocate(network_name, reservation_of(vm_name), record.ip);
         throw;
     }
 
@@ -190,9 +198,45 @@ AttachedNic NicManager::attach(const std::string& vm_name, const std::string& ne
             throw ShimError(ErrorKind::Backend, "attaching a NIC for VM " + vm_name + " to " + network_name + " failed: " + message_of(failure) +
                                                     "; undoing it failed too (" + cleanup.what() + "); the next start of brfusion-shim retries");
         }
+        if (reserved) {  // the VM still holds the address it reserved
+            state_.ipam.allocate(network_name, reservation_of(vm_name), record.ip);
+            journal_.save(state_);
+        }
         std::rethrow_exception(failure);
     }
     return {record.endpoint, record.mac, device.guest_if, record.ip, network->subnet.length, network->gateway, network->mtu};
+}
+
+Ipv4 NicManager::reserve_address(const std::string& vm, const std::string& network, std::optional<Ipv4> requested) {
+    std::lock_guard lock(mutex_);
+    allowed(vm, network);
+    const Ipv4 address = state_.ipam.allocate(network, reservation_of(vm), requested);
+    try {
+        journal_.save(state_);
+    } catch (...) {
+        state_.ipam.release(network, address);
+        throw;
+    }
+    return address;
+}
+
+void NicManager::release_address(const std::string& vm, const std::string& network, Ipv4 address) {
+    std::lock_guard lock(mutex_);
+    if (!state_.ipam.has_pool(network)) return;
+    const auto lease = state_.ipam.lease(network, address);
+    if (!lease || lease->owner != reservation_of(vm)) return;
+    state_.ipam.release(network, address);
+    journal_.save(state_);
+}
+
+// Addresses reserved by VMs that are no longer configured go back to the pools.
+void NicManager::reclaim_reservations() {
+    for (const auto& network : state_.ipam.pools())
+        for (const auto& lease : state_.ipam.leases(network)) {
+            const auto slash = lease.owner.rfind('/');
+            const std::string vm = lease.owner.substr(0, slash);
+            if (lease.owner == reservation_of(vm) && !config_.vm(vm)) state_.ipam.release(network, lease.address);
+        }
 }
 
 void NicManager::detach(const std::string& vm, const std::string& endpoint) {
@@ -417,6 +461,7 @@ void NicManager::remove_vm(const std::string& name) {
         if (record.vm == name) records.push_back(record);
     for (const auto& record : records) tear_down(record);  // a failure leaves the VM, with the NICs not yet removed
     std::erase_if(config_.vms, [&](const VmConfig& v) { return v.name == name; });
+    reclaim_reservations();
     std::erase_if(state_.added_vms, [&](const VmConfig& v) { return v.name == name; });
     backends_.erase(name);
     journal_.save(state_);

@@ -1,6 +1,6 @@
 // brfusion-shim and brfusionctl as processes, against a real OVS sandbox and netns VMs: the guest
-// channel (several requests in flight, identity by channel, malformed lines), the admin API, and
-// a restart that keeps every NIC.
+// channel (several requests in flight, identity by channel, malformed lines), the admin API,
+// networks and VMs added and removed at run time, and restarts that keep every NIC.
 
 #include <utility>  // before asio: Boost + GCC 12 + C++20 need it
 
@@ -153,6 +153,56 @@ TEST_CASE("brfusion-shim: guest channels - admin API - restart keeps NICs") {
 
     for (const auto& nic : {nic1, nic2}) CHECK(again.call(guest::kDetach, {{"endpoint", nic.endpoint}})["result"] == json::object());
     CHECK(host.vsctl("--bare --columns=name find Port external_ids:brfusion-endpoint!=none").empty());
+    CHECK(shim.stop() == 0);
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("brfusionctl: networks and VMs added at run time are served - kept across a restart - removed cleanly") {
+    testing::OvsSandbox host;
+    testing::Netns vm3;
+    const std::string dir = "/tmp/brfusion-daemon-test-" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const json config = {{"ovsdb", host.db_socket()},   {"host_netns", host.netns()},
+                         {"state_dir", dir + "/state"}, {"run_dir", dir + "/run"},
+                         {"networks", {{{"name", "lab"}, {"subnet", "198.51.100.0/24"}, {"tag", 100}}}}};
+    std::ofstream(dir + "/shim.json") << config.dump(2);
+    const std::string admin = dir + "/run/shim.sock";
+    const std::string ctl = std::string(BRFUSION_CTL_BINARY) + " --socket " + admin;
+    ShimProcess shim;
+    shim.start(dir + "/shim.json", admin);
+
+    CHECK_THAT(testing::run_checked(ctl + " network add extra --subnet 203.0.113.0/24 --tag 300 --no-nat --forward-to lab"),
+               Catch::Contains("bfgw300"));
+    CHECK_THAT(host.in_netns("ip -o addr show bfgw300"), Catch::Contains("203.0.113.1/24"));
+    const auto bad = testing::run(ctl + " network add broken --subnet 203.0.113.0/24");
+    CHECK(bad.exit_code == 1);
+    CHECK_THAT(bad.output, Catch::Contains("network.tag: is required"));
+    testing::run_checked(ctl + " vm add vm3 --netns " + vm3.name() + " --network extra --network lab");
+    CHECK_THAT(testing::run_checked(ctl + " vms"), Catch::Contains("vm3") && Catch::Contains("api"));
+
+    // The new VM's channel works at once, and survives a restart with its NIC and published port.
+    Channel guest(dir + "/run/vm-vm3.sock");
+    const auto nic = guest.call(guest::kAttach, {{"network", "extra"}})["result"].get<guest::AttachResult>();
+    const json published = guest.call(guest::kPublish, {{"endpoint", nic.endpoint}, {"ports", {{{"protocol", "tcp"}, {"host_port", 8080}, {"container_port", 80}}}}});
+    CHECK(published["result"]["ports"][0]["host_port"] == 8080);
+    CHECK_THAT(testing::run_checked(ctl + " nics"), Catch::Contains("tcp:8080->80"));
+    CHECK(shim.stop() == 0);
+    shim.start(dir + "/shim.json", admin);
+    const std::string doctor = testing::run_checked(ctl + " doctor");  // exit 0: every check passes
+    CHECK_THAT(doctor, Catch::Contains("nftables table ip brfusion") && Catch::Contains("1 published port(s)") &&
+                           Catch::Contains("1 container port(s) secured"));
+    CHECK_THAT(host.in_netns("nft list table ip brfusion"), Catch::Contains("dnat to " + nic.ip + ":80"));
+
+    // Removing the VM detaches its NIC, withdraws its port and closes its channel.
+    CHECK(testing::run(ctl + " network rm extra").exit_code == 1);  // still used by vm3
+    CHECK_THAT(testing::run_checked(ctl + " vm rm vm3"), Catch::Contains("removed vm3"));
+    CHECK(host.vsctl("--bare --columns=name find Port external_ids:brfusion-endpoint!=none").empty());
+    CHECK_THAT(host.in_netns("nft list table ip brfusion"), !Catch::Contains("dnat to"));
+    CHECK_THROWS(Channel(dir + "/run/vm-vm3.sock"));
+    testing::run_checked(ctl + " network rm extra");
+    CHECK(host.in_netns("ip link show bfgw300 2>&1 || true").find("does not exist") != std::string::npos);
+    CHECK(json::parse(testing::run_checked(ctl + " --json networks")).size() == 1);
     CHECK(shim.stop() == 0);
     std::filesystem::remove_all(dir);
 }

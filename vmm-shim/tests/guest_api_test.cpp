@@ -36,6 +36,16 @@ TEST_CASE("guest: attach - list - pool - detach for the calling VM") {
     rig.require_clean();
 }
 
+TEST_CASE("guest: ipam.request reserves an address - nic.attach with it takes it over - ipam.release gives it back") {
+    Rig rig;
+    const json reserved = call(rig, "vm1", "ipam.request", {{"network", "lab"}, {"ip", "198.51.100.40"}});
+    CHECK(reserved["result"] == json({{"ip", "198.51.100.40"}, {"prefix_length", 24}, {"gateway", "198.51.100.1"}}));
+    CHECK(call(rig, "vm2", "ipam.request", {{"network", "lab"}, {"ip", "198.51.100.40"}})["error"]["data"]["kind"] == "conflict");
+    CHECK(call(rig, "vm1", "ipam.release", {{"network", "lab"}})["error"]["message"] == "ipam.release: missing field 'ip'");
+    CHECK(call(rig, "vm1", "ipam.release", {{"network", "lab"}, {"ip", "198.51.100.40"}})["result"] == json::object());
+    CHECK(rig.manager->leases("lab").empty());
+}
+
 TEST_CASE("guest: publish and unpublish an endpoint's ports - listed with the NIC") {
     Rig rig;
     const std::string endpoint = call(rig, "vm1", "nic.attach", {{"network", "lab"}})["result"]["endpoint"];

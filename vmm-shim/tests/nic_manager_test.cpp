@@ -293,3 +293,34 @@ TEST_CASE("a failure while adding a network leaves no trace") {
         CHECK(rig.firewall.rules.networks.size() == 2);
     }
 }
+
+TEST_CASE("an address reserved before its NIC is the VM's alone - attach takes it over - removal of the VM reclaims it") {
+    Rig rig;
+    const Ipv4 reserved = rig.manager->reserve_address("vm1", "lab", std::nullopt);
+    CHECK(rig.manager->leases("lab")[0].owner == "vm1/reserved");
+    CHECK(error_of([&] { rig.manager->attach("vm2", "lab", reserved); }).kind() == ErrorKind::Conflict);
+    CHECK(error_of([&] { rig.manager->reserve_address("vm2", "lab2", std::nullopt); }).kind() == ErrorKind::NotAllowed);
+    rig.manager->release_address("vm2", "lab", reserved);  // not vm2's: left alone
+    REQUIRE(rig.manager->leases("lab").size() == 1);
+
+    // A failed attach leaves the reservation in place; a good one takes it over.
+    rig.plan.fail({1});
+    CHECK_THROWS(rig.manager->attach("vm1", "lab", reserved));
+    rig.plan.fail({});
+    CHECK(rig.manager->leases("lab")[0].owner == "vm1/reserved");
+    const AttachedNic nic = rig.manager->attach("vm1", "lab", reserved);
+    CHECK(nic.ip == reserved);
+    CHECK(rig.manager->leases("lab")[0].owner == "vm1/" + nic.endpoint);
+    rig.manager->release_address("vm1", "lab", reserved);  // a NIC's address is not a reservation
+    CHECK(rig.manager->leases("lab").size() == 1);
+    rig.manager->detach("vm1", nic.endpoint);
+    rig.manager->release_address("vm1", "lab", reserved);  // Docker releases after deleting the endpoint: fine
+    CHECK(rig.manager->leases("lab").empty());
+
+    // Reservations of a VM that is removed go back to the pool.
+    rig.manager->add_vm(parse_vm({{"name", "vm3"}, {"netns", "ns3"}, {"networks", {"lab"}}}));
+    rig.manager->reserve_address("vm3", "lab", Ipv4::parse("198.51.100.50"));
+    rig.manager->remove_vm("vm3");
+    CHECK(rig.manager->leases("lab").empty());
+    rig.require_clean();
+}

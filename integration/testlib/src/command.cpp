@@ -23,8 +23,9 @@ std::optional<std::string> missing_prerequisite(const std::vector<std::string>& 
     auto has = [](const char* tool) { return run(std::string("command -v ") + tool).exit_code == 0; };
     for (const auto& need : needs) {
         if (need == "root" && ::geteuid() != 0) return "needs root (network namespaces, OVS daemons)";
-        if (need == "ovs" && !(has("ovsdb-server") && has("ovs-vswitchd") && has("ovs-vsctl")))
-            return "needs Open vSwitch (ovsdb-server, ovs-vswitchd, ovs-vsctl): run packaging/install-deps.sh";
+        if (need == "ovs" && !(has("ovsdb-server") && has("ovs-vswitchd") && has("ovs-vsctl") && has("ovs-ofctl")))
+            return "needs Open vSwitch (ovsdb-server, ovs-vswitchd, ovs-vsctl, ovs-ofctl): run packaging/install-deps.sh";
+        if (need == "nft" && !has("nft")) return "needs nftables (nft): run packaging/install-deps.sh";
         if (need == "netns" && run("ip netns list").exit_code != 0) return "needs 'ip netns' (iproute2) and network namespace support";
     }
     return std::nullopt;

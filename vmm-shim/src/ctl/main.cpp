@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,9 +24,19 @@ constexpr const char* kUsage = R"(usage: brfusionctl [--socket PATH] [--json] CO
 Commands:
   vms                 the VMs the shim serves
   vm show NAME        one VM and its NICs
+  vm add NAME [--backend netns] --netns NS [--network NET]... [--channel PATH]
+                      serve a VM from now on (kept across restarts)
+  vm rm NAME          detach its NICs (their addresses go back to the pools) and stop serving it
   networks            host networks and the addresses in use
-  nics [--vm NAME]    container NICs: VM, network, MAC, IP, OVS port, endpoint
-  doctor              checks OVS, the gateways and the VMs, and says what is wrong (exit 1 if anything is)
+  network show NAME   one host network
+  network add NAME --subnet CIDR --tag VLAN [--gateway IP] [--no-nat] [--mtu N] [--forward-to NET]...
+                      add a host network (kept across restarts)
+  network rm NAME     remove a host network no NIC or VM uses
+  nics [--vm NAME]    container NICs: VM, network, MAC, IP, OVS port, endpoint, published ports
+  doctor              checks OVS, nftables, port security, the gateways and the VMs, and says what is
+                      wrong (exit 1 if anything is)
+
+VMs and networks from the shim's config file can only be changed in that file.
 
 Options:
   --socket PATH       the shim's admin socket (/run/brfusion/shim.sock)
@@ -38,14 +49,25 @@ struct Reply {
     json body;
 };
 
-Reply get(const std::string& socket_path, const std::string& target) {
+struct Call {
+    http::verb method = http::verb::get;
+    std::string target;
+    json body;  // null: none
+};
+
+Reply send(const std::string& socket_path, const Call& call) {
     asio::io_context io;
     asio::local::stream_protocol::socket socket(io);
     boost::system::error_code ec;
     socket.connect(asio::local::stream_protocol::endpoint(socket_path), ec);
     if (ec) throw std::runtime_error("cannot reach brfusion-shim at " + socket_path + " (" + ec.message() + "); is it running? (--socket PATH)");
-    http::request<http::empty_body> request(http::verb::get, target, 11);
+    http::request<http::string_body> request(call.method, call.target, 11);
     request.set(http::field::host, "brfusion-shim");
+    if (!call.body.is_null()) {
+        request.set(http::field::content_type, "application/json");
+        request.body() = call.body.dump();
+    }
+    request.prepare_payload();
     http::write(socket, request);
     boost::beast::flat_buffer buffer;
     http::response<http::string_body> response;
@@ -55,6 +77,9 @@ Reply get(const std::string& socket_path, const std::string& target) {
 
 std::string text(const json& value) {
     if (value.is_string()) return value.get<std::string>();
+    if (value.is_object() && value.contains("container_port"))  // a published port
+        return value.value("protocol", "") + ":" + value.value("host_ip", "") + (value.contains("host_ip") ? ":" : "") +
+               value["host_port"].dump() + "->" + value["container_port"].dump();
     if (value.is_array()) {
         std::string joined;
         for (const auto& item : value) joined += (joined.empty() ? "" : ",") + text(item);
@@ -86,6 +111,27 @@ void print_table(const json& rows, const std::vector<std::string>& columns) {
     }
 }
 
+// Reads `--flag value` pairs from words[first...] into `body`: scalars (numbers stay numbers),
+// repeatable list flags, and switches that set a key to false. Returns what is wrong, or "".
+std::string options(const std::vector<std::string>& words, std::size_t first, json& body, const std::map<std::string, std::string>& scalars,
+                    const std::map<std::string, std::string>& lists, const std::map<std::string, std::string>& false_switches) {
+    for (std::size_t i = first; i < words.size(); ++i) {
+        const std::string& flag = words[i];
+        if (auto key = false_switches.find(flag); key != false_switches.end()) {
+            body[key->second] = false;
+            continue;
+        }
+        const bool scalar = scalars.count(flag) != 0, list = lists.count(flag) != 0;
+        if (!scalar && !list) return "unknown option " + flag;
+        if (i + 1 >= words.size()) return flag + " needs a value";
+        const std::string& value = words[++i];
+        const bool number = !value.empty() && value.size() < 9 && value.find_first_not_of("0123456789") == std::string::npos;
+        if (scalar) body[scalars.at(flag)] = number && (flag == "--tag" || flag == "--mtu") ? json(std::stoi(value)) : json(value);
+        else body[lists.at(flag)].push_back(value);
+    }
+    return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -100,36 +146,69 @@ int main(int argc, char** argv) {
         else if (arg == "--socket" && i + 1 < argc) socket_path = argv[++i];
         else words.push_back(arg);
     }
-    std::string target;
+    Call call;
     std::vector<std::string> columns;
+    std::string error;
+    const auto is = [&](std::initializer_list<const char*> prefix) {
+        if (words.size() < prefix.size()) return false;
+        std::size_t i = 0;
+        for (const char* word : prefix)
+            if (words[i++] != word) return false;
+        return true;
+    };
     if (words == std::vector<std::string>{"vms"}) {
-        target = "/v1/vms";
-        columns = {"name", "backend", "netns", "networks", "nics", "channel"};
-    } else if (words.size() == 3 && words[0] == "vm" && words[1] == "show") {
-        target = "/v1/vms/" + words[2];
-        columns = {"endpoint", "network", "mac", "ip", "port", "state"};
+        call.target = "/v1/vms";
+        columns = {"name", "backend", "netns", "networks", "nics", "origin", "channel"};
+    } else if (is({"vm", "show"}) && words.size() == 3) {
+        call.target = "/v1/vms/" + words[2];
+        columns = {"endpoint", "network", "mac", "ip", "port", "state", "published"};
+    } else if (is({"vm", "add"}) && words.size() >= 3) {
+        call = {http::verb::post, "/v1/vms", {{"name", words[2]}}};
+        error = options(words, 3, call.body, {{"--backend", "backend"}, {"--netns", "netns"}, {"--channel", "channel"}}, {{"--network", "networks"}}, {});
+        columns = {"name", "backend", "netns", "networks", "channel"};
+    } else if (is({"vm", "rm"}) && words.size() == 3) {
+        call = {http::verb::delete_, "/v1/vms/" + words[2], nullptr};
     } else if (words == std::vector<std::string>{"networks"}) {
-        target = "/v1/networks";
-        columns = {"name", "subnet", "gateway", "tag", "nat", "mtu", "gateway_port"};
-    } else if (!words.empty() && words[0] == "nics" && (words.size() == 1 || (words.size() == 3 && words[1] == "--vm"))) {
-        target = words.size() == 3 ? "/v1/nics?vm=" + words[2] : "/v1/nics";
-        columns = {"vm", "network", "mac", "ip", "port", "endpoint", "state"};
+        call.target = "/v1/networks";
+        columns = {"name", "subnet", "gateway", "tag", "nat", "mtu", "forward_to", "gateway_port", "origin"};
+    } else if (is({"network", "show"}) && words.size() == 3) {
+        call.target = "/v1/networks/" + words[2];
+        columns = {"name", "subnet", "gateway", "tag", "nat", "mtu", "forward_to", "gateway_port", "origin"};
+    } else if (is({"network", "add"}) && words.size() >= 3) {
+        call = {http::verb::post, "/v1/networks", {{"name", words[2]}}};
+        error = options(words, 3, call.body, {{"--subnet", "subnet"}, {"--gateway", "gateway"}, {"--tag", "tag"}, {"--mtu", "mtu"}},
+                        {{"--forward-to", "forward_to"}}, {{"--no-nat", "nat"}});
+        columns = {"name", "subnet", "gateway", "tag", "nat", "mtu", "forward_to", "gateway_port"};
+    } else if (is({"network", "rm"}) && words.size() == 3) {
+        call = {http::verb::delete_, "/v1/networks/" + words[2], nullptr};
+    } else if (is({"nics"}) && (words.size() == 1 || (words.size() == 3 && words[1] == "--vm"))) {
+        call.target = words.size() == 3 ? "/v1/nics?vm=" + words[2] : "/v1/nics";
+        columns = {"vm", "network", "mac", "ip", "port", "endpoint", "state", "published"};
     } else if (words == std::vector<std::string>{"doctor"}) {
-        target = "/v1/doctor";
+        call.target = "/v1/doctor";
         columns = {"name", "ok", "detail"};
     } else {
         std::cerr << kUsage;
         return 2;
     }
+    if (!error.empty()) {
+        std::cerr << "brfusionctl: " << error << " (see --help)\n";
+        return 2;
+    }
     try {
-        const Reply reply = get(socket_path, target);
+        const Reply reply = send(socket_path, call);
+        const std::string& target = call.target;
         if (reply.body.is_discarded()) throw std::runtime_error("brfusion-shim sent an answer that is not JSON");
-        if (reply.status != 200) {
+        if (reply.status >= 300) {
             std::cerr << "brfusionctl: " << reply.body.value("error", reply.body.dump()) << "\n";
             return 1;
         }
         if (as_json) {
             std::cout << reply.body.dump(2) << "\n";
+        } else if (call.method == http::verb::delete_) {
+            std::cout << "removed " << text(reply.body["removed"]) << "\n";
+        } else if (reply.body.is_object() && target.rfind("/v1/vms/", 0) != 0 && target != "/v1/doctor") {
+            print_table(json::array({reply.body}), columns);  // one VM or network, added or shown
         } else if (target.rfind("/v1/vms/", 0) == 0) {
             std::cout << "VM " << text(reply.body["name"]) << " (" << text(reply.body["backend"]) << " " << text(reply.body["netns"])
                       << "), networks " << text(reply.body["networks"]) << ", channel " << text(reply.body["channel"]) << "\n\n";

@@ -15,6 +15,9 @@
 //   nic.detach  {endpoint}      -> {}             idempotent; only this VM's NICs
 //   nic.list    {}              -> {nics: [NicInfo]}   this VM's NICs
 //   ipam.pool   {network}       -> PoolInfo       the host network's subnet, gateway and MTU
+//   ipam.request {network, ip?} -> AddressInfo    reserve an address for this VM before its NIC
+//                                  exists (Docker's RequestAddress); nic.attach {ip} takes it over
+//   ipam.release {network, ip}  -> {}             give back this VM's reservation; idempotent
 //   nic.publish {endpoint, ports: [PortMapping]} -> {ports: [PortMapping]}
 //                                  the endpoint's published ports become exactly `ports` (host_port
 //                                  0: the shim picks one; the result says which); only this VM's NICs
@@ -32,6 +35,8 @@ inline constexpr const char* kAttach = "nic.attach";
 inline constexpr const char* kDetach = "nic.detach";
 inline constexpr const char* kList = "nic.list";
 inline constexpr const char* kPool = "ipam.pool";
+inline constexpr const char* kRequestAddress = "ipam.request";
+inline constexpr const char* kReleaseAddress = "ipam.release";
 inline constexpr const char* kPublish = "nic.publish";
 inline constexpr const char* kUnpublish = "nic.unpublish";
 
@@ -107,6 +112,17 @@ struct PoolInfo {
     int mtu = 1500;
 };
 
+struct AddressParams {
+    std::string network;
+    std::optional<std::string> ip;  // required by ipam.release
+};
+
+struct AddressInfo {
+    std::string ip;
+    int prefix_length = 0;
+    std::string gateway;
+};
+
 // from_json throws std::invalid_argument naming the field on unknown, missing or mistyped fields.
 void from_json(const nlohmann::json& j, AttachParams& p);
 void to_json(nlohmann::json& j, const AttachParams& p);
@@ -126,6 +142,10 @@ void from_json(const nlohmann::json& j, PoolParams& p);
 void to_json(nlohmann::json& j, const PoolParams& p);
 void from_json(const nlohmann::json& j, PoolInfo& p);
 void to_json(nlohmann::json& j, const PoolInfo& p);
+void from_json(const nlohmann::json& j, AddressParams& p);
+void to_json(nlohmann::json& j, const AddressParams& p);
+void from_json(const nlohmann::json& j, AddressInfo& a);
+void to_json(nlohmann::json& j, const AddressInfo& a);
 
 // Envelopes.
 nlohmann::json make_request(const nlohmann::json& id, const std::string& method, nlohmann::json params);

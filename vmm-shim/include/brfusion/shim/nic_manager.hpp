@@ -76,10 +76,18 @@ public:
     // No published ports. Idempotent like detach.
     void unpublish(const std::string& vm, const std::string& endpoint);
 
+    // An address of `network` reserved for `vm` before its NIC exists (Docker asks IPAM first,
+    // then creates the endpoint): `requested` or the next free one. attach with that address
+    // takes the reservation over. Errors as attach's for the network and the address.
+    Ipv4 reserve_address(const std::string& vm, const std::string& network, std::optional<Ipv4> requested);
+    // Gives back `vm`'s reservation of `address`; anything else (free, a NIC's, another VM's) is
+    // left alone. Idempotent.
+    void release_address(const std::string& vm, const std::string& network, Ipv4 address);
+
     // Run-time changes, persisted. add_*: Conflict if the name (or a network's tag) is taken,
     // NotFound if a network it names does not exist, BadRequest if invalid. remove_*: NotFound,
     // NotAllowed for those from the config file; remove_vm detaches the VM's NICs first (its
-    // addresses go back to the pools); remove_network refuses (Conflict) while a NIC or a VM uses it.
+    // addresses and reservations go back to the pools); remove_network refuses (Conflict) while a NIC or a VM uses it.
     void add_network(HostNetwork network);
     void remove_network(const std::string& name);
     void add_vm(VmConfig vm);
@@ -105,6 +113,7 @@ private:
     FirewallRules rules() const;
     NicRecord& own_record(const std::string& vm, const std::string& endpoint);
     void save_and_apply_firewall();
+    void reclaim_reservations();
     void ensure_network(const HostNetwork& network);
     NicDevice device_of(const NicRecord& record) const;
     VmmBackend& backend(const std::string& vm);
