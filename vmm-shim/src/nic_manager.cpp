@@ -375,6 +375,14 @@ ReconcileReport NicManager::reconcile() {
             backend(vm->second).delete_host_device({port, guest_if_of(endpoint), "", 1500});  // the port that exists
         report.orphans.push_back(port);
     }
+    // Gateways of networks that are gone (removed from the file, or a removal cut short).
+    const auto networks = host_.ports_labelled("brfusion-network");
+    for (const auto& [port, gateway] : host_.ports_labelled("brfusion-gateway")) {
+        const HostNetwork* network = config_.network(networks.count(port) ? networks.at(port) : "");
+        if (network && gateway_port(*network) == port) continue;
+        host_.remove_port(port);
+        report.orphans.push_back(port);
+    }
     std::set<std::string> kept;
     for (const auto& [endpoint, record] : state_.nics) kept.insert(record.host_if);
     report.stale_port_rules = host_.prune_port_security(kept);

@@ -49,11 +49,14 @@ struct FakeHostSwitch : HostSwitch {
         std::map<std::string, std::string> result;
         for (const auto& [name, labels] : ports)
             if (labels.count(key)) result[name] = labels.at(key);
+        for (const auto& [name, labels] : gateway_labels)
+            if (gateways.count(name) && labels.count(key)) result[name] = labels.at(key);
         return result;
     }
-    void ensure_gateway(const std::string& port, int, const Labels&, const std::string& address, int) override {
+    void ensure_gateway(const std::string& port, int, const Labels& labels, const std::string& address, int) override {
         plan.step("ensure_gateway " + port);
         gateways[port] = address;
+        gateway_labels[port] = labels;
     }
     void secure_port(const std::string& port, const PortSecurity& allowed) override {
         plan.step("secure_port " + port);
@@ -76,7 +79,8 @@ struct FakeHostSwitch : HostSwitch {
     FaultPlan& plan;
     std::map<std::string, Labels> ports;  // container ports; gateways are kept apart
     std::map<std::string, int> tags;
-    std::map<std::string, std::string> gateways;
+    std::map<std::string, std::string> gateways;  // port -> address
+    std::map<std::string, Labels> gateway_labels;
     std::map<std::string, std::string> security;  // port -> "MAC IP"
 };
 

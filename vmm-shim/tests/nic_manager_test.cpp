@@ -324,3 +324,14 @@ TEST_CASE("an address reserved before its NIC is the VM's alone - attach takes i
     CHECK(rig.manager->leases("lab").empty());
     rig.require_clean();
 }
+
+TEST_CASE("reconcile removes the gateway of a network that is gone") {
+    Rig rig;
+    // What a network removed from the config file (or a removal cut short) leaves in OVS.
+    rig.host.gateways["bfgw999"] = "192.0.2.1/24";
+    rig.host.gateway_labels["bfgw999"] = {{"brfusion-network", "old"}, {"brfusion-gateway", "192.0.2.1"}};
+    const ReconcileReport report = rig.restart();
+    CHECK(report.orphans == std::vector<std::string>{"bfgw999"});
+    CHECK(rig.host.gateways.size() == 2);  // lab's and lab2's stay
+    CHECK(rig.host.gateways.count("bfgw100"));
+}
