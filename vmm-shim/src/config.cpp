@@ -119,6 +119,11 @@ void validate(const ShimConfig& config) {
         if (!network_names.insert(network.name).second) refuse("networks", "network " + network.name + " is defined twice");
         if (!tags.insert(network.tag).second) refuse("networks", "VLAN tag " + std::to_string(network.tag) + " is used by two networks");
     }
+    for (std::size_t i = 0; i < config.networks.size(); ++i)
+        for (std::size_t j = 0; j < i; ++j)
+            if (config.networks[i].subnet.overlaps(config.networks[j].subnet))
+                refuse("networks", "subnet " + config.networks[i].subnet.str() + " of network " + config.networks[i].name + " overlaps " +
+                                       config.networks[j].subnet.str() + " of network " + config.networks[j].name);
     for (const auto& network : config.networks)
         for (const auto& peer : network.forward_to)
             if (!network_names.count(peer) || peer == network.name)

@@ -392,9 +392,12 @@ ReconcileReport NicManager::reconcile() {
 void NicManager::add_network(HostNetwork network) {
     std::lock_guard lock(mutex_);
     if (config_.network(network.name)) throw ShimError(ErrorKind::Conflict, "network " + network.name + " already exists");
-    for (const auto& other : config_.networks)
+    for (const auto& other : config_.networks) {
         if (other.tag == network.tag)
             throw ShimError(ErrorKind::Conflict, "VLAN tag " + std::to_string(network.tag) + " is taken by network " + other.name + "; choose another tag");
+        if (other.subnet.overlaps(network.subnet))
+            throw ShimError(ErrorKind::Conflict, "subnet " + network.subnet.str() + " overlaps " + other.subnet.str() + " of network " + other.name);
+    }
     for (const auto& peer : network.forward_to)
         if (!config_.network(peer)) throw ShimError(ErrorKind::NotFound, "network " + network.name + " forwards to " + peer + ", which does not exist");
     state_.ipam.add_pool(network.name, network.subnet, network.gateway);

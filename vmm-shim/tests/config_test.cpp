@@ -67,6 +67,10 @@ TEST_CASE("bad configs are refused with the path of the offending value") {
     c["networks"][0]["tag"] = "100";
     CHECK_THAT(error_of(c), Catch::Contains("networks[0].tag: has the wrong type"));
     c = valid();
+    c["networks"][1]["subnet"] = "198.51.100.128/25";
+    c["networks"][1].erase("gateway");
+    CHECK_THAT(error_of(c), Catch::Contains("subnet 198.51.100.128/25 of network lab2 overlaps 198.51.100.0/24 of network lab"));
+    c = valid();
     c["networks"][0]["forward_to"] = {"nope"};
     CHECK_THAT(error_of(c), Catch::Contains("network lab forwards to nope, which is not defined"));
     c = valid();

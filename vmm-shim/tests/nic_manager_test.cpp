@@ -260,6 +260,8 @@ TEST_CASE("networks and VMs added at run time are served - persisted - and remov
     CHECK(error_of([&] { rig.manager->add_vm(parse_vm({{"name", "vm4"}, {"netns", "x"}, {"networks", {"nope"}}})); }).kind() == ErrorKind::NotFound);
     CHECK_THAT(error_of([&] { rig.manager->add_network(parse_network({{"name", "dup"}, {"subnet", "203.0.113.0/28"}, {"tag", 100}})); }).what(),
                Catch::Contains("VLAN tag 100 is taken by network lab"));
+    CHECK_THAT(error_of([&] { rig.manager->add_network(parse_network({{"name", "dup"}, {"subnet", "198.51.100.64/26"}, {"tag", 400}})); }).what(),
+               Catch::Contains("subnet 198.51.100.64/26 overlaps 198.51.100.0/24 of network lab"));
     CHECK_THAT(error_of([&] { rig.manager->remove_vm("vm1"); }).what(), Catch::Contains("comes from the config file"));
     CHECK(error_of([&] { rig.manager->remove_network("lab"); }).kind() == ErrorKind::NotAllowed);
     CHECK_THAT(error_of([&] { rig.manager->remove_network("extra"); }).what(), Catch::Contains("in use: NIC " + nic.endpoint + " of VM vm3"));

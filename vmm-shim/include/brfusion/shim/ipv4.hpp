@@ -23,6 +23,7 @@ struct Ipv4Prefix {
     static std::optional<Ipv4Prefix> parse(std::string_view text);
     std::string str() const;
     bool contains(Ipv4 address) const;
+    bool overlaps(const Ipv4Prefix& other) const { return contains(other.network) || other.contains(network); }
     Ipv4 broadcast() const;
     auto operator<=>(const Ipv4Prefix&) const = default;
 };
