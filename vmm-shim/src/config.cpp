@@ -103,6 +103,8 @@ VmConfig parse_vm(const json& object, const std::string& path) {
     return vm;
 }
 
+std::string default_channel(const std::string& run_dir, const std::string& vm) { return run_dir + "/vm-" + vm + ".sock"; }
+
 json to_json(const HostNetwork& network) {
     return {{"name", network.name}, {"subnet", network.subnet.str()}, {"gateway", network.gateway.str()}, {"tag", network.tag},
             {"nat", network.nat},   {"mtu", network.mtu},             {"forward_to", network.forward_to}};
@@ -150,7 +152,7 @@ ShimConfig parse_config(const json& object) try {
     const json vms = object.value("vms", json::array());
     for (std::size_t i = 0; i < vms.size(); ++i) config.vms.push_back(parse_vm(vms[i], "vms[" + std::to_string(i) + "]"));
     for (auto& vm : config.vms)
-        if (vm.channel.empty()) vm.channel = config.run_dir + "/vm-" + vm.name + ".sock";
+        if (vm.channel.empty()) vm.channel = default_channel(config.run_dir, vm.name);
     validate(config);
     return config;
 } catch (const ShimError& e) {

@@ -241,10 +241,8 @@ void NicManager::reclaim_reservations() {
 
 void NicManager::detach(const std::string& vm, const std::string& endpoint) {
     std::lock_guard lock(mutex_);
-    auto found = state_.nics.find(endpoint);
-    if (found == state_.nics.end()) return;
-    if (found->second.vm != vm) throw ShimError(ErrorKind::NotAllowed, "endpoint " + endpoint + " is not a NIC of VM " + vm);
-    tear_down(found->second);
+    if (!state_.nics.count(endpoint)) return;
+    tear_down(own_record(vm, endpoint));
 }
 
 NicRecord& NicManager::own_record(const std::string& vm, const std::string& endpoint) {
@@ -448,7 +446,7 @@ void NicManager::add_vm(VmConfig vm) {
     if (config_.vm(vm.name)) throw ShimError(ErrorKind::Conflict, "VM " + vm.name + " already exists");
     for (const auto& network : vm.networks)
         if (!config_.network(network)) throw ShimError(ErrorKind::NotFound, "VM " + vm.name + " allows network " + network + ", which does not exist");
-    if (vm.channel.empty()) vm.channel = config_.run_dir + "/vm-" + vm.name + ".sock";
+    if (vm.channel.empty()) vm.channel = default_channel(config_.run_dir, vm.name);
     for (const auto& other : config_.vms)
         if (other.channel == vm.channel) throw ShimError(ErrorKind::Conflict, "VM " + other.name + " already uses the channel " + vm.channel);
     state_.added_vms.push_back(vm);

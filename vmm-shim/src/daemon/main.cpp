@@ -91,15 +91,16 @@ std::vector<Check> doctor(ovs::OvsClient& ovs, OvsHostSwitch& host, NftHostFirew
                                    "; restart brfusion-shim"});
     }
     const auto table = firewall.listing();
+    const auto published = nics.firewall_rules().published;
     std::string missing_rules;
     if (table)
-        for (const auto& forward : nics.firewall_rules().published) {
+        for (const auto& forward : published) {
             const std::string dnat = "dnat to " + forward.container_ip.str() + ":" + std::to_string(forward.port.container_port);
             if (table->find(dnat) == std::string::npos) missing_rules += (missing_rules.empty() ? "" : ", ") + describe(forward.port);
         }
     checks.push_back({"nftables table ip brfusion", table && missing_rules.empty(),
                       !table                   ? "missing (is nftables usable here?); restart brfusion-shim to rewrite it"
-                      : missing_rules.empty() ? "present; " + std::to_string(nics.firewall_rules().published.size()) + " published port(s)"
+                      : missing_rules.empty() ? "present; " + std::to_string(published.size()) + " published port(s)"
                                               : "lacks published port(s) " + missing_rules + "; restart brfusion-shim to rewrite it"});
     std::set<std::string> attached;
     for (const auto& nic : nics.nics())

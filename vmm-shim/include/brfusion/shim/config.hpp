@@ -49,6 +49,9 @@ struct ShimConfig {
     const VmConfig* vm(const std::string& name) const;
 };
 
+// Where a VM's guest channel is when its config does not say: RUN_DIR/vm-NAME.sock.
+std::string default_channel(const std::string& run_dir, const std::string& vm);
+
 // Throws ShimError(BadRequest) naming the path, e.g. "networks[1].gateway: 203.0.113.1 is
 // outside subnet 198.51.100.0/24".
 ShimConfig parse_config(const nlohmann::json& config);
