@@ -5,6 +5,7 @@
 
 #include "brfusion/ovs/client.hpp"
 #include "brfusion/shim/error.hpp"
+#include "brfusion/shim/admin_api.hpp"
 #include "brfusion/shim/host_switch.hpp"
 
 #include <boost/asio/signal_set.hpp>
@@ -152,7 +153,13 @@ int main(int argc, char** argv) {
         for (const auto& vm : nics.config().vms) channels.listen(vm);
         AdminContext admin_context{nics, [&] { return doctor(ovs, host, firewall, nics); },
                                    [&](const VmConfig& vm) { channels.listen(vm); }, [&](const std::string& vm) { channels.stop(vm); }};
-        AdminServer admin(io, workers, admin_context, config.admin_socket);
+        HttpServer admin(
+            io, workers, config.admin_socket, 0660,
+            [&admin_context](const HttpRequest& request) {
+                const AdminResponse answer = handle_admin_request(admin_context, request.method, request.target, request.body);
+                return HttpAnswer{answer.status, answer.body.dump(2) + "\n"};
+            },
+            "error");
         boost::asio::signal_set signals(io, SIGINT, SIGTERM);
         signals.async_wait([&](boost::system::error_code, int) {
             channels.close();

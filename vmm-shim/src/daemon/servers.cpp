@@ -3,35 +3,15 @@
 #include "brfusion/common/guest_protocol.hpp"
 #include "brfusion/shim/guest_api.hpp"
 
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-
 #include <deque>
 #include <filesystem>
 #include <iostream>
 
-#include <sys/stat.h>
-
 namespace brfusion::shim {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 using local = asio::local::stream_protocol;
 using nlohmann::json;
-
-asio::local::stream_protocol::acceptor listen_unix(asio::io_context& io, const std::string& path, unsigned mode) {
-    std::error_code ignored;
-    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ignored);
-    std::filesystem::remove(path, ignored);  // a stale socket of an earlier run
-    try {
-        local::acceptor acceptor(io, local::endpoint(path));
-        if (::chmod(path.c_str(), mode) != 0) throw std::runtime_error("chmod failed");
-        return acceptor;
-    } catch (const std::exception& e) {
-        throw std::runtime_error("cannot listen on " + path + ": " + e.what());
-    }
-}
 
 namespace {
 constexpr std::size_t kMaxLine = 1024 * 1024;
@@ -99,55 +79,6 @@ private:
     bool closing_ = false;
 };
 
-namespace {
-
-// One admin connection: HTTP/1.1 with keep-alive; each request answered by handle_admin_request
-// on a worker.
-class AdminSession : public std::enable_shared_from_this<AdminSession> {
-public:
-    AdminSession(local::socket socket, asio::thread_pool& workers, AdminContext& context)
-        : stream_(std::move(socket)), workers_(workers), context_(context) {}
-    void start() { read(); }
-
-private:
-    void read() {
-        request_ = {};
-        stream_.expires_after(std::chrono::seconds(30));
-        http::async_read(stream_, buffer_, request_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-            if (ec) return;
-            self->respond();
-        });
-    }
-
-    void respond() {
-        asio::post(workers_, [self = shared_from_this()] {
-            AdminResponse answer = handle_admin_request(self->context_, std::string(self->request_.method_string()),
-                                                        std::string(self->request_.target()), self->request_.body());
-            asio::post(self->stream_.get_executor(), [self, answer = std::move(answer)] { self->write(answer); });
-        });
-    }
-
-    void write(const AdminResponse& answer) {
-        auto response = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(answer.status), request_.version());
-        response->set(http::field::content_type, "application/json");
-        response->keep_alive(request_.keep_alive());
-        response->body() = answer.body.dump(2) + "\n";
-        response->prepare_payload();
-        http::async_write(stream_, *response, [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
-            if (ec || !response->keep_alive()) return;
-            self->read();
-        });
-    }
-
-    beast::basic_stream<local> stream_;
-    beast::flat_buffer buffer_;
-    http::request<http::string_body> request_;
-    asio::thread_pool& workers_;
-    AdminContext& context_;
-};
-
-}  // namespace
-
 GuestChannelServer::GuestChannelServer(asio::io_context& io, asio::thread_pool& workers, NicManager& nics)
     : io_(io), workers_(workers), nics_(nics) {}
 
@@ -194,26 +125,6 @@ void GuestChannelServer::close() {
     std::lock_guard lock(mutex_);
     for (auto& [vm, listener] : listeners_) shut(listener);
     listeners_.clear();
-}
-
-AdminServer::AdminServer(asio::io_context& io, asio::thread_pool& workers, AdminContext context, const std::string& path)
-    : workers_(workers), context_(std::move(context)), path_(path), acceptor_(listen_unix(io, path, 0660)) {
-    accept();
-}
-
-void AdminServer::accept() {
-    acceptor_.async_accept([this](boost::system::error_code ec, local::socket socket) {
-        if (ec) return;
-        std::make_shared<AdminSession>(std::move(socket), workers_, context_)->start();
-        accept();
-    });
-}
-
-void AdminServer::close() {
-    boost::system::error_code ignored;
-    acceptor_.close(ignored);
-    std::error_code not_there;
-    std::filesystem::remove(path_, not_there);
 }
 
 }  // namespace brfusion::shim

@@ -1,11 +1,11 @@
 #pragma once
-// brfusion-shim's I/O shell: the guest channel server (a unix socket per VM) and the admin HTTP
-// server. Both do their I/O on one io_context thread; requests run on a worker pool (they block on
-// the backends, OVS and nft) and their responses are written back in completion order.
+// brfusion-shim's I/O shell: the guest channel server (a unix socket per VM). Its I/O runs on one
+// io_context thread; requests run on a worker pool (they block on the backends, OVS and nft) and
+// their responses are written back in completion order. The admin API is a brfusion::HttpServer.
 
 #include <utility>  // before asio: Boost + GCC 12 + C++20 need it
 
-#include "brfusion/shim/admin_api.hpp"
+#include "brfusion/common/http_server.hpp"
 #include "brfusion/shim/nic_manager.hpp"
 
 #include <boost/asio.hpp>
@@ -17,10 +17,6 @@
 #include <vector>
 
 namespace brfusion::shim {
-
-// Creates a listening unix socket at `path` with `mode`, replacing a stale socket file. Throws
-// std::runtime_error naming the path.
-boost::asio::local::stream_protocol::acceptor listen_unix(boost::asio::io_context& io, const std::string& path, unsigned mode);
 
 class GuestSession;
 
@@ -48,19 +44,6 @@ private:
     NicManager& nics_;
     std::mutex mutex_;
     std::map<std::string, std::shared_ptr<Listener>> listeners_;  // by VM
-};
-
-class AdminServer {
-public:
-    AdminServer(boost::asio::io_context& io, boost::asio::thread_pool& workers, AdminContext context, const std::string& path);
-    void close();
-
-private:
-    void accept();
-    boost::asio::thread_pool& workers_;
-    AdminContext context_;
-    std::string path_;
-    boost::asio::local::stream_protocol::acceptor acceptor_;
 };
 
 }  // namespace brfusion::shim
