@@ -123,12 +123,13 @@ void from_json(const json& j, PoolParams& p) {
 void to_json(json& j, const PoolParams& p) { j = {{"network", p.network}}; }
 
 void from_json(const json& j, PoolInfo& p) {
-    only(j, {"subnet", "gateway", "mtu"});
+    only(j, {"network", "subnet", "gateway", "mtu"});
+    field(j, "network", p.network);
     field(j, "subnet", p.subnet);
     field(j, "gateway", p.gateway);
     field(j, "mtu", p.mtu);
 }
-void to_json(json& j, const PoolInfo& p) { j = {{"subnet", p.subnet}, {"gateway", p.gateway}, {"mtu", p.mtu}}; }
+void to_json(json& j, const PoolInfo& p) { j = {{"network", p.network}, {"subnet", p.subnet}, {"gateway", p.gateway}, {"mtu", p.mtu}}; }
 
 void from_json(const json& j, AddressParams& p) {
     only(j, {"network", "ip"});

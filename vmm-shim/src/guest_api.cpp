@@ -40,9 +40,17 @@ json list(NicManager& nics, const std::string& vm, const json& params) {
     return {{"nics", result}};
 }
 
+guest::PoolInfo pool_info(const HostNetwork& network) { return {network.name, network.subnet.str(), network.gateway.str(), network.mtu}; }
+
 json pool(NicManager& nics, const std::string& vm, const json& params) {
-    const HostNetwork network = nics.allowed_network(vm, params.get<guest::PoolParams>().network);
-    return guest::PoolInfo{network.subnet.str(), network.gateway.str(), network.mtu};
+    return pool_info(nics.allowed_network(vm, params.get<guest::PoolParams>().network));
+}
+
+json pools(NicManager& nics, const std::string& vm, const json& params) {
+    if (!params.empty()) throw std::invalid_argument("ipam.pools takes no params");
+    std::vector<guest::PoolInfo> result;
+    for (const auto& network : nics.allowed_networks(vm)) result.push_back(pool_info(network));
+    return {{"pools", result}};
 }
 
 json request_address(NicManager& nics, const std::string& vm, const json& params) {
@@ -75,6 +83,7 @@ const std::map<std::string, Handler>& routes() {
         {guest::kDetach, detach},
         {guest::kList, list},
         {guest::kPool, pool},
+        {guest::kPools, pools},
         {guest::kRequestAddress, request_address},
         {guest::kReleaseAddress, release_address},
         {guest::kPublish, publish},

@@ -143,6 +143,15 @@ HostNetwork NicManager::allowed_network(const std::string& vm, const std::string
     return allowed(vm, network);
 }
 
+std::vector<HostNetwork> NicManager::allowed_networks(const std::string& vm_name) const {
+    std::lock_guard lock(mutex_);
+    const VmConfig* vm = config_.vm(vm_name);
+    if (!vm) throw ShimError(ErrorKind::NotFound, "VM " + vm_name + " is not configured on this host");
+    std::vector<HostNetwork> result;
+    for (const auto& name : vm->networks) result.push_back(allowed(vm_name, name));
+    return result;
+}
+
 const HostNetwork& NicManager::allowed(const std::string& vm_name, const std::string& network_name) const {
     const VmConfig* vm = config_.vm(vm_name);
     if (!vm) throw ShimError(ErrorKind::NotFound, "VM " + vm_name + " is not configured on this host");

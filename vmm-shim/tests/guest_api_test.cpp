@@ -31,7 +31,12 @@ TEST_CASE("guest: attach - list - pool - detach for the calling VM") {
     CHECK(listed["result"]["nics"][0]["state"] == "attached");
     CHECK(call(rig, "vm2", "nic.list", json::object())["result"]["nics"].empty());  // another VM sees nothing
 
-    CHECK(call(rig, "vm2", "ipam.pool", {{"network", "lab"}})["result"] == json({{"subnet", "198.51.100.0/24"}, {"gateway", "198.51.100.1"}, {"mtu", 1500}}));
+    const json lab = {{"network", "lab"}, {"subnet", "198.51.100.0/24"}, {"gateway", "198.51.100.1"}, {"mtu", 1500}};
+    const json lab2 = {{"network", "lab2"}, {"subnet", "203.0.113.0/24"}, {"gateway", "203.0.113.1"}, {"mtu", 1500}};
+    CHECK(call(rig, "vm2", "ipam.pool", {{"network", "lab"}})["result"] == lab);
+    CHECK(call(rig, "vm2", "ipam.pool", {{"network", "lab2"}})["error"]["data"]["kind"] == "not-allowed");
+    CHECK(call(rig, "vm1", "ipam.pools", json::object())["result"] == json({{"pools", {lab, lab2}}}));
+    CHECK(call(rig, "vm2", "ipam.pools", json::object())["result"] == json({{"pools", {lab}}}));
     CHECK(call(rig, "vm1", "nic.detach", {{"endpoint", nic.endpoint}})["result"] == json::object());
     rig.require_clean();
 }

@@ -15,6 +15,7 @@
 //   nic.detach  {endpoint}      -> {}             idempotent; only this VM's NICs
 //   nic.list    {}              -> {nics: [NicInfo]}   this VM's NICs
 //   ipam.pool   {network}       -> PoolInfo       the host network's subnet, gateway and MTU
+//   ipam.pools  {}              -> {pools: [PoolInfo]}  every host network this VM may use
 //   ipam.request {network, ip?} -> AddressInfo    reserve an address for this VM before its NIC
 //                                  exists (Docker's RequestAddress); nic.attach {ip} takes it over
 //   ipam.release {network, ip}  -> {}             give back this VM's reservation; idempotent
@@ -35,6 +36,7 @@ inline constexpr const char* kAttach = "nic.attach";
 inline constexpr const char* kDetach = "nic.detach";
 inline constexpr const char* kList = "nic.list";
 inline constexpr const char* kPool = "ipam.pool";
+inline constexpr const char* kPools = "ipam.pools";
 inline constexpr const char* kRequestAddress = "ipam.request";
 inline constexpr const char* kReleaseAddress = "ipam.release";
 inline constexpr const char* kPublish = "nic.publish";
@@ -107,6 +109,7 @@ struct PoolParams {
 };
 
 struct PoolInfo {
+    std::string network;
     std::string subnet;
     std::string gateway;
     int mtu = 1500;

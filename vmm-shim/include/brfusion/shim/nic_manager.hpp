@@ -99,6 +99,8 @@ public:
     // The host network `network` if VM `vm` may use it; NotFound / NotAllowed (listing what it
     // may use) otherwise.
     HostNetwork allowed_network(const std::string& vm, const std::string& network) const;
+    // Every host network VM `vm` may use, in its config's order; NotFound for an unknown VM.
+    std::vector<HostNetwork> allowed_networks(const std::string& vm) const;
     // The networks and VMs served now: the config file's and those added at run time.
     ShimConfig config() const;
     std::vector<Lease> leases(const std::string& network) const;
