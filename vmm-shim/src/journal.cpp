@@ -1,15 +1,7 @@
 #include "brfusion/shim/journal.hpp"
 
+#include "brfusion/common/durable_file.hpp"
 #include "brfusion/shim/error.hpp"
-
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-
-#include <fcntl.h>
-#include <unistd.h>
 
 namespace brfusion::shim {
 
@@ -33,44 +25,20 @@ NicPhase parse_phase(const std::string& name) {
     throw std::invalid_argument("unknown NIC phase " + name);
 }
 
-[[noreturn]] void io_failure(const std::string& what, const std::string& path) {
-    throw ShimError(ErrorKind::Backend, what + " " + path + ": " + std::strerror(errno));
-}
-
-void write_durably(const std::string& path, const std::string& text) {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) io_failure("cannot create", path);
-    std::size_t written = 0;
-    while (written < text.size()) {
-        const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            ::close(fd);
-            io_failure("cannot write", path);
-        }
-        written += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd) != 0) {
-        ::close(fd);
-        io_failure("cannot fsync", path);
-    }
-    ::close(fd);
-}
-
 }  // namespace
 
 Journal::Journal(std::string directory) : directory_(std::move(directory)), path_(directory_ + "/state.json") {}
 
 ShimState Journal::load() const {
-    std::ifstream file(path_);
-    if (!file) {
-        if (!std::filesystem::exists(path_)) return {};
-        io_failure("cannot read", path_);
-    }
-    std::stringstream text;
-    text << file.rdbuf();
+    std::optional<std::string> text;
     try {
-        const json state = json::parse(text.str());
+        text = read_file_if_exists(path_);
+    } catch (const std::exception& e) {
+        throw ShimError(ErrorKind::Backend, e.what());
+    }
+    if (!text) return {};
+    try {
+        const json state = json::parse(*text);
         ShimState result;
         result.ipam = Ipam::from_json(state.at("ipam"));
         for (const auto& nic : state.at("nics")) {
@@ -98,17 +66,10 @@ void Journal::save(const ShimState& state) {
     for (const auto& network : state.added_networks) networks.push_back(to_json(network));
     for (const auto& vm : state.added_vms) vms.push_back(to_json(vm));
     const json document = {{"version", 1}, {"ipam", state.ipam.to_json()}, {"nics", nics}, {"added_networks", networks}, {"added_vms", vms}};
-    std::error_code ec;
-    std::filesystem::create_directories(directory_, ec);
-    if (ec) throw ShimError(ErrorKind::Backend, "cannot create the state directory " + directory_ + ": " + ec.message());
-    const std::string temporary = path_ + ".tmp";
-    write_durably(temporary, document.dump(1));
-    if (::rename(temporary.c_str(), path_.c_str()) != 0) io_failure("cannot replace", path_);
-    // The rename is durable only once the directory entry is.
-    const int dir = ::open(directory_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir >= 0) {
-        ::fsync(dir);
-        ::close(dir);
+    try {
+        replace_file_durably(path_, document.dump(1));
+    } catch (const std::exception& e) {
+        throw ShimError(ErrorKind::Backend, e.what());
     }
 }
 
