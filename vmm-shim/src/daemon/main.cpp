@@ -3,6 +3,7 @@
 
 #include "servers.hpp"
 
+#include "brfusion/common/command_line.hpp"
 #include "brfusion/ovs/client.hpp"
 #include "brfusion/shim/error.hpp"
 #include "brfusion/shim/admin_api.hpp"
@@ -39,43 +40,6 @@ Every config key can be given as a flag; flags override the file:
   --vm JSON              add a VM, e.g. '{"name":"vm1","netns":"vm1","networks":["web"]}'
   --help, --version
 )";
-
-json read_config_file(const std::string& path) {
-    std::ifstream file(path);
-    if (!file) throw ShimError(ErrorKind::BadRequest, "cannot read the config file " + path);
-    json config = json::parse(file, nullptr, false);
-    if (config.is_discarded()) throw ShimError(ErrorKind::BadRequest, "the config file " + path + " is not valid JSON");
-    return config;
-}
-
-// --config FILE, then every other flag on top of it, as one JSON config.
-json config_from_arguments(int argc, char** argv) {
-    static const std::map<std::string, std::string> scalar_flags = {
-        {"--bridge", "bridge"},   {"--ovsdb", "ovsdb"},     {"--host-netns", "host_netns"},    {"--uplink", "uplink"},
-        {"--state-dir", "state_dir"}, {"--run-dir", "run_dir"}, {"--admin-socket", "admin_socket"}};
-    json config = json::object();
-    std::vector<std::pair<std::string, std::string>> flags;
-    for (int i = 1; i < argc; ++i) {
-        const std::string flag = argv[i];
-        if (i + 1 >= argc) throw ShimError(ErrorKind::BadRequest, flag + " needs a value (see --help)");
-        flags.emplace_back(flag, argv[++i]);
-    }
-    for (const auto& [flag, value] : flags)
-        if (flag == "--config") config = read_config_file(value);
-    for (const auto& [flag, value] : flags) {
-        if (flag == "--config") continue;
-        if (auto key = scalar_flags.find(flag); key != scalar_flags.end()) {
-            config[key->second] = value;
-        } else if (flag == "--network" || flag == "--vm") {
-            json item = json::parse(value, nullptr, false);
-            if (item.is_discarded()) throw ShimError(ErrorKind::BadRequest, flag + " takes a JSON object, got: " + value);
-            config[flag == "--network" ? "networks" : "vms"].push_back(item);
-        } else {
-            throw ShimError(ErrorKind::BadRequest, "unknown option " + flag + " (see --help)");
-        }
-    }
-    return config;
-}
 
 std::vector<Check> doctor(ovs::OvsClient& ovs, OvsHostSwitch& host, NftHostFirewall& firewall, NicManager& nics) {
     const ShimConfig config = nics.config();
@@ -134,7 +98,15 @@ int main(int argc, char** argv) {
         if (std::strcmp(argv[i], "--version") == 0) return std::cout << "brfusion-shim " BRFUSION_VERSION "\n", 0;
     }
     try {
-        const ShimConfig config = parse_config(config_from_arguments(argc, argv));
+        const ShimConfig config = parse_config(config_from_arguments(argc, argv,
+                                                                     {{"--bridge", "bridge"},
+                                                                      {"--ovsdb", "ovsdb"},
+                                                                      {"--host-netns", "host_netns"},
+                                                                      {"--uplink", "uplink"},
+                                                                      {"--state-dir", "state_dir"},
+                                                                      {"--run-dir", "run_dir"},
+                                                                      {"--admin-socket", "admin_socket"}},
+                                                                     {{"--network", "networks"}, {"--vm", "vms"}}));
         ovs::ClientOptions ovs_options;
         ovs_options.socket_path = config.ovsdb;
         ovs::OvsClient ovs(ovs_options);

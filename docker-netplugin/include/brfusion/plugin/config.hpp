@@ -1,0 +1,21 @@
+#pragma once
+// brfusion-plugin's configuration (--config FILE, JSON; every key is also a flag).
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+namespace brfusion::plugin {
+
+struct PluginConfig {
+    std::string socket = "/run/docker/plugins/brfusion.sock";  // where Docker finds the plugin
+    std::string channel = "virtio-serial:org.brfusion.shim.0";  // unix:PATH | virtio-serial:NAME | vsock:CID:PORT
+    std::string state_dir = "/var/lib/brfusion-plugin";
+    int join_timeout_ms = 30000;  // how long Join waits for a hot-plugged NIC
+    int shim_timeout_ms = 60000;  // how long a call to brfusion-shim may take (a cold hot-plug)
+};
+
+// Throws std::invalid_argument naming the key: unknown keys, wrong types, bad values.
+PluginConfig parse_plugin_config(const nlohmann::json& config);
+
+}  // namespace brfusion::plugin

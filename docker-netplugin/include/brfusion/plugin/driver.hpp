@@ -1,0 +1,81 @@
+#pragma once
+// brfusion-plugin's core: Docker's remote NetworkDriver and IpamDriver over the guest channel.
+//
+// Addresses come from the host (brfusion-shim's IPAM), never from this VM's Docker: RequestPool
+// picks the host network, RequestAddress reserves an address there, CreateEndpoint asks the shim
+// for a NIC with it, Join hands the NIC (found by MAC) to Docker, DeleteEndpoint gives it back.
+// One routing table maps each plugin call to its handler; errors become {"Err": message} with an
+// HTTP status in one place.
+
+#include "brfusion/common/http_server.hpp"
+#include "brfusion/plugin/guest_links.hpp"
+#include "brfusion/plugin/plugin_state.hpp"
+#include "brfusion/plugin/shim_client.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+namespace brfusion::plugin {
+
+// IPAM address spaces of brfusion's pools (GetDefaultAddressSpaces).
+inline constexpr const char* kLocalAddressSpace = "brfusion";
+inline constexpr const char* kGlobalAddressSpace = "brfusion-global";
+
+struct DriverOptions {
+    std::chrono::milliseconds join_timeout{30000};  // how long Join waits for the hot-plugged NIC to show up
+    std::chrono::milliseconds poll_interval{10};    // how often Join looks
+};
+
+struct PluginReconcileReport {
+    std::vector<std::string> orphans_detached;  // NICs the shim had for this VM that no endpoint owns
+    std::vector<std::string> endpoints_without_nic;  // endpoints whose NIC the shim no longer has
+};
+
+class Driver {
+public:
+    // Loads the saved state; throws PluginError when it is corrupt.
+    Driver(ShimChannel& channel, GuestLinks& links, PluginStore& store, DriverOptions options = {});
+
+    // One plugin call: POST /Plugin.Activate, /NetworkDriver.*, /IpamDriver.*. Never throws;
+    // thread-safe (Docker sends calls concurrently).
+    HttpAnswer handle(const HttpRequest& request);
+
+    // Matches this VM's NICs on the shim with our endpoints: detaches NICs no endpoint owns (a NIC
+    // attached just before a crash, never reported to Docker) and takes the published ports from
+    // the shim. Throws PluginError (Unavailable when the shim cannot be reached).
+    PluginReconcileReport reconcile();
+
+    PluginState state() const;
+
+    // The handlers; public for the routing table in driver.cpp.
+    nlohmann::json create_network(const nlohmann::json& body);
+    nlohmann::json delete_network(const nlohmann::json& body);
+    nlohmann::json create_endpoint(const nlohmann::json& body);
+    nlohmann::json endpoint_oper_info(const nlohmann::json& body);
+    nlohmann::json delete_endpoint(const nlohmann::json& body);
+    nlohmann::json join(const nlohmann::json& body);
+    nlohmann::json leave(const nlohmann::json& body);
+    nlohmann::json program_external_connectivity(const nlohmann::json& body);
+    nlohmann::json revoke_external_connectivity(const nlohmann::json& body);
+    nlohmann::json request_pool(const nlohmann::json& body);
+    nlohmann::json release_pool(const nlohmann::json& body);
+    nlohmann::json request_address(const nlohmann::json& body);
+    nlohmann::json release_address(const nlohmann::json& body);
+
+private:
+    void save_locked();
+    ShimClient shim_;
+    GuestLinks& links_;
+    PluginStore& store_;
+    DriverOptions options_;
+    mutable std::mutex mutex_;  // state_ and its file
+    PluginState state_;
+    std::shared_mutex nic_changes_;  // shared by attach/detach, exclusive for reconcile
+};
+
+}  // namespace brfusion::plugin

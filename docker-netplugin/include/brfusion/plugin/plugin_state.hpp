@@ -1,0 +1,54 @@
+#pragma once
+// What the plugin must remember across its own restarts and Docker's: libnetwork replays nothing,
+// so the networks, endpoints and address reservations it told Docker about are kept here, in one
+// JSON file replaced atomically (STATE_DIR/state.json).
+
+#include "brfusion/common/guest_protocol.hpp"
+
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace brfusion::plugin {
+
+struct NetworkRecord {
+    std::string id;            // Docker's NetworkID
+    std::string host_network;  // the shim's network
+    std::string gateway;       // empty: --internal (no default route)
+    int mtu = 1500;
+};
+
+struct EndpointRecord {
+    std::string id;          // Docker's EndpointID
+    std::string network_id;  // Docker's NetworkID
+    std::string nic;         // the shim's endpoint id of the NIC
+    std::string mac;
+    std::string address;     // ip/prefix_length
+    std::string interface;   // the NIC's name in the VM until Docker moves it (SrcName)
+    std::vector<guest::PortMapping> ports;  // published now
+};
+
+struct PluginState {
+    std::map<std::string, NetworkRecord> networks;    // by NetworkID
+    std::map<std::string, EndpointRecord> endpoints;  // by EndpointID
+    std::set<std::pair<std::string, std::string>> reservations;  // (host network, ip): RequestAddress not yet taken by an endpoint
+};
+
+// Not thread-safe: the driver serializes access.
+class PluginStore {
+public:
+    explicit PluginStore(std::string directory);
+    // The saved state, or an empty one if none was ever saved. Throws PluginError(Failed) naming the
+    // file when it is unreadable or corrupt (never silently starts from scratch).
+    PluginState load() const;
+    // Throws PluginError(Failed) naming the file.
+    void save(const PluginState& state) const;
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+}  // namespace brfusion::plugin

@@ -1,0 +1,419 @@
+#include "brfusion/plugin/driver.hpp"
+
+#include "brfusion/plugin/docker_api.hpp"
+#include "brfusion/plugin/error.hpp"
+#include "brfusion/plugin/options.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <set>
+#include <thread>
+
+namespace brfusion::plugin {
+
+using nlohmann::json;
+
+namespace {
+
+[[noreturn]] void refuse(const std::string& message) { throw PluginError(ErrorKind::BadRequest, message); }
+
+std::string describe(const std::vector<guest::PoolInfo>& pools) {
+    std::string text;
+    for (const auto& pool : pools) text += (text.empty() ? "" : ", ") + pool.network + " (" + pool.subnet + ")";
+    return text.empty() ? "none" : text;
+}
+
+std::string prefix_of(const std::string& cidr) { return cidr.substr(cidr.find('/')); }  // "/24"
+
+std::string strip_prefix(const std::string& address) { return address.substr(0, address.find('/')); }
+
+int http_status(ErrorKind kind) {
+    switch (kind) {
+    case ErrorKind::BadRequest: return 400;
+    case ErrorKind::NotAllowed: return 403;
+    case ErrorKind::NotFound: return 404;
+    case ErrorKind::Conflict: return 409;
+    case ErrorKind::Exhausted: return 409;
+    case ErrorKind::Unavailable: return 503;
+    case ErrorKind::Failed: return 500;
+    }
+    return 500;
+}
+
+HttpAnswer error_answer(int status, const std::string& message) { return {status, json{{"Err", message}}.dump()}; }
+
+using Handler = json (Driver::*)(const json&);
+
+json activate(const json&) { return {{"Implements", {"NetworkDriver", "IpamDriver"}}}; }
+json network_capabilities(const json&) { return {{"Scope", "local"}, {"ConnectivityScope", "local"}}; }
+json ipam_capabilities(const json&) { return {{"RequiresMACAddress", false}, {"RequiresRequestReplay", false}}; }
+json address_spaces(const json&) { return {{"LocalDefaultAddressSpace", kLocalAddressSpace}, {"GlobalDefaultAddressSpace", kGlobalAddressSpace}}; }
+json nothing(const json&) { return json::object(); }  // DiscoverNew / DiscoverDelete: node discovery, swarm only
+
+struct Route {
+    std::function<json(Driver&, const json&)> handler;
+};
+
+const std::map<std::string, Route>& routes() {
+    const auto member = [](Handler handler) { return Route{[handler](Driver& driver, const json& body) { return (driver.*handler)(body); }}; };
+    const auto plain = [](json (*handler)(const json&)) { return Route{[handler](Driver&, const json& body) { return handler(body); }}; };
+    static const std::map<std::string, Route> table = {
+        {"/Plugin.Activate", plain(activate)},
+        {"/NetworkDriver.GetCapabilities", plain(network_capabilities)},
+        {"/NetworkDriver.CreateNetwork", member(&Driver::create_network)},
+        {"/NetworkDriver.DeleteNetwork", member(&Driver::delete_network)},
+        {"/NetworkDriver.CreateEndpoint", member(&Driver::create_endpoint)},
+        {"/NetworkDriver.EndpointOperInfo", member(&Driver::endpoint_oper_info)},
+        {"/NetworkDriver.DeleteEndpoint", member(&Driver::delete_endpoint)},
+        {"/NetworkDriver.Join", member(&Driver::join)},
+        {"/NetworkDriver.Leave", member(&Driver::leave)},
+        {"/NetworkDriver.ProgramExternalConnectivity", member(&Driver::program_external_connectivity)},
+        {"/NetworkDriver.RevokeExternalConnectivity", member(&Driver::revoke_external_connectivity)},
+        {"/NetworkDriver.DiscoverNew", plain(nothing)},
+        {"/NetworkDriver.DiscoverDelete", plain(nothing)},
+        {"/IpamDriver.GetCapabilities", plain(ipam_capabilities)},
+        {"/IpamDriver.GetDefaultAddressSpaces", plain(address_spaces)},
+        {"/IpamDriver.RequestPool", member(&Driver::request_pool)},
+        {"/IpamDriver.ReleasePool", member(&Driver::release_pool)},
+        {"/IpamDriver.RequestAddress", member(&Driver::request_address)},
+        {"/IpamDriver.ReleaseAddress", member(&Driver::release_address)},
+    };
+    return table;
+}
+
+}  // namespace
+
+Driver::Driver(ShimChannel& channel, GuestLinks& links, PluginStore& store, DriverOptions options)
+    : shim_(channel), links_(links), store_(store), options_(options), state_(store.load()) {}
+
+HttpAnswer Driver::handle(const HttpRequest& request) {
+    const auto route = routes().find(request.target);
+    if (route == routes().end()) return error_answer(404, "brfusion-plugin does not implement " + request.target);
+    if (request.method != "POST") return error_answer(405, request.target + " takes POST, not " + request.method);
+    // Docker sends no body (or "null") for the calls that take none.
+    const bool empty = request.body.find_first_not_of(" \t\r\n") == std::string::npos;
+    json body = empty ? json::object() : json::parse(request.body, nullptr, false);
+    if (body.is_discarded()) return error_answer(400, request.target + ": the request body is not valid JSON");
+    if (body.is_null()) body = json::object();
+    try {
+        return {200, route->second.handler(*this, body).dump()};
+    } catch (const PluginError& e) {
+        return error_answer(http_status(e.kind()), e.what());
+    } catch (const std::invalid_argument& e) {  // from_json: a malformed request
+        return error_answer(400, request.target + ": " + e.what());
+    } catch (const std::exception& e) {
+        return error_answer(500, request.target + ": internal error: " + e.what());
+    }
+}
+
+PluginState Driver::state() const {
+    std::lock_guard lock(mutex_);
+    return state_;
+}
+
+void Driver::save_locked() { store_.save(state_); }
+
+// --- IPAM -------------------------------------------------------------------------------------
+
+json Driver::request_pool(const json& body) {
+    const auto request = body.get<RequestPoolRequest>();
+    if (request.v6) refuse("IPv6 is not supported by brfusion yet; create the network without --ipv6");
+    if (!request.sub_pool.empty()) refuse("--ip-range " + request.sub_pool + " is not supported: the host allocates from the whole subnet");
+    const auto wanted = parse_pool_options(request.options);
+    const auto pools = shim_.pools();
+    const guest::PoolInfo* chosen = nullptr;
+    for (const auto& pool : pools) {
+        if (wanted ? pool.network == *wanted : !request.pool.empty() ? pool.subnet == request.pool : pools.size() == 1) chosen = &pool;
+    }
+    if (!chosen) {
+        if (wanted)
+            throw PluginError(ErrorKind::NotAllowed, "host network " + *wanted + " is not available to this VM; it may use: " + describe(pools));
+        if (!request.pool.empty())
+            throw PluginError(ErrorKind::NotFound, "--subnet " + request.pool + " is not the subnet of a host network this VM may use: " + describe(pools));
+        if (pools.empty()) throw PluginError(ErrorKind::NotAllowed, "this VM may use no host network; ask the host's admin to allow one");
+        refuse("which host network should this Docker network use? This VM may use " + describe(pools) +
+               ": add --subnet SUBNET or --ipam-opt network=NAME");
+    }
+    if (!request.pool.empty() && request.pool != chosen->subnet)
+        refuse("--subnet " + request.pool + " does not match host network " + chosen->network + ", whose subnet is " + chosen->subnet);
+    return {{"PoolID", chosen->network}, {"Pool", chosen->subnet}, {"Data", json::object()}};
+}
+
+json Driver::release_pool(const json& body) {
+    body.get<ReleasePoolRequest>();
+    return json::object();  // the pool is the host's; nothing is held per pool
+}
+
+json Driver::request_address(const json& body) {
+    const auto request = body.get<RequestAddressRequest>();
+    const auto type = request.options.find(kRequestAddressType);
+    if (type != request.options.end() && type->second == kGatewayAddressType) {
+        // The gateway is the host's, on the host network; it is not ours to allocate.
+        for (const auto& pool : shim_.pools()) {
+            if (pool.network != request.pool_id) continue;
+            if (!request.address.empty() && request.address != pool.gateway)
+                refuse("--gateway " + request.address + ": the gateway of host network " + pool.network + " is " + pool.gateway +
+                       "; leave --gateway out");
+            return {{"Address", pool.gateway + prefix_of(pool.subnet)}, {"Data", json::object()}};
+        }
+        throw PluginError(ErrorKind::NotFound, "host network " + request.pool_id + " is not available to this VM");
+    }
+    const std::optional<std::string> ip = request.address.empty() ? std::nullopt : std::optional(request.address);
+    const guest::AddressInfo reserved = shim_.request_address(request.pool_id, ip);
+    try {
+        std::lock_guard lock(mutex_);
+        state_.reservations.emplace(request.pool_id, reserved.ip);
+        save_locked();
+    } catch (...) {
+        shim_.release_address(request.pool_id, reserved.ip);
+        throw;
+    }
+    return {{"Address", reserved.ip + "/" + std::to_string(reserved.prefix_length)}, {"Data", json::object()}};
+}
+
+json Driver::release_address(const json& body) {
+    const auto request = body.get<ReleaseAddressRequest>();
+    const std::string ip = strip_prefix(request.address);
+    {
+        std::lock_guard lock(mutex_);
+        // Not a reservation: the gateway, or the address of an endpoint, which the shim released
+        // with its NIC (and may already have given to another request).
+        if (!state_.reservations.contains({request.pool_id, ip})) return json::object();
+    }
+    shim_.release_address(request.pool_id, ip);
+    std::lock_guard lock(mutex_);
+    state_.reservations.erase({request.pool_id, ip});
+    save_locked();
+    return json::object();
+}
+
+// --- networks ---------------------------------------------------------------------------------
+
+json Driver::create_network(const json& body) {
+    const auto request = body.get<CreateNetworkRequest>();
+    const NetworkOptions options = parse_network_options(request.options);
+    if (options.ipv6 || !request.ipv6_data.empty()) refuse("IPv6 is not supported by brfusion yet; create the network without --ipv6");
+    if (options.mode == NetworkMode::Hostlo)
+        refuse("-o mode=hostlo: Hostlo is not available from this host's brfusion-shim yet; create the network without -o mode");
+    if (request.ipv4_data.size() != 1) refuse("a brfusion network has exactly one IPv4 subnet, its host network's; give at most one --subnet");
+    const IpamData& ipam = request.ipv4_data.front();
+    if (ipam.address_space != kLocalAddressSpace && ipam.address_space != kGlobalAddressSpace)
+        refuse("brfusion networks take their addresses from the host, shared by every VM on the host network: create the network with "
+               "--ipam-driver brfusion");
+    const auto pools = shim_.pools();
+    const auto pool = std::find_if(pools.begin(), pools.end(), [&](const auto& p) { return p.subnet == ipam.pool; });
+    if (pool == pools.end())
+        throw PluginError(ErrorKind::NotFound, "subnet " + ipam.pool + " is not the subnet of a host network this VM may use: " + describe(pools));
+    if (options.host_network && *options.host_network != pool->network)
+        refuse("-o network=" + *options.host_network + " but the addresses come from host network " + pool->network + " (" + pool->subnet +
+               "); add --ipam-opt network=" + *options.host_network);
+    const int mtu = options.mtu.value_or(pool->mtu);
+    if (mtu > pool->mtu)
+        refuse("-o com.docker.network.driver.mtu=" + std::to_string(mtu) + " exceeds the MTU of host network " + pool->network + " (" +
+               std::to_string(pool->mtu) + ")");
+    std::lock_guard lock(mutex_);
+    state_.networks[request.network_id] = {request.network_id, pool->network, options.internal ? "" : pool->gateway, mtu};
+    save_locked();
+    return json::object();
+}
+
+json Driver::delete_network(const json& body) {
+    const auto request = body.get<NetworkRequest>();
+    std::lock_guard lock(mutex_);
+    if (state_.networks.erase(request.network_id)) save_locked();
+    return json::object();
+}
+
+// --- endpoints --------------------------------------------------------------------------------
+
+json Driver::create_endpoint(const json& body) {
+    const auto request = body.get<CreateEndpointRequest>();
+    if (!request.interface.address_ipv6.empty()) refuse("IPv6 is not supported by brfusion yet; the endpoint asked for " + request.interface.address_ipv6);
+    if (!request.interface.mac_address.empty())
+        refuse("--mac-address " + request.interface.mac_address + " is not supported: the host gives each NIC its MAC");
+    std::shared_lock nic_change(nic_changes_);
+    NetworkRecord network;
+    {
+        std::lock_guard lock(mutex_);
+        const auto found = state_.networks.find(request.network_id);
+        if (found == state_.networks.end())
+            throw PluginError(ErrorKind::NotFound, "network " + request.network_id + " is not known to brfusion-plugin; remove it (docker network rm) and "
+                                                   "create it again");
+        network = found->second;
+        if (const auto existing = state_.endpoints.find(request.endpoint_id); existing != state_.endpoints.end()) {  // a retried call
+            json interface = {{"MacAddress", existing->second.mac}};
+            if (request.interface.address.empty()) interface["Address"] = existing->second.address;
+            return {{"Interface", interface}};
+        }
+    }
+    const std::optional<std::string> ip = request.interface.address.empty() ? std::nullopt : std::optional(strip_prefix(request.interface.address));
+    const guest::AttachResult nic = shim_.attach(network.host_network, ip);
+    EndpointRecord endpoint{request.endpoint_id, request.network_id, nic.endpoint, nic.mac,
+                            nic.ip + "/" + std::to_string(nic.prefix_length), "bfc" + nic.endpoint.substr(0, 12), {}};
+    try {
+        std::lock_guard lock(mutex_);
+        state_.endpoints[endpoint.id] = endpoint;
+        state_.reservations.erase({network.host_network, nic.ip});  // the NIC took the reservation over
+        try {
+            save_locked();
+        } catch (...) {
+            state_.endpoints.erase(endpoint.id);
+            throw;
+        }
+    } catch (...) {
+        // The shim frees the address with the NIC; Docker's ReleaseAddress that follows finds no
+        // reservation and leaves the shim alone.
+        shim_.detach(nic.endpoint);
+        throw;
+    }
+    json interface = {{"MacAddress", endpoint.mac}};
+    if (request.interface.address.empty()) interface["Address"] = endpoint.address;  // only what Docker left empty
+    return {{"Interface", interface}};
+}
+
+json Driver::endpoint_oper_info(const json& body) {
+    const auto request = body.get<EndpointRequest>();
+    std::lock_guard lock(mutex_);
+    const auto found = state_.endpoints.find(request.endpoint_id);
+    if (found == state_.endpoints.end()) return {{"Value", json::object()}};
+    json ports = json::array();
+    for (const auto& port : found->second.ports)
+        ports.push_back(PortBinding{port.protocol == "udp" ? 17 : 6, strip_prefix(found->second.address), port.container_port,
+                                    port.host_ip.value_or("0.0.0.0"), port.host_port, port.host_port});
+    return {{"Value", {{kMacAddressInfo, found->second.mac}, {kPortMap, ports}}}};
+}
+
+json Driver::delete_endpoint(const json& body) {
+    const auto request = body.get<EndpointRequest>();
+    std::shared_lock nic_change(nic_changes_);
+    std::string nic;
+    {
+        std::lock_guard lock(mutex_);
+        const auto found = state_.endpoints.find(request.endpoint_id);
+        if (found == state_.endpoints.end()) return json::object();  // already gone: success, as Docker expects
+        nic = found->second.nic;
+    }
+    shim_.detach(nic);
+    std::lock_guard lock(mutex_);
+    state_.endpoints.erase(request.endpoint_id);
+    save_locked();
+    return json::object();
+}
+
+json Driver::join(const json& body) {
+    const auto request = body.get<JoinRequest>();
+    EndpointRecord endpoint;
+    NetworkRecord network;
+    {
+        std::lock_guard lock(mutex_);
+        const auto found = state_.endpoints.find(request.endpoint_id);
+        if (found == state_.endpoints.end())
+            throw PluginError(ErrorKind::NotFound, "endpoint " + request.endpoint_id + " is not known to brfusion-plugin");
+        endpoint = found->second;
+        const auto owner = state_.networks.find(endpoint.network_id);
+        if (owner == state_.networks.end())
+            throw PluginError(ErrorKind::NotFound, "network " + endpoint.network_id + " is not known to brfusion-plugin");
+        network = owner->second;
+    }
+    // The host plugged the NIC before CreateEndpoint returned; a real VM's kernel may take a moment
+    // to show it.
+    const auto deadline = std::chrono::steady_clock::now() + options_.join_timeout;
+    std::optional<LinkInfo> link;
+    while (!(link = find_link_by_mac(links_, endpoint.mac))) {
+        if (std::chrono::steady_clock::now() >= deadline)
+            throw PluginError(ErrorKind::Failed, "the NIC " + endpoint.mac + " of endpoint " + request.endpoint_id.substr(0, 12) +
+                                                     " did not appear in this VM within " +
+                                                     std::to_string(options_.join_timeout.count()) + " ms (host NIC " + endpoint.nic +
+                                                     "; on the host: brfusionctl nics)");
+        std::this_thread::sleep_for(options_.poll_interval);
+    }
+    links_.prepare(link->index, endpoint.interface, network.mtu);
+    json answer = {{"InterfaceName", {{"SrcName", endpoint.interface}, {"DstPrefix", "eth"}}}, {"StaticRoutes", json::array()}};
+    if (network.gateway.empty()) answer["DisableGatewayService"] = true;
+    else answer["Gateway"] = network.gateway;
+    return answer;
+}
+
+json Driver::leave(const json& body) {
+    body.get<EndpointRequest>();
+    return json::object();  // the NIC stays with the endpoint until DeleteEndpoint
+}
+
+json Driver::program_external_connectivity(const json& body) {
+    const auto request = body.get<EndpointRequest>();
+    const auto ports = parse_port_map(request.options.contains(kPortMap) ? request.options[kPortMap] : json());
+    std::string nic;
+    {
+        std::lock_guard lock(mutex_);
+        const auto found = state_.endpoints.find(request.endpoint_id);
+        if (found == state_.endpoints.end())
+            throw PluginError(ErrorKind::NotFound, "endpoint " + request.endpoint_id + " is not known to brfusion-plugin");
+        if (ports.empty() && found->second.ports.empty()) return json::object();
+        nic = found->second.nic;
+    }
+    std::vector<guest::PortMapping> published;
+    if (ports.empty()) shim_.unpublish(nic);
+    else published = shim_.publish(nic, ports);
+    std::lock_guard lock(mutex_);
+    if (const auto found = state_.endpoints.find(request.endpoint_id); found != state_.endpoints.end()) {
+        found->second.ports = published;
+        save_locked();
+    }
+    return json::object();
+}
+
+json Driver::revoke_external_connectivity(const json& body) {
+    const auto request = body.get<EndpointRequest>();
+    std::string nic;
+    {
+        std::lock_guard lock(mutex_);
+        const auto found = state_.endpoints.find(request.endpoint_id);
+        if (found == state_.endpoints.end() || found->second.ports.empty()) return json::object();
+        nic = found->second.nic;
+    }
+    shim_.unpublish(nic);
+    std::lock_guard lock(mutex_);
+    if (const auto found = state_.endpoints.find(request.endpoint_id); found != state_.endpoints.end()) {
+        found->second.ports.clear();
+        save_locked();
+    }
+    return json::object();
+}
+
+// --- reconcile --------------------------------------------------------------------------------
+
+PluginReconcileReport Driver::reconcile() {
+    std::unique_lock no_nic_change(nic_changes_);
+    PluginReconcileReport report;
+    const auto nics = shim_.list();
+    std::map<std::string, std::string> owner;  // NIC -> endpoint
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [id, endpoint] : state_.endpoints) owner[endpoint.nic] = id;
+    }
+    std::set<std::string> present;
+    for (const auto& nic : nics) {
+        present.insert(nic.endpoint);
+        if (owner.contains(nic.endpoint)) continue;
+        shim_.detach(nic.endpoint);
+        report.orphans_detached.push_back(nic.endpoint);
+    }
+    std::lock_guard lock(mutex_);
+    bool changed = false;
+    for (auto& [id, endpoint] : state_.endpoints) {
+        if (!present.contains(endpoint.nic)) {
+            report.endpoints_without_nic.push_back(id);
+            continue;
+        }
+        for (const auto& nic : nics)
+            if (nic.endpoint == endpoint.nic && nic.ports != endpoint.ports) {
+                endpoint.ports = nic.ports;
+                changed = true;
+            }
+    }
+    if (changed) save_locked();
+    return report;
+}
+
+}  // namespace brfusion::plugin

@@ -1,0 +1,95 @@
+// brfusion-plugin: Docker's remote network and IPAM driver, inside a VM. Serves Docker on its
+// plugin socket at once, then reaches brfusion-shim over the guest channel and reconciles.
+
+#include "brfusion/common/command_line.hpp"
+#include "brfusion/common/http_server.hpp"
+#include "brfusion/plugin/config.hpp"
+#include "brfusion/plugin/driver.hpp"
+#include "brfusion/plugin/error.hpp"
+
+#include <boost/asio/signal_set.hpp>
+
+#include <atomic>
+#include <cstring>
+#include <iostream>
+#include <thread>
+
+using namespace brfusion;
+using namespace brfusion::plugin;
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: brfusion-plugin [--config FILE] [options]
+
+Docker network and IPAM driver "brfusion": gives each container its own NIC, hot-plugged by the host.
+  docker network create -d brfusion --ipam-driver brfusion [--subnet SUBNET | --ipam-opt network=HOSTNET] NAME
+
+Every config key can be given as a flag; flags override the file:
+  --config FILE            JSON config
+  --socket PATH            Docker's plugin socket (/run/docker/plugins/brfusion.sock)
+  --channel ADDRESS        the guest channel to brfusion-shim: unix:PATH, virtio-serial:NAME or vsock:CID:PORT
+                           (virtio-serial:org.brfusion.shim.0)
+  --state-dir DIR          networks and endpoints, kept across restarts (/var/lib/brfusion-plugin)
+  --join-timeout-ms N      how long Join waits for the hot-plugged NIC (30000)
+  --shim-timeout-ms N      how long a call to brfusion-shim may take (60000)
+  --help, --version
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--help") == 0) return std::cout << kUsage, 0;
+        if (std::strcmp(argv[i], "--version") == 0) return std::cout << "brfusion-plugin " BRFUSION_VERSION "\n", 0;
+    }
+    try {
+        const PluginConfig config = parse_plugin_config(config_from_arguments(argc, argv,
+                                                                              {{"--socket", "socket"},
+                                                                               {"--channel", "channel"},
+                                                                               {"--state-dir", "state_dir"},
+                                                                               {"--join-timeout-ms", "join_timeout_ms"},
+                                                                               {"--shim-timeout-ms", "shim_timeout_ms"}},
+                                                                              {}, {"join_timeout_ms", "shim_timeout_ms"}));
+        StreamShimChannel channel(config.channel, std::chrono::milliseconds(config.shim_timeout_ms));
+        NetlinkLinks links;
+        PluginStore store(config.state_dir);
+        Driver driver(channel, links, store, {std::chrono::milliseconds(config.join_timeout_ms)});
+
+        boost::asio::io_context io;
+        boost::asio::thread_pool workers(4);  // Docker calls concurrently; CreateEndpoint may wait on a hot-plug
+        HttpServer server(io, workers, config.socket, 0660, [&driver](const HttpRequest& request) { return driver.handle(request); }, "Err");
+        std::cerr << "brfusion-plugin: serving Docker on " << config.socket << "; brfusion-shim at " << config.channel << "\n";
+
+        // Docker may call before the shim is reachable: calls then fail with "cannot reach", and
+        // this thread keeps trying until it has reconciled once.
+        std::atomic<bool> stopping = false;
+        std::thread reconciler([&] {
+            for (int attempt = 0; !stopping; ++attempt) {
+                try {
+                    const auto report = driver.reconcile();
+                    std::cerr << "brfusion-plugin: reconciled with brfusion-shim: " << report.orphans_detached.size()
+                              << " orphan NIC(s) detached, " << report.endpoints_without_nic.size() << " endpoint(s) without a NIC\n";
+                    return;
+                } catch (const std::exception& e) {
+                    if (attempt % 30 == 0) std::cerr << "brfusion-plugin: cannot reconcile yet: " << e.what() << "\n";
+                }
+                for (int i = 0; i < 10 && !stopping; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            }
+        });
+
+        boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+        signals.async_wait([&](boost::system::error_code, int) {
+            stopping = true;
+            server.close();
+            io.stop();
+        });
+        io.run();
+        stopping = true;
+        reconciler.join();
+        workers.join();
+        return 0;
+    } catch (const std::exception& e) {
+        std::cerr << "brfusion-plugin: " << e.what() << "\n";
+        return 1;
+    }
+}

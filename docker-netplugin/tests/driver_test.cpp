@@ -1,0 +1,378 @@
+// The driver against the shim's real core (NicManager over the shim's fakes of OVS and the VMM),
+// through an in-memory guest channel: the calls Docker makes, in Docker's order.
+
+#include "brfusion/plugin/driver.hpp"
+#include "brfusion/plugin/error.hpp"
+#include "brfusion/shim/guest_api.hpp"
+#include "fakes.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+using namespace brfusion;
+using namespace brfusion::plugin;
+using nlohmann::json;
+
+namespace {
+
+// The guest channel without a socket: each call runs the shim's handler for `vm` in place.
+struct LoopbackChannel : ShimChannel {
+    LoopbackChannel(shim::test::Rig& shim_rig, std::string vm_name) : rig(shim_rig), vm(std::move(vm_name)) {}
+    json call(const std::string& method, const json& params) override {
+        if (unreachable) throw PluginError(ErrorKind::Unavailable, "cannot reach brfusion-shim at unix:/test: Connection refused");
+        ++calls;
+        return result_of(*shim::handle_guest_message(*rig.manager, vm, guest::make_request(1, method, params)), method);
+    }
+    shim::test::Rig& rig;
+    std::string vm;
+    bool unreachable = false;
+    std::atomic<int> calls = 0;
+};
+
+// The VM's links: every NIC the shim has attached to the VM, as the guest kernel would show it.
+struct FakeLinks : GuestLinks {
+    FakeLinks(shim::test::Rig& shim_rig, std::string vm_name) : rig(shim_rig), vm(std::move(vm_name)) {}
+    std::vector<LinkInfo> list() override {
+        std::vector<LinkInfo> links = {{1, "lo", "00:00:00:00:00:00", 65536, true}};
+        for (const auto& nic : rig.manager->nics(vm)) {
+            if (nic.phase != shim::NicPhase::Attached || hidden) continue;
+            const int index = static_cast<int>(std::hash<std::string>{}(nic.mac) % 10000) + 2;
+            const auto set = prepared.find(index);
+            links.push_back(set == prepared.end() ? LinkInfo{index, "eth" + std::to_string(index), nic.mac, 1500, true} : set->second);
+        }
+        return links;
+    }
+    void prepare(int index, const std::string& name, int mtu) override {
+        for (const auto& link : list())
+            if (link.index == index) prepared[index] = {index, name, link.mac, mtu, false};
+    }
+    shim::test::Rig& rig;
+    std::string vm;
+    bool hidden = false;  // the NIC never shows up in the VM
+    std::map<int, LinkInfo> prepared;
+};
+
+struct Plugin {
+    shim::test::Rig rig;
+    LoopbackChannel channel;
+    FakeLinks links;
+    std::string dir = "/tmp/brfusion-plugin-test-" + std::to_string(::getpid());
+    std::unique_ptr<PluginStore> store;
+    std::unique_ptr<Driver> driver;
+
+    explicit Plugin(const std::string& vm = "vm2") : channel(rig, vm), links(rig, vm) {
+        std::filesystem::remove_all(dir);
+        restart();
+    }
+    ~Plugin() { std::filesystem::remove_all(dir); }
+    void restart() {
+        store = std::make_unique<PluginStore>(dir);
+        driver = std::make_unique<Driver>(channel, links, *store, DriverOptions{std::chrono::milliseconds(50), std::chrono::milliseconds(1)});
+    }
+    std::pair<int, json> call(const std::string& path, const json& body = nullptr) {
+        const HttpAnswer answer = driver->handle({"POST", path, body.is_null() ? "" : body.dump()});
+        return {answer.status, json::parse(answer.body)};
+    }
+    json ok(const std::string& path, const json& body = nullptr) {
+        auto [status, answer] = call(path, body);
+        INFO(path << " answered " << status << " " << answer.dump());
+        REQUIRE(status == 200);
+        return answer;
+    }
+    std::string error(const std::string& path, const json& body, int expected_status) {
+        auto [status, answer] = call(path, body);
+        INFO(path << " answered " << answer.dump());
+        CHECK(status == expected_status);
+        return answer.value("Err", "");
+    }
+    // What Docker does for `docker network create -d brfusion --ipam-driver brfusion NAME`.
+    void create_network(const std::string& id, const json& generic = json::object(), const std::string& subnet = "") {
+        const json pool = ok("/IpamDriver.RequestPool", {{"AddressSpace", "brfusion"}, {"Pool", subnet}, {"SubPool", ""}, {"Options", json::object()}, {"V6", false}});
+        const json gateway = ok("/IpamDriver.RequestAddress", {{"PoolID", pool["PoolID"]}, {"Address", ""},
+                                                               {"Options", {{"RequestAddressType", "com.docker.network.gateway"}}}});
+        ok("/NetworkDriver.CreateNetwork", {{"NetworkID", id},
+                                            {"Options", {{"com.docker.network.enable_ipv6", false}, {"com.docker.network.generic", generic}}},
+                                            {"IPv4Data", {{{"AddressSpace", "brfusion"}, {"Pool", pool["Pool"]}, {"Gateway", gateway["Address"]}}}},
+                                            {"IPv6Data", json::array()}});
+    }
+    // What Docker does for a container's endpoint: RequestAddress, CreateEndpoint. Returns the MAC.
+    std::string create_endpoint(const std::string& network, const std::string& endpoint, const std::string& ip = "") {
+        const json address = ok("/IpamDriver.RequestAddress", {{"PoolID", "lab"}, {"Address", ip}, {"Options", json::object()}});
+        const json created = ok("/NetworkDriver.CreateEndpoint", {{"NetworkID", network}, {"EndpointID", endpoint}, {"Options", json::object()},
+                                                                  {"Interface", {{"Address", address["Address"]}, {"AddressIPv6", ""}, {"MacAddress", ""}}}});
+        CHECK_FALSE(created["Interface"].contains("Address"));  // Docker gave one: only what it left empty comes back
+        return created["Interface"]["MacAddress"];
+    }
+    void delete_endpoint(const std::string& network, const std::string& endpoint, const std::string& address) {
+        ok("/NetworkDriver.DeleteEndpoint", {{"NetworkID", network}, {"EndpointID", endpoint}});
+        ok("/IpamDriver.ReleaseAddress", {{"PoolID", "lab"}, {"Address", address}});
+    }
+    void require_clean() {
+        rig.require_clean();
+        CHECK(rig.manager->leases("lab").empty());
+        CHECK(driver->state().endpoints.empty());
+        CHECK(driver->state().reservations.empty());
+        const PluginState saved = PluginStore(dir).load();
+        CHECK(saved.endpoints.empty());
+        CHECK(saved.reservations.empty());
+    }
+};
+
+}  // namespace
+
+TEST_CASE("driver: Activate and capabilities answer what libnetwork expects") {
+    Plugin plugin;
+    CHECK(plugin.ok("/Plugin.Activate") == json::parse(R"({"Implements":["NetworkDriver","IpamDriver"]})"));
+    CHECK(plugin.ok("/NetworkDriver.GetCapabilities") == json::parse(R"({"Scope":"local","ConnectivityScope":"local"})"));
+    CHECK(plugin.ok("/IpamDriver.GetCapabilities") == json::parse(R"({"RequiresMACAddress":false,"RequiresRequestReplay":false})"));
+    CHECK(plugin.ok("/IpamDriver.GetDefaultAddressSpaces") ==
+          json::parse(R"({"LocalDefaultAddressSpace":"brfusion","GlobalDefaultAddressSpace":"brfusion-global"})"));
+    CHECK(plugin.ok("/NetworkDriver.DiscoverNew", {{"DiscoveryType", 1}, {"DiscoveryData", nullptr}}) == json::object());
+}
+
+TEST_CASE("driver: a container's life - create - join - publish - leave - delete - nothing left") {
+    Plugin plugin;
+    plugin.create_network("net1");
+    CHECK(plugin.driver->state().networks.at("net1").host_network == "lab");  // vm2's only host network
+    CHECK(plugin.driver->state().networks.at("net1").gateway == "198.51.100.1");
+
+    const std::string mac = plugin.create_endpoint("net1", "ep1");
+    const auto nics = plugin.rig.manager->nics("vm2");
+    REQUIRE(nics.size() == 1);
+    CHECK(nics[0].mac == mac);
+    CHECK(nics[0].ip.str() == "198.51.100.2");
+    CHECK(plugin.driver->state().reservations.empty());  // the NIC took the reservation over
+
+    const json joined = plugin.ok("/NetworkDriver.Join", {{"NetworkID", "net1"}, {"EndpointID", "ep1"}, {"SandboxKey", "/var/run/docker/netns/x"}});
+    const std::string src = "bfc" + nics[0].endpoint;
+    CHECK(joined == json({{"InterfaceName", {{"SrcName", src}, {"DstPrefix", "eth"}}}, {"Gateway", "198.51.100.1"}, {"StaticRoutes", json::array()}}));
+    const auto link = find_link_by_mac(plugin.links, mac);
+    REQUIRE(link);
+    CHECK(link->name == src);
+    CHECK(link->mtu == 1500);
+    CHECK_FALSE(link->up);  // Docker sets it up inside the container
+
+    plugin.ok("/NetworkDriver.ProgramExternalConnectivity",
+              {{"NetworkID", "net1"}, {"EndpointID", "ep1"},
+               {"Options", {{"com.docker.network.portmap", {{{"Proto", 6}, {"IP", ""}, {"Port", 80}, {"HostIP", ""}, {"HostPort", 0}, {"HostPortEnd", 0}}}}}}});
+    CHECK(plugin.rig.firewall.rules.published.size() == 1);
+    const json info = plugin.ok("/NetworkDriver.EndpointOperInfo", {{"NetworkID", "net1"}, {"EndpointID", "ep1"}});
+    CHECK(info["Value"]["com.docker.network.endpoint.macaddress"] == mac);
+    CHECK(info["Value"]["com.docker.network.portmap"] ==
+          json::parse(R"([{"Proto":6,"IP":"198.51.100.2","Port":80,"HostIP":"0.0.0.0","HostPort":49153,"HostPortEnd":49153}])"));
+
+    plugin.ok("/NetworkDriver.RevokeExternalConnectivity", {{"NetworkID", "net1"}, {"EndpointID", "ep1"}});
+    CHECK(plugin.rig.firewall.rules.published.empty());
+    plugin.ok("/NetworkDriver.Leave", {{"NetworkID", "net1"}, {"EndpointID", "ep1"}});
+    CHECK(plugin.rig.manager->nics("vm2").size() == 1);  // Leave keeps the NIC
+    plugin.delete_endpoint("net1", "ep1", "198.51.100.2");
+    plugin.ok("/NetworkDriver.DeleteNetwork", {{"NetworkID", "net1"}});
+    plugin.ok("/IpamDriver.ReleaseAddress", {{"PoolID", "lab"}, {"Address", "198.51.100.1"}});  // the gateway: nothing to do
+    plugin.ok("/IpamDriver.ReleasePool", {{"PoolID", "lab"}});
+    plugin.require_clean();
+    CHECK(plugin.driver->state().networks.empty());
+}
+
+TEST_CASE("driver: --ip - --internal - --subnet and --ipam-opt choose the host network") {
+    Plugin plugin("vm1");  // vm1 may use lab and lab2
+    CHECK(plugin.error("/IpamDriver.RequestPool", {{"AddressSpace", "brfusion"}, {"Pool", ""}},
+                       400) == "which host network should this Docker network use? This VM may use lab (198.51.100.0/24), lab2 (203.0.113.0/24): "
+                               "add --subnet SUBNET or --ipam-opt network=NAME");
+    CHECK(plugin.ok("/IpamDriver.RequestPool", {{"Pool", "203.0.113.0/24"}})["PoolID"] == "lab2");
+    CHECK(plugin.ok("/IpamDriver.RequestPool", {{"Options", {{"network", "lab2"}}}})["Pool"] == "203.0.113.0/24");
+    CHECK(plugin.error("/IpamDriver.RequestPool", {{"Pool", "192.0.2.0/24"}}, 404) ==
+          "--subnet 192.0.2.0/24 is not the subnet of a host network this VM may use: lab (198.51.100.0/24), lab2 (203.0.113.0/24)");
+    CHECK(plugin.error("/IpamDriver.RequestPool", {{"Pool", "198.51.100.0/24"}, {"Options", {{"network", "lab2"}}}}, 400) ==
+          "--subnet 198.51.100.0/24 does not match host network lab2, whose subnet is 203.0.113.0/24");
+    CHECK(plugin.error("/IpamDriver.RequestPool", {{"Options", {{"network", "web"}}}}, 403) ==
+          "host network web is not available to this VM; it may use: lab (198.51.100.0/24), lab2 (203.0.113.0/24)");
+
+    plugin.create_network("internal", json::object(), "198.51.100.0/24");
+    // --internal arrives as its own option; the network is created again under another id.
+    plugin.ok("/NetworkDriver.CreateNetwork", {{"NetworkID", "int2"}, {"Options", {{"com.docker.network.internal", true}}},
+                                               {"IPv4Data", {{{"AddressSpace", "brfusion"}, {"Pool", "198.51.100.0/24"}}}}});
+    const std::string mac = plugin.create_endpoint("int2", "ep1", "198.51.100.77");
+    CHECK(plugin.rig.manager->nics("vm1").at(0).ip.str() == "198.51.100.77");
+    const json joined = plugin.ok("/NetworkDriver.Join", {{"NetworkID", "int2"}, {"EndpointID", "ep1"}});
+    CHECK(joined["DisableGatewayService"] == true);
+    CHECK_FALSE(joined.contains("Gateway"));
+    plugin.delete_endpoint("int2", "ep1", "198.51.100.77");
+    plugin.require_clean();
+}
+
+TEST_CASE("driver: refusals name the problem and change nothing") {
+    Plugin plugin;
+    const json ipv4 = {{{"AddressSpace", "brfusion"}, {"Pool", "198.51.100.0/24"}}};
+    const auto create = [&](const json& options, const json& data) {
+        return plugin.error("/NetworkDriver.CreateNetwork", {{"NetworkID", "n"}, {"Options", options}, {"IPv4Data", data}}, 400);
+    };
+    CHECK(create({{"com.docker.network.generic", {{"parent", "eth0"}}}}, ipv4).starts_with("-o parent is not a brfusion option"));
+    CHECK(create({{"com.docker.network.enable_ipv6", true}}, ipv4) == "IPv6 is not supported by brfusion yet; create the network without --ipv6");
+    CHECK(create(json::object(), {{{"AddressSpace", "LocalDefault"}, {"Pool", "172.18.0.0/16"}}}) ==
+          "brfusion networks take their addresses from the host, shared by every VM on the host network: create the network with --ipam-driver brfusion");
+    CHECK(create({{"com.docker.network.generic", {{"network", "lab2"}}}}, ipv4) ==
+          "-o network=lab2 but the addresses come from host network lab (198.51.100.0/24); add --ipam-opt network=lab2");
+    CHECK(create({{"com.docker.network.generic", {{"com.docker.network.driver.mtu", "9000"}}}}, ipv4) ==
+          "-o com.docker.network.driver.mtu=9000 exceeds the MTU of host network lab (1500)");
+    CHECK(create({{"com.docker.network.generic", {{"mode", "hostlo"}, {"group", "pod"}}}}, ipv4).starts_with("-o mode=hostlo: Hostlo is not available"));
+    CHECK(plugin.error("/IpamDriver.RequestPool", {{"V6", true}}, 400) == "IPv6 is not supported by brfusion yet; create the network without --ipv6");
+    CHECK(plugin.error("/IpamDriver.RequestPool", {{"SubPool", "198.51.100.128/25"}}, 400) ==
+          "--ip-range 198.51.100.128/25 is not supported: the host allocates from the whole subnet");
+    CHECK(plugin.error("/IpamDriver.RequestAddress", {{"PoolID", "lab"}, {"Address", "198.51.100.9"},
+                                                      {"Options", {{"RequestAddressType", "com.docker.network.gateway"}}}},
+                       400) == "--gateway 198.51.100.9: the gateway of host network lab is 198.51.100.1; leave --gateway out");
+    CHECK(plugin.driver->state().networks.empty());
+
+    plugin.create_network("net1");
+    const json endpoint = {{"NetworkID", "net1"}, {"EndpointID", "e"}, {"Interface", {{"Address", "198.51.100.5/24"}, {"MacAddress", "02:00:00:00:00:01"}}}};
+    CHECK(plugin.error("/NetworkDriver.CreateEndpoint", endpoint, 400) ==
+          "--mac-address 02:00:00:00:00:01 is not supported: the host gives each NIC its MAC");
+    CHECK(plugin.error("/NetworkDriver.CreateEndpoint", {{"NetworkID", "nope"}, {"EndpointID", "e"}}, 404) ==
+          "network nope is not known to brfusion-plugin; remove it (docker network rm) and create it again");
+    CHECK(plugin.error("/NetworkDriver.Join", {{"NetworkID", "net1"}, {"EndpointID", "nope"}}, 404) == "endpoint nope is not known to brfusion-plugin");
+    plugin.require_clean();
+}
+
+TEST_CASE("driver: malformed - unknown and non-POST requests get a 4xx with a message") {
+    Plugin plugin;
+    CHECK(plugin.driver->handle({"POST", "/NetworkDriver.CreateNetwork", "{not json"}).status == 400);
+    CHECK(plugin.error("/NetworkDriver.CreateEndpoint", {{"NetworkID", "n"}}, 400) == "/NetworkDriver.CreateEndpoint: missing field 'EndpointID'");
+    CHECK(plugin.error("/NetworkDriver.AllocateNetwork", json::object(), 404) == "brfusion-plugin does not implement /NetworkDriver.AllocateNetwork");
+    CHECK(plugin.error("/VolumeDriver.Create", json::object(), 404) == "brfusion-plugin does not implement /VolumeDriver.Create");
+    const HttpAnswer get = plugin.driver->handle({"GET", "/Plugin.Activate", ""});
+    CHECK(get.status == 405);
+    CHECK(json::parse(get.body)["Err"] == "/Plugin.Activate takes POST, not GET");
+    CHECK(plugin.error("/NetworkDriver.Join", json::array(), 400) == "/NetworkDriver.Join: the request body must be a JSON object");
+}
+
+TEST_CASE("driver: Leave - DeleteEndpoint and ReleaseAddress of unknown ids succeed - DeleteEndpoint is idempotent") {
+    Plugin plugin;
+    plugin.ok("/NetworkDriver.Leave", {{"NetworkID", "x"}, {"EndpointID", "y"}});
+    plugin.ok("/NetworkDriver.DeleteEndpoint", {{"NetworkID", "x"}, {"EndpointID", "y"}});
+    plugin.ok("/NetworkDriver.RevokeExternalConnectivity", {{"NetworkID", "x"}, {"EndpointID", "y"}});
+    plugin.ok("/IpamDriver.ReleaseAddress", {{"PoolID", "lab"}, {"Address", "198.51.100.200"}});
+    CHECK(plugin.ok("/NetworkDriver.EndpointOperInfo", {{"NetworkID", "x"}, {"EndpointID", "y"}}) == json({{"Value", json::object()}}));
+
+    plugin.create_network("net1");
+    plugin.create_endpoint("net1", "ep1");
+    plugin.rig.manager->detach("vm2", plugin.rig.manager->nics("vm2").at(0).endpoint);  // the NIC went away behind our back
+    plugin.delete_endpoint("net1", "ep1", "198.51.100.2");
+    plugin.delete_endpoint("net1", "ep1", "198.51.100.2");
+    plugin.require_clean();
+}
+
+TEST_CASE("driver: a failure at each step of CreateEndpoint leaves nothing behind") {
+    for (int step = 1; step <= 8; ++step) {
+        DYNAMIC_SECTION("shim step " << step) {
+            Plugin plugin;
+            plugin.create_network("net1");
+            const json address = plugin.ok("/IpamDriver.RequestAddress", {{"PoolID", "lab"}});
+            plugin.rig.plan.fail({step});
+            auto [status, answer] = plugin.call("/NetworkDriver.CreateEndpoint", {{"NetworkID", "net1"}, {"EndpointID", "ep1"},
+                                                                                   {"Interface", {{"Address", address["Address"]}}}});
+            plugin.rig.plan.fail({});
+            if (status == 200) {  // the step was not part of this attach
+                plugin.delete_endpoint("net1", "ep1", "198.51.100.2");
+            } else {
+                CHECK(answer["Err"].get<std::string>().find("injected") != std::string::npos);
+                CHECK(plugin.driver->state().endpoints.empty());
+                plugin.ok("/IpamDriver.ReleaseAddress", {{"PoolID", "lab"}, {"Address", "198.51.100.2"}});  // Docker's rollback
+            }
+            plugin.require_clean();
+        }
+    }
+    SECTION("the plugin cannot save its state") {
+        Plugin plugin;
+        plugin.create_network("net1");
+        const json address = plugin.ok("/IpamDriver.RequestAddress", {{"PoolID", "lab"}});
+        std::filesystem::remove_all(plugin.dir);
+        std::ofstream(plugin.dir) << "a file where the state directory should be";
+        auto [status, answer] = plugin.call("/NetworkDriver.CreateEndpoint", {{"NetworkID", "net1"}, {"EndpointID", "ep1"},
+                                                                               {"Interface", {{"Address", address["Address"]}}}});
+        CHECK(status == 500);
+        CHECK(answer["Err"].get<std::string>().starts_with("cannot save the plugin's state"));
+        CHECK(plugin.rig.manager->nics("vm2").empty());  // the NIC was given back
+        std::filesystem::remove(plugin.dir);
+        plugin.ok("/IpamDriver.ReleaseAddress", {{"PoolID", "lab"}, {"Address", "198.51.100.2"}});
+        plugin.require_clean();
+    }
+}
+
+TEST_CASE("driver: shim unreachable - a clear 503 at once - works again when it is back") {
+    Plugin plugin;
+    plugin.create_network("net1");
+    plugin.channel.unreachable = true;
+    CHECK(plugin.error("/IpamDriver.RequestAddress", {{"PoolID", "lab"}}, 503) ==
+          "cannot reach brfusion-shim at unix:/test: Connection refused");
+    CHECK(plugin.error("/NetworkDriver.CreateEndpoint", {{"NetworkID", "net1"}, {"EndpointID", "ep1"}}, 503).starts_with("cannot reach"));
+    CHECK_THROWS_AS(plugin.driver->reconcile(), PluginError);
+    plugin.channel.unreachable = false;
+    plugin.create_endpoint("net1", "ep1");
+    plugin.delete_endpoint("net1", "ep1", "198.51.100.2");
+    plugin.require_clean();
+}
+
+TEST_CASE("driver: Join waits for the NIC and gives up with a message when it never shows") {
+    Plugin plugin;
+    plugin.create_network("net1");
+    const std::string mac = plugin.create_endpoint("net1", "ep1");
+    plugin.links.hidden = true;
+    CHECK(plugin.error("/NetworkDriver.Join", {{"NetworkID", "net1"}, {"EndpointID", "ep1"}}, 500)
+              .starts_with("the NIC " + mac + " of endpoint ep1 did not appear in this VM within 50 ms"));
+    plugin.links.hidden = false;
+    plugin.ok("/NetworkDriver.Join", {{"NetworkID", "net1"}, {"EndpointID", "ep1"}});
+    plugin.ok("/NetworkDriver.Join", {{"NetworkID", "net1"}, {"EndpointID", "ep1"}});  // again, after a plugin crash: same answer
+    plugin.delete_endpoint("net1", "ep1", "198.51.100.2");
+    plugin.require_clean();
+}
+
+TEST_CASE("driver: a restart keeps networks and endpoints - reconcile detaches a NIC no endpoint owns") {
+    Plugin plugin;
+    plugin.create_network("net1");
+    plugin.create_endpoint("net1", "ep1");
+    plugin.ok("/NetworkDriver.Join", {{"NetworkID", "net1"}, {"EndpointID", "ep1"}});
+    // A NIC attached for a CreateEndpoint whose answer was lost in a crash.
+    const auto orphan = plugin.rig.manager->attach("vm2", "lab", std::nullopt);
+
+    plugin.restart();
+    const auto report = plugin.driver->reconcile();
+    CHECK(report.orphans_detached == std::vector<std::string>{orphan.endpoint});
+    CHECK(report.endpoints_without_nic.empty());
+    CHECK(plugin.rig.manager->nics("vm2").size() == 1);
+    CHECK(plugin.ok("/NetworkDriver.Join", {{"NetworkID", "net1"}, {"EndpointID", "ep1"}})["Gateway"] == "198.51.100.1");
+    plugin.delete_endpoint("net1", "ep1", "198.51.100.2");
+    plugin.ok("/NetworkDriver.DeleteNetwork", {{"NetworkID", "net1"}});
+    plugin.require_clean();
+}
+
+TEST_CASE("driver: concurrent endpoints on one network all get distinct NICs") {
+    Plugin plugin;
+    plugin.create_network("net1");
+    std::vector<std::thread> threads;
+    std::atomic<int> failures = 0;
+    for (int i = 0; i < 8; ++i)
+        threads.emplace_back([&, i] {
+            const std::string id = "ep" + std::to_string(i);
+            const auto [status, address] = plugin.call("/IpamDriver.RequestAddress", {{"PoolID", "lab"}});
+            const auto [created, answer] = plugin.call("/NetworkDriver.CreateEndpoint",
+                                                       {{"NetworkID", "net1"}, {"EndpointID", id}, {"Interface", {{"Address", address["Address"]}}}});
+            if (status != 200 || created != 200) ++failures;
+        });
+    for (auto& thread : threads) thread.join();
+    CHECK(failures == 0);
+    const auto nics = plugin.rig.manager->nics("vm2");
+    CHECK(nics.size() == 8);
+    std::set<std::string> macs, ips;
+    for (const auto& nic : nics) {
+        macs.insert(nic.mac);
+        ips.insert(nic.ip.str());
+    }
+    CHECK(macs.size() == 8);
+    CHECK(ips.size() == 8);
+    for (const auto& [id, endpoint] : plugin.driver->state().endpoints) plugin.delete_endpoint("net1", id, endpoint.address.substr(0, endpoint.address.find('/')));
+    plugin.require_clean();
+}
