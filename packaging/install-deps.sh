@@ -12,7 +12,8 @@ build=(cmake make g++ pkg-config libboost1.81-dev nlohmann-json3-dev catch2)
 ovs=(openvswitch-switch openvswitch-common)       # ovs-bridge tests, the demo, every OVS sandbox
 netns=(iproute2 ethtool procps iputils-ping iperf3)  # namespaces, TX offload, process checks, traffic tests
 nat=(nftables)                                    # brfusion-shim's host NAT and published ports
-packages=("${build[@]}" "${ovs[@]}" "${netns[@]}" "${nat[@]}")
+docker=(docker.io containerd runc busybox-static)  # emulated VMs running dockerd + the plugin; the busybox test image
+packages=("${build[@]}" "${ovs[@]}" "${netns[@]}" "${nat[@]}" "${docker[@]}")
 
 [ "$(id -u)" = 0 ] || { echo "install-deps: run as root (apt-get needs it)" >&2; exit 1; }
 

@@ -7,6 +7,7 @@
 #include "brfusion/common/guest_protocol.hpp"
 #include "brfusion/common/process.hpp"
 #include "brfusion/testing/command.hpp"
+#include "brfusion/testing/daemon.hpp"
 #include "brfusion/testing/ovs_sandbox.hpp"
 
 #include <boost/asio.hpp>
@@ -16,8 +17,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 
@@ -25,7 +24,6 @@ using namespace brfusion;
 using nlohmann::json;
 namespace asio = boost::asio;
 
-extern char** environ;
 
 namespace {
 
@@ -55,34 +53,16 @@ private:
     int next_id_ = 100;
 };
 
+// brfusion-shim as a child of the test; start() returns once its admin socket exists.
 struct ShimProcess {
-    pid_t pid = -1;
-    std::string log;
+    testing::Daemon daemon;
     void start(const std::string& config_path, const std::string& admin_socket) {
-        log = config_path + ".log";
-        std::vector<std::string> argv = {BRFUSION_SHIM_BINARY, "--config", config_path};
-        std::vector<char*> args;
-        for (auto& a : argv) args.push_back(a.data());
-        args.push_back(nullptr);
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        REQUIRE(::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ) == 0);
-        posix_spawn_file_actions_destroy(&actions);
+        daemon.start({BRFUSION_SHIM_BINARY, "--config", config_path}, config_path + ".log");
         for (int i = 0; i < 200 && !std::filesystem::exists(admin_socket); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        INFO(testing::run("cat " + log).output);
+        INFO(daemon.log());
         REQUIRE(std::filesystem::exists(admin_socket));
     }
-    int stop() {
-        ::kill(pid, SIGTERM);
-        int status = 0;
-        ::waitpid(pid, &status, 0);
-        pid = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    }
-    ~ShimProcess() {
-        if (pid > 0) stop();
-    }
+    int stop() { return daemon.stop(SIGTERM); }
 };
 
 }  // namespace

@@ -27,6 +27,8 @@ std::optional<std::string> missing_prerequisite(const std::vector<std::string>& 
             return "needs Open vSwitch (ovsdb-server, ovs-vswitchd, ovs-vsctl, ovs-ofctl): run packaging/install-deps.sh";
         if (need == "nft" && !has("nft")) return "needs nftables (nft): run packaging/install-deps.sh";
         if (need == "netns" && run("ip netns list").exit_code != 0) return "needs 'ip netns' (iproute2) and network namespace support";
+        if (need == "docker" && !(has("dockerd") && has("containerd") && has("runc") && has("/usr/bin/docker") && has("busybox") && has("nsenter")))
+            return "needs Docker (dockerd, containerd, runc, /usr/bin/docker), busybox and nsenter: run packaging/install-deps.sh";
     }
     return std::nullopt;
 }

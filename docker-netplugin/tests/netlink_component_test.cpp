@@ -1,0 +1,28 @@
+// NetlinkLinks against the kernel, in a fresh network namespace.
+
+#include "brfusion/plugin/error.hpp"
+#include "brfusion/plugin/guest_links.hpp"
+#include "brfusion/testing/ovs_sandbox.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace brfusion;
+using namespace brfusion::plugin;
+
+TEST_CASE("netlink: find a link by MAC - rename it - set its MTU - leave it down") {
+    testing::Netns vm;
+    REQUIRE(vm.exec("ip link add nic7 address 02:bf:00:00:00:07 type veth peer name peer7 && ip link set nic7 up").exit_code == 0);
+    NetlinkLinks links("/run/netns/" + vm.name());
+    const auto link = find_link_by_mac(links, "02:BF:00:00:00:07");
+    REQUIRE(link);
+    CHECK(link->name == "nic7");
+    CHECK(link->up);
+    CHECK_FALSE(find_link_by_mac(links, "02:bf:00:00:00:08"));
+
+    links.prepare(link->index, "bfc0123456789a", 1400);
+    const std::string shown = vm.exec("ip -o link show bfc0123456789a").output;
+    CHECK_THAT(shown, Catch::Contains("mtu 1400") && Catch::Contains("state DOWN") && Catch::Contains("02:bf:00:00:00:07"));
+    links.prepare(link->index, "bfc0123456789a", 1400);  // again: the same
+    CHECK_THROWS_WITH(links.prepare(link->index, "x", 20), Catch::Contains("cannot set up interface") && Catch::Contains("with MTU 20"));
+    CHECK_THROWS_AS(links.prepare(9999, "bfcnothere", 1500), PluginError);
+}
