@@ -3,18 +3,13 @@
 // goes through the docker CLI in a VM and ovs-vsctl/nft on the host, as a user would.
 
 #include "brfusion/testing/command.hpp"
-#include "brfusion/testing/daemon.hpp"
-#include "brfusion/testing/emulated_vm.hpp"
-#include "brfusion/testing/ovs_sandbox.hpp"
+#include "brfusion/testing/docker_lab.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include <csignal>
 #include <filesystem>
-#include <fstream>
-#include <memory>
-#include <thread>
 
 #include <unistd.h>
 
@@ -29,44 +24,10 @@ std::string trim(std::string text) {
     return text;
 }
 
-// The host (OVS + brfusion-shim) and two VMs: vm1 may use host networks lab and lab2, vm2 lab only.
-struct DockerLab {
-    std::string dir = "/tmp/bfe-" + std::to_string(::getpid());
-    testing::OvsSandbox host;
-    testing::Daemon shim;
-    std::unique_ptr<testing::EmulatedVm> vm1, vm2;
-
-    DockerLab() {
-        std::filesystem::create_directories(dir);
-        vm1 = std::make_unique<testing::EmulatedVm>("bfe-vm1-" + std::to_string(::getpid()), dir + "/vm1");
-        vm2 = std::make_unique<testing::EmulatedVm>("bfe-vm2-" + std::to_string(::getpid()), dir + "/vm2");
-        const json config = {{"ovsdb", host.db_socket()},
-                             {"host_netns", host.netns()},
-                             {"state_dir", dir + "/shim-state"},
-                             {"run_dir", dir + "/run"},
-                             {"networks", {{{"name", "lab"}, {"subnet", "198.51.100.0/24"}, {"tag", 100}},
-                                           {{"name", "lab2"}, {"subnet", "203.0.113.0/24"}, {"tag", 200}}}},
-                             {"vms", {{{"name", "vm1"}, {"netns", vm1->name()}, {"networks", {"lab", "lab2"}}},
-                                      {{"name", "vm2"}, {"netns", vm2->name()}, {"networks", {"lab"}}}}}};
-        std::ofstream(dir + "/shim.json") << config.dump(2);
-        start_shim();
-        vm1->start_plugin(BRFUSION_PLUGIN_BINARY, "unix:" + dir + "/run/vm-vm1.sock");
-        vm2->start_plugin(BRFUSION_PLUGIN_BINARY, "unix:" + dir + "/run/vm-vm2.sock");
-    }
-    ~DockerLab() {
-        vm1.reset();
-        vm2.reset();
-        shim.stop(SIGTERM);
-        std::error_code ignored;
-        std::filesystem::remove_all(dir, ignored);
-    }
-    void start_shim() {
-        shim.start({BRFUSION_SHIM_BINARY, "--config", dir + "/shim.json"}, dir + "/shim.log");
-        for (int i = 0; i < 200 && !std::filesystem::exists(dir + "/run/shim.sock"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        INFO(shim.log());
-        REQUIRE(std::filesystem::exists(dir + "/run/shim.sock"));
-    }
-    std::string ctl(const std::string& args) { return testing::run_checked(std::string(BRFUSION_CTL_BINARY) + " --socket " + dir + "/run/shim.sock " + args); }
+// The lab of testlib, with the checks every scenario uses.
+struct DockerLab : testing::DockerLab {
+    DockerLab()
+        : testing::DockerLab({BRFUSION_SHIM_BINARY, BRFUSION_CTL_BINARY, BRFUSION_PLUGIN_BINARY}, "/tmp/bfe-" + std::to_string(::getpid())) {}
 
     // `docker ARGS` in `vm`, which must succeed; its output.
     static std::string docker_ok(const testing::EmulatedVm& vm, const std::string& args) {
@@ -183,7 +144,7 @@ TEST_CASE("docker: restarting the plugin - dockerd - the shim with running conta
 
     SECTION("the plugin is killed and restarted") {
         vm1.stop_plugin(SIGKILL);
-        vm1.start_plugin(BRFUSION_PLUGIN_BINARY, "unix:" + lab.dir + "/run/vm-vm1.sock");
+        lab.start_plugin(vm1);
         CHECK(reachable());
     }
     SECTION("dockerd restarts (live restore)") {
@@ -192,7 +153,7 @@ TEST_CASE("docker: restarting the plugin - dockerd - the shim with running conta
         CHECK(reachable());
     }
     SECTION("brfusion-shim restarts") {
-        lab.shim.stop(SIGTERM);
+        lab.stop_shim();
         lab.start_shim();
         CHECK(reachable());
     }

@@ -1,0 +1,41 @@
+#pragma once
+// DockerLab: brfusion's whole path on one machine. A "host" (private OVS in its own netns, and
+// brfusion-shim serving host networks lab 198.51.100.0/24 and lab2 203.0.113.0/24) and two emulated
+// VMs running dockerd and brfusion-plugin: vm1 may use lab and lab2, vm2 lab only.
+// Constructed = everything answering; destroyed = everything gone.
+
+#include "brfusion/testing/daemon.hpp"
+#include "brfusion/testing/emulated_vm.hpp"
+#include "brfusion/testing/ovs_sandbox.hpp"
+
+#include <memory>
+#include <string>
+
+namespace brfusion::testing {
+
+struct LabBinaries {
+    std::string shim, ctl, plugin;
+};
+
+class DockerLab {
+public:
+    // Throws std::runtime_error with the failing daemon's log.
+    explicit DockerLab(LabBinaries binaries, std::string dir);
+    ~DockerLab();
+    DockerLab(const DockerLab&) = delete;
+    DockerLab& operator=(const DockerLab&) = delete;
+
+    void start_shim();  // returns once its admin socket exists
+    void stop_shim() { shim.stop(15); }
+    void start_plugin(EmulatedVm& vm);  // on the VM's guest channel
+    // `brfusionctl ARGS` against the lab's shim; throws on failure.
+    std::string ctl(const std::string& args) const;
+
+    const LabBinaries binaries;
+    const std::string dir;
+    OvsSandbox host;
+    Daemon shim;
+    std::unique_ptr<EmulatedVm> vm1, vm2;
+};
+
+}  // namespace brfusion::testing

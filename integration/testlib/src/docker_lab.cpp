@@ -1,0 +1,59 @@
+#include "brfusion/testing/docker_lab.hpp"
+
+#include "brfusion/testing/command.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+#include <unistd.h>
+
+namespace brfusion::testing {
+
+using nlohmann::json;
+
+DockerLab::DockerLab(LabBinaries lab_binaries, std::string lab_dir) : binaries(std::move(lab_binaries)), dir(std::move(lab_dir)) {
+    std::filesystem::create_directories(dir);
+    const std::string suffix = std::to_string(::getpid());
+    vm1 = std::make_unique<EmulatedVm>("bfe-vm1-" + suffix, dir + "/vm1");
+    vm2 = std::make_unique<EmulatedVm>("bfe-vm2-" + suffix, dir + "/vm2");
+    const json config = {{"ovsdb", host.db_socket()},
+                         {"host_netns", host.netns()},
+                         {"state_dir", dir + "/shim-state"},
+                         {"run_dir", dir + "/run"},
+                         {"networks", {{{"name", "lab"}, {"subnet", "198.51.100.0/24"}, {"tag", 100}},
+                                       {{"name", "lab2"}, {"subnet", "203.0.113.0/24"}, {"tag", 200}}}},
+                         {"vms", {{{"name", "vm1"}, {"netns", vm1->name()}, {"networks", {"lab", "lab2"}}},
+                                  {{"name", "vm2"}, {"netns", vm2->name()}, {"networks", {"lab"}}}}}};
+    std::ofstream(dir + "/shim.json") << config.dump(2);
+    start_shim();
+    start_plugin(*vm1);
+    start_plugin(*vm2);
+}
+
+DockerLab::~DockerLab() {
+    vm1.reset();
+    vm2.reset();
+    shim.stop(15);
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+}
+
+void DockerLab::start_shim() {
+    shim.start({binaries.shim, "--config", dir + "/shim.json"}, dir + "/shim.log");
+    for (int i = 0; i < 200 && !std::filesystem::exists(dir + "/run/shim.sock"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (!std::filesystem::exists(dir + "/run/shim.sock")) throw std::runtime_error("brfusion-shim did not start:\n" + shim.log());
+}
+
+void DockerLab::start_plugin(EmulatedVm& vm) {
+    const std::string name = &vm == vm1.get() ? "vm1" : "vm2";
+    vm.start_plugin(binaries.plugin, "unix:" + dir + "/run/vm-" + name + ".sock");
+}
+
+std::string DockerLab::ctl(const std::string& args) const { return run_checked(binaries.ctl + " --socket " + dir + "/run/shim.sock " + args); }
+
+}  // namespace brfusion::testing
