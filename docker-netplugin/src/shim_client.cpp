@@ -105,7 +105,7 @@ struct StreamShimChannel::Shared {
     std::map<std::int64_t, std::shared_ptr<Pending>> pending;
     std::int64_t next_id = 1;
     int fd = -1;         // the open connection, or -1
-    int wake[2] = {-1, -1};  // a pipe that stops the reader of `fd`
+    int stop_reader = -1;  // write end of a pipe whose read end the reader of `fd` polls
     std::mutex write_mutex;
 
     // On the reader thread of `fd`: fails everything in flight and forgets the connection.
@@ -167,9 +167,9 @@ StreamShimChannel::~StreamShimChannel() {
     std::lock_guard lock(shared_->mutex);
     if (shared_->fd >= 0) {  // its reader still runs, so the pipe's read end is open
         const char stop = 1;
-        [[maybe_unused]] const ssize_t ignored = ::write(shared_->wake[1], &stop, 1);
+        [[maybe_unused]] const ssize_t ignored = ::write(shared_->stop_reader, &stop, 1);
     }
-    if (shared_->wake[1] >= 0) ::close(shared_->wake[1]);
+    if (shared_->stop_reader >= 0) ::close(shared_->stop_reader);
 }
 
 json StreamShimChannel::call(const std::string& method, const json& params) {
@@ -185,10 +185,9 @@ json StreamShimChannel::call(const std::string& method, const json& params) {
                 ::close(connection);
                 throw PluginError(ErrorKind::Failed, os_error("cannot create a pipe"));
             }
-            if (shared_->wake[1] >= 0) ::close(shared_->wake[1]);  // the dead connection's reader is gone
+            if (shared_->stop_reader >= 0) ::close(shared_->stop_reader);  // the dead connection's reader is gone
             shared_->fd = connection;
-            shared_->wake[0] = wake[0];
-            shared_->wake[1] = wake[1];
+            shared_->stop_reader = wake[1];
             std::thread(read_responses, shared_, connection, wake[0], address_).detach();
         }
         id = shared_->next_id++;

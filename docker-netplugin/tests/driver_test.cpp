@@ -24,13 +24,11 @@ struct LoopbackChannel : ShimChannel {
     LoopbackChannel(shim::test::Rig& shim_rig, std::string vm_name) : rig(shim_rig), vm(std::move(vm_name)) {}
     json call(const std::string& method, const json& params) override {
         if (unreachable) throw PluginError(ErrorKind::Unavailable, "cannot reach brfusion-shim at unix:/test: Connection refused");
-        ++calls;
         return result_of(*shim::handle_guest_message(*rig.manager, vm, guest::make_request(1, method, params)), method);
     }
     shim::test::Rig& rig;
     std::string vm;
     bool unreachable = false;
-    std::atomic<int> calls = 0;
 };
 
 // The VM's links: every NIC the shim has attached to the VM, as the guest kernel would show it.

@@ -58,9 +58,8 @@ struct ShimProcess {
     testing::Daemon daemon;
     void start(const std::string& config_path, const std::string& admin_socket) {
         daemon.start({BRFUSION_SHIM_BINARY, "--config", config_path}, config_path + ".log");
-        for (int i = 0; i < 200 && !std::filesystem::exists(admin_socket); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
         INFO(daemon.log());
-        REQUIRE(std::filesystem::exists(admin_socket));
+        REQUIRE(testing::wait_until([&] { return std::filesystem::exists(admin_socket); }, std::chrono::seconds(10)));
     }
     int stop() { return daemon.stop(SIGTERM); }
 };

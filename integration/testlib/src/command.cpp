@@ -3,6 +3,7 @@
 #include "brfusion/common/process.hpp"
 
 #include <stdexcept>
+#include <thread>
 #include <unistd.h>
 
 namespace brfusion::testing {
@@ -10,6 +11,15 @@ namespace brfusion::testing {
 CommandResult run(const std::string& command) {
     const ProcessResult result = run_process({"/bin/sh", "-c", command});
     return {result.exit_code, result.output};
+}
+
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return true;
 }
 
 std::string run_checked(const std::string& command) {

@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
-#include <thread>
 
 #include <unistd.h>
 
@@ -45,8 +44,7 @@ DockerLab::~DockerLab() {
 
 void DockerLab::start_shim() {
     shim.start({binaries.shim, "--config", dir + "/shim.json"}, dir + "/shim.log");
-    for (int i = 0; i < 200 && !std::filesystem::exists(dir + "/run/shim.sock"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (!std::filesystem::exists(dir + "/run/shim.sock")) throw std::runtime_error("brfusion-shim did not start:\n" + shim.log());
+    if (!wait_until([&] { return std::filesystem::exists(dir + "/run/shim.sock"); }, std::chrono::seconds(10))) throw std::runtime_error("brfusion-shim did not start:\n" + shim.log());
 }
 
 void DockerLab::start_plugin(EmulatedVm& vm) {

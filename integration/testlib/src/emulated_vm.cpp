@@ -1,11 +1,8 @@
 #include "brfusion/testing/emulated_vm.hpp"
 
-#include <chrono>
 #include <filesystem>
-#include <functional>
 #include <fstream>
 #include <stdexcept>
-#include <thread>
 
 #include <csignal>
 #include <unistd.h>
@@ -13,15 +10,6 @@
 namespace brfusion::testing {
 
 namespace {
-
-bool wait_until(const std::function<bool()>& condition, std::chrono::seconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return true;
-}
 
 // A busybox image: every applet as a link in /bin. Built once per directory.
 std::string test_image_tarball(const std::string& dir) {
@@ -50,9 +38,9 @@ EmulatedVm::EmulatedVm(std::string name, std::string dir) : name_(std::move(name
     if (!wait_until([&] { return std::filesystem::exists(ready); }, std::chrono::seconds(10)))
         throw std::runtime_error("the VM's namespace holder did not start: " + holder_.log());
     start_dockerd();
-    run_checked("nsenter -t " + std::to_string(holder_.pid()) + " -m -n /usr/bin/docker -H unix://" + dir_ +
-                "/docker.sock import -c 'ENV PATH=/bin' " + test_image_tarball(std::filesystem::path(dir_).parent_path().string()) +
-                " brfusion-test:latest");
+    const auto imported =
+        docker("import -c 'ENV PATH=/bin' " + test_image_tarball(std::filesystem::path(dir_).parent_path().string()) + " brfusion-test:latest");
+    if (imported.exit_code != 0) throw std::runtime_error("cannot load the test image into " + name_ + ":\n" + imported.output);
 }
 
 EmulatedVm::~EmulatedVm() {

@@ -1,6 +1,8 @@
 #pragma once
 // Running shell commands from tests and benchmarks.
 
+#include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +16,9 @@ struct CommandResult {
 
 // Runs `command` with /bin/sh -c and captures its output.
 CommandResult run(const std::string& command);
+// Polls `condition` every 50 ms until it holds (true) or `limit` has passed (false).
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds limit);
+
 // Like run(), but throws std::runtime_error with the command and its output on a non-zero exit.
 std::string run_checked(const std::string& command);
 
