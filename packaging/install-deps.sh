@@ -13,7 +13,8 @@ ovs=(openvswitch-switch openvswitch-common)       # ovs-bridge tests, the demo, 
 netns=(iproute2 ethtool procps iputils-ping iperf3)  # namespaces, TX offload, process checks, traffic tests
 nat=(nftables)                                    # brfusion-shim's host NAT and published ports
 docker=(docker.io containerd runc busybox-static)  # emulated VMs running dockerd + the plugin; the busybox test image
-packages=("${build[@]}" "${ovs[@]}" "${netns[@]}" "${nat[@]}" "${docker[@]}")
+qemu=(qemu-system-x86 linux-image-amd64 cpio)     # real VMs (qmp backend, QemuVm): QEMU, the guest kernel, its initramfs
+packages=("${build[@]}" "${ovs[@]}" "${netns[@]}" "${nat[@]}" "${docker[@]}" "${qemu[@]}")
 
 [ "$(id -u)" = 0 ] || { echo "install-deps: run as root (apt-get needs it)" >&2; exit 1; }
 

@@ -1,0 +1,53 @@
+#pragma once
+// QemuVm: a real QEMU VM for tests, the lab and benchmarks. q35 under TCG (KVM does not boot a
+// guest on these machines), Debian's kernel with the initramfs of integration/guest, the host's
+// root read-only over 9p under a tmpfs overlay (the guest runs the freshly built binaries), spare
+// pcie-root-ports bfport1..N for hot-plug (ACPI hot-plug, the q35 default), a QMP socket, and
+// virtio-serial ports: org.brfusion.exec.0 (the exec agent, for exec()) and, if asked,
+// org.brfusion.shim.0 connected to the shim's guest channel for this VM.
+//
+// The VM's files (sockets, console log, initramfs) are in `dir`. The destructor stops QEMU.
+
+#include "brfusion/testing/command.hpp"
+#include "brfusion/testing/daemon.hpp"
+
+#include <chrono>
+#include <string>
+
+namespace brfusion::testing {
+
+struct QemuVmOptions {
+    std::string name;          // the guest's hostname
+    std::string dir;           // made if missing
+    int root_ports = 4;        // spare pcie-root-ports (1-112)
+    int memory_mb = 1024;
+    std::string shim_channel;  // the unix socket the shim listens on for this VM ("" = no guest channel)
+};
+
+class QemuVm {
+public:
+    // Boots the VM and waits for its exec agent. Throws std::runtime_error with the end of the
+    // console log if it does not come up within 3 minutes.
+    explicit QemuVm(QemuVmOptions options);
+    ~QemuVm();
+    QemuVm(const QemuVm&) = delete;
+    QemuVm& operator=(const QemuVm&) = delete;
+
+    const std::string& name() const { return options_.name; }
+    std::string qmp_socket() const { return options_.dir + "/qmp.sock"; }
+    // How long the boot took, until the exec agent answered.
+    std::chrono::milliseconds boot_time() const { return boot_time_; }
+    // Runs `command` with sh in the guest (as root, in its root netns); stdout and stderr.
+    // Throws std::runtime_error if the agent does not answer within `limit`.
+    CommandResult exec(const std::string& command, std::chrono::seconds limit = std::chrono::seconds(120));
+    std::string console() const { return qemu_.log(); }
+
+private:
+    QemuVmOptions options_;
+    Daemon qemu_;
+    int agent_ = -1;
+    std::string buffer_;
+    std::chrono::milliseconds boot_time_{0};
+};
+
+}  // namespace brfusion::testing

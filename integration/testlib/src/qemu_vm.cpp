@@ -1,0 +1,148 @@
+#include "brfusion/testing/qemu_vm.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+
+namespace brfusion::testing {
+
+namespace {
+
+const std::string kBase64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string base64_encode(const std::string& data) {
+    std::string out;
+    size_t i = 0;
+    for (; i + 2 < data.size(); i += 3) {
+        const unsigned v = (static_cast<unsigned char>(data[i]) << 16) | (static_cast<unsigned char>(data[i + 1]) << 8) | static_cast<unsigned char>(data[i + 2]);
+        out += {kBase64[v >> 18], kBase64[(v >> 12) & 63], kBase64[(v >> 6) & 63], kBase64[v & 63]};
+    }
+    if (i + 1 == data.size()) {
+        const unsigned v = static_cast<unsigned char>(data[i]) << 16;
+        out += {kBase64[v >> 18], kBase64[(v >> 12) & 63], '=', '='};
+    } else if (i + 2 == data.size()) {
+        const unsigned v = (static_cast<unsigned char>(data[i]) << 16) | (static_cast<unsigned char>(data[i + 1]) << 8);
+        out += {kBase64[v >> 18], kBase64[(v >> 12) & 63], kBase64[(v >> 6) & 63], '='};
+    }
+    return out;
+}
+
+std::string base64_decode(const std::string& text) {
+    std::string out;
+    unsigned value = 0;
+    int bits = 0;
+    for (char c : text) {
+        const auto at = kBase64.find(c);
+        if (at == std::string::npos) continue;  // '=' and line ends
+        value = (value << 6) | static_cast<unsigned>(at);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += static_cast<char>((value >> bits) & 0xff);
+        }
+    }
+    return out;
+}
+
+int connect_unix(const std::string& path) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) return fd;
+    ::close(fd);
+    return -1;
+}
+
+std::string tail(const std::string& text, size_t lines) {
+    size_t at = text.size();
+    while (lines-- > 0 && at > 0) at = text.rfind('\n', at - 1);
+    return at == std::string::npos ? text : text.substr(at);
+}
+
+}  // namespace
+
+QemuVm::QemuVm(QemuVmOptions options) : options_(std::move(options)) {
+    std::filesystem::create_directories(options_.dir);
+    const std::string dir = options_.dir;
+    const std::string initramfs = dir + "/initramfs.cpio.gz";
+    std::string kernel = run_checked(std::string(BRFUSION_GUEST_DIR) + "/make-initramfs " + initramfs);
+    while (!kernel.empty() && kernel.back() == '\n') kernel.pop_back();
+
+    std::vector<std::string> argv = {
+        "qemu-system-x86_64", "-name", options_.name, "-machine", "q35,accel=tcg", "-cpu", "max", "-smp", "1", "-m", std::to_string(options_.memory_mb),
+        "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
+        "-kernel", kernel, "-initrd", initramfs,
+        "-append", "console=ttyS0 panic=-1 quiet brfusion.name=" + options_.name + " brfusion.init=" + BRFUSION_GUEST_DIR + "/guest-init",
+        "-fsdev", "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
+        "-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
+        "-qmp", "unix:" + qmp_socket() + ",server=on,wait=off",
+        "-device", "virtio-serial-pci,id=serial0",
+        "-chardev", "socket,id=exec,path=" + dir + "/exec.sock,server=on,wait=off",
+        "-device", "virtserialport,chardev=exec,name=org.brfusion.exec.0"};
+    if (!options_.shim_channel.empty()) {
+        // The shim listens; QEMU connects, and again after a shim restart.
+        argv.insert(argv.end(), {"-chardev", "socket,id=shim,path=" + options_.shim_channel + ",reconnect=1", "-device",
+                                 "virtserialport,chardev=shim,name=org.brfusion.shim.0"});
+    }
+    // Eight ports per slot of pcie.0 (multifunction), from slot 0x10: up to 112 ports.
+    for (int port = 0; port < options_.root_ports; ++port) {
+        char address[32];
+        std::snprintf(address, sizeof(address), "0x%x.0x%x", 0x10 + port / 8, port % 8);  // QEMU reads them as hex
+        argv.insert(argv.end(), {"-device", "pcie-root-port,id=bfport" + std::to_string(port + 1) + ",chassis=" + std::to_string(port + 1) +
+                                                ",bus=pcie.0,addr=" + address + (port % 8 == 0 ? ",multifunction=on" : "")});
+    }
+    const auto started = std::chrono::steady_clock::now();
+    qemu_.start(argv, dir + "/console.log");
+    // The agent answers once guest-init runs; until then the socket may not even exist.
+    const bool up = wait_until(
+        [&] {
+            if (agent_ < 0) agent_ = connect_unix(dir + "/exec.sock");
+            if (agent_ < 0) return false;
+            return console().find("is up") != std::string::npos;
+        },
+        std::chrono::minutes(3));
+    if (!up) {
+        const std::string log = console();
+        throw std::runtime_error("QEMU VM " + options_.name + " did not boot within 3 minutes; console:\n" + tail(log, 30));
+    }
+    if (exec("true").exit_code != 0) throw std::runtime_error("QEMU VM " + options_.name + ": the exec agent does not work");
+    boot_time_ = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+}
+
+QemuVm::~QemuVm() {
+    if (agent_ >= 0) ::close(agent_);
+    qemu_.stop();
+}
+
+CommandResult QemuVm::exec(const std::string& command, std::chrono::seconds limit) {
+    const std::string request = base64_encode(command) + "\n";
+    if (::send(agent_, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size()))
+        throw std::runtime_error("QEMU VM " + options_.name + ": cannot write to the exec agent");
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    size_t end;
+    while ((end = buffer_.find('\n')) == std::string::npos) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        pollfd readable{agent_, POLLIN, 0};
+        if (left <= 0 || ::poll(&readable, 1, static_cast<int>(left)) <= 0)
+            throw std::runtime_error("QEMU VM " + options_.name + ": no answer to '" + command + "' within " + std::to_string(limit.count()) + " s");
+        char chunk[65536];
+        const ssize_t got = ::recv(agent_, chunk, sizeof(chunk), 0);
+        if (got <= 0) throw std::runtime_error("QEMU VM " + options_.name + ": the exec agent went away; console:\n" + tail(console(), 20));
+        buffer_.append(chunk, static_cast<size_t>(got));
+    }
+    const std::string line = buffer_.substr(0, end);
+    buffer_.erase(0, end + 1);
+    const auto space = line.find(' ');
+    CommandResult result;
+    result.exit_code = std::stoi(line.substr(0, space));
+    if (space != std::string::npos) result.output = base64_decode(line.substr(space + 1));
+    return result;
+}
+
+}  // namespace brfusion::testing
