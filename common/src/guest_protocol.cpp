@@ -51,7 +51,7 @@ void to_json(json& j, const AttachParams& p) {
 }
 
 void from_json(const json& j, AttachResult& r) {
-    only(j, {"endpoint", "mac", "guest_if", "ip", "prefix_length", "gateway", "mtu"});
+    only(j, {"endpoint", "mac", "guest_if", "ip", "prefix_length", "gateway", "mtu", "pci"});
     field(j, "endpoint", r.endpoint);
     field(j, "mac", r.mac);
     field(j, "guest_if", r.guest_if);
@@ -59,10 +59,11 @@ void from_json(const json& j, AttachResult& r) {
     field(j, "prefix_length", r.prefix_length);
     field(j, "gateway", r.gateway);
     field(j, "mtu", r.mtu);
+    if (j.contains("pci")) field(j, "pci", r.pci);  // older shims do not send it
 }
 void to_json(json& j, const AttachResult& r) {
     j = {{"endpoint", r.endpoint}, {"mac", r.mac}, {"guest_if", r.guest_if}, {"ip", r.ip},
-         {"prefix_length", r.prefix_length}, {"gateway", r.gateway}, {"mtu", r.mtu}};
+         {"prefix_length", r.prefix_length}, {"gateway", r.gateway}, {"mtu", r.mtu}, {"pci", r.pci}};
 }
 
 void from_json(const json& j, DetachParams& p) {

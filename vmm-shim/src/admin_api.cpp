@@ -13,7 +13,7 @@ namespace {
 
 json nic_json(const NicRecord& nic) {
     return {{"endpoint", nic.endpoint}, {"vm", nic.vm},       {"network", nic.network},         {"mac", nic.mac},
-            {"ip", nic.ip.str()},       {"port", nic.host_if}, {"state", phase_name(nic.phase)}, {"published", nic.published}};
+            {"ip", nic.ip.str()},       {"port", nic.host_if}, {"pci", nic.pci}, {"state", phase_name(nic.phase)}, {"published", nic.published}};
 }
 
 std::string origin(const NicManager& nics, const std::string& name) { return nics.from_config_file(name) ? "config" : "api"; }

@@ -91,13 +91,17 @@ HostNetwork parse_network(const json& object, const std::string& path) {
 }
 
 VmConfig parse_vm(const json& object, const std::string& path) {
-    reject_unknown_keys(object, path, {"name", "backend", "netns", "networks", "channel"});
+    reject_unknown_keys(object, path, {"name", "backend", "netns", "qmp", "networks", "channel"});
     VmConfig vm;
     vm.name = name_of(object, path);
     vm.backend = get<std::string>(object, path, "backend", std::optional<std::string>("netns"));
-    if (vm.backend != "netns") refuse(path + ".backend", "'" + vm.backend + "' is not supported (supported: netns)");
+    if (vm.backend != "netns" && vm.backend != "qmp") refuse(path + ".backend", "'" + vm.backend + "' is not supported (supported: netns, qmp)");
     vm.netns = get<std::string>(object, path, "netns", std::optional<std::string>(""));
     if (vm.backend == "netns" && vm.netns.empty()) refuse(path + ".netns", "is required for the netns backend");
+    vm.qmp = get<std::string>(object, path, "qmp", std::optional<std::string>(""));
+    if (vm.backend == "qmp" && vm.qmp.empty()) refuse(path + ".qmp", "is required for the qmp backend (QEMU's -qmp unix:PATH socket)");
+    if (vm.backend != "netns" && !vm.netns.empty()) refuse(path + ".netns", "is only for the netns backend");
+    if (vm.backend != "qmp" && !vm.qmp.empty()) refuse(path + ".qmp", "is only for the qmp backend");
     vm.networks = get<std::vector<std::string>>(object, path, "networks", std::vector<std::string>{});
     vm.channel = get<std::string>(object, path, "channel", std::optional<std::string>(""));
     return vm;
@@ -111,7 +115,10 @@ json to_json(const HostNetwork& network) {
 }
 
 json to_json(const VmConfig& vm) {
-    return {{"name", vm.name}, {"backend", vm.backend}, {"netns", vm.netns}, {"networks", vm.networks}, {"channel", vm.channel}};
+    json object = {{"name", vm.name}, {"backend", vm.backend}, {"networks", vm.networks}, {"channel", vm.channel}};
+    if (!vm.netns.empty()) object["netns"] = vm.netns;
+    if (!vm.qmp.empty()) object["qmp"] = vm.qmp;
+    return object;
 }
 
 void validate(const ShimConfig& config) {

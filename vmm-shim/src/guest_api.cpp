@@ -24,7 +24,7 @@ std::optional<Ipv4> address_of(const std::optional<std::string>& text) {
 json attach(NicManager& nics, const std::string& vm, const json& params) {
     const auto p = params.get<guest::AttachParams>();
     const AttachedNic nic = nics.attach(vm, p.network, address_of(p.ip));
-    return guest::AttachResult{nic.endpoint, nic.mac, nic.guest_if, nic.ip.str(), nic.prefix_length, nic.gateway.str(), nic.mtu};
+    return guest::AttachResult{nic.endpoint, nic.mac, nic.guest_if, nic.ip.str(), nic.prefix_length, nic.gateway.str(), nic.mtu, nic.pci};
 }
 
 json detach(NicManager& nics, const std::string& vm, const json& params) {

@@ -3,6 +3,17 @@
 #include "brfusion/common/process.hpp"
 #include "brfusion/shim/error.hpp"
 
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
 namespace brfusion::shim::tools {
 
 namespace {
@@ -33,6 +44,38 @@ void ip(const std::string& netns, const std::vector<std::string>& args) { run(""
 
 bool link_exists(const std::string& netns, const std::string& name) {
     return run_process(ip_argv(netns, {"link", "show", "dev", name})).exit_code == 0;
+}
+
+int open_tap(const std::string& netns, const std::string& name) {
+    int tap = -1;
+    std::string failure;
+    std::thread([&] {
+        if (!netns.empty()) {
+            const int ns = ::open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
+            if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) {
+                failure = "cannot enter netns " + netns + ": " + std::strerror(errno);
+                if (ns >= 0) ::close(ns);
+                return;
+            }
+            ::close(ns);
+        }
+        const int fd = ::open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+            failure = std::string("cannot open /dev/net/tun: ") + std::strerror(errno);
+            return;
+        }
+        ifreq request{};
+        std::strncpy(request.ifr_name, name.c_str(), IFNAMSIZ - 1);
+        request.ifr_flags = IFF_TAP | IFF_NO_PI;
+        if (::ioctl(fd, TUNSETIFF, &request) != 0) {
+            failure = "cannot open TAP " + name + ": " + std::strerror(errno);
+            ::close(fd);
+            return;
+        }
+        tap = fd;
+    }).join();
+    if (tap < 0) throw ShimError(ErrorKind::Backend, failure);
+    return tap;
 }
 
 void disable_tx_offload(const std::string& netns, const std::string& name) { run(netns, {"ethtool", "-K", name, "tx", "off"}); }

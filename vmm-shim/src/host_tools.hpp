@@ -13,6 +13,9 @@ std::string run(const std::string& netns, const std::vector<std::string>& argv, 
 // `ip [-n NETNS] ARGS...`
 void ip(const std::string& netns, const std::vector<std::string>& args);
 bool link_exists(const std::string& netns, const std::string& name);
+// An fd attached to the existing TAP `name` in `netns` (no packet info, no vnet header), to hand
+// to a VMM; the caller closes it. The netns is entered on a thread of its own, never the caller's.
+int open_tap(const std::string& netns, const std::string& name);
 // TX checksum offload off: OVS's userspace datapath forwards TCP from such a device only then.
 void disable_tx_offload(const std::string& netns, const std::string& name);
 

@@ -195,7 +195,7 @@ AttachedNic NicManager::attach(const std::string& vm_name, const std::string& ne
         vmm.create_host_device(device);
         add_port(record, *network);
         host_.secure_port(record.host_if, {record.mac, record.ip});
-        vmm.plug(device);
+        record.pci = vmm.plug(device);
         record.phase = NicPhase::Attached;
         state_.nics[record.endpoint] = record;
         journal_.save(state_);
@@ -213,7 +213,7 @@ AttachedNic NicManager::attach(const std::string& vm_name, const std::string& ne
         }
         std::rethrow_exception(failure);
     }
-    return {record.endpoint, record.mac, device.guest_if, record.ip, network->subnet.length, network->gateway, network->mtu};
+    return {record.endpoint, record.mac, device.guest_if, record.ip, network->subnet.length, network->gateway, network->mtu, record.pci};
 }
 
 Ipv4 NicManager::reserve_address(const std::string& vm, const std::string& network, std::optional<Ipv4> requested) {
@@ -370,7 +370,7 @@ ReconcileReport NicManager::reconcile() {
         vmm.create_host_device(device);
         add_port(record, *network);
         host_.secure_port(record.host_if, {record.mac, record.ip});
-        vmm.plug(device);
+        state_.nics[record.endpoint].pci = vmm.plug(device);
         report.repaired.push_back(record.endpoint);
     }
     const auto vms = host_.ports_labelled("brfusion-vm");
@@ -381,6 +381,21 @@ ReconcileReport NicManager::reconcile() {
         if (auto vm = vms.find(port); vm != vms.end() && config_.vm(vm->second))
             backend(vm->second).delete_host_device({port, guest_if_of(endpoint), "", 1500});  // the port that exists
         report.orphans.push_back(port);
+    }
+    // NICs the VMs hold that no record knows (a crash before the journal said so, or a journal
+    // moved away): unplugged with their host side.
+    std::set<std::string> known;
+    for (const auto& [endpoint, record] : state_.nics) known.insert(record.host_if);
+    for (const auto& vm : config_.vms) {
+        for (const auto& host_if : backend(vm.name).plugged_nics()) {
+            if (known.count(host_if)) continue;
+            const NicDevice orphan{host_if, "", "", 1500};
+            backend(vm.name).unplug(orphan);
+            host_.unsecure_port(host_if);
+            host_.remove_port(host_if);
+            backend(vm.name).delete_host_device(orphan);
+            report.orphans.push_back(host_if);
+        }
     }
     // Gateways of networks that are gone (removed from the file, or a removal cut short).
     const auto networks = host_.ports_labelled("brfusion-network");

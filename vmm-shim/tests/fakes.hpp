@@ -109,10 +109,12 @@ struct FakeBackend : VmmBackend {
         plan.step("create_host_device " + nic.host_if);
         world.host_devices.insert(nic.host_if);
     }
-    void plug(const NicDevice& nic) override {
+    // Like a real VM: the NIC has an address, and the VM lists the NICs it holds.
+    std::string plug(const NicDevice& nic) override {
         plan.step("plug " + nic.host_if);
         if (!world.host_devices.count(nic.host_if)) throw ShimError(ErrorKind::Backend, "plug without a host device");
         world.plugged[nic.host_if] = vm;
+        return "pci-of-" + nic.host_if;
     }
     void unplug(const NicDevice& nic) override {
         plan.step("unplug " + nic.host_if);
@@ -124,6 +126,12 @@ struct FakeBackend : VmmBackend {
     }
     bool host_device_exists(const NicDevice& nic) override { return world.host_devices.count(nic.host_if) != 0; }
     bool plugged(const NicDevice& nic) override { return world.plugged.count(nic.host_if) != 0; }
+    std::vector<std::string> plugged_nics() override {
+        std::vector<std::string> nics;
+        for (const auto& [host_if, holder] : world.plugged)
+            if (holder == vm) nics.push_back(host_if);
+        return nics;
+    }
     std::string vm;
     FaultPlan& plan;
     FakeWorld& world;

@@ -25,7 +25,7 @@ TEST_CASE("the journal saves and loads NIC records - leases - published ports - 
     state.ipam.add_pool("lab", *Ipv4Prefix::parse("198.51.100.0/24"), *Ipv4::parse("198.51.100.1"));
     const Ipv4 ip = state.ipam.allocate("lab", "vm1/abc");
     const PublishedPort web{"tcp", "192.0.2.1", 8080, 80};
-    state.nics["abc"] = {"abc", "vm1", "lab", "02:00:00:00:00:01", ip, "bfabc", NicPhase::Detaching, {web}};
+    state.nics["abc"] = {"abc", "vm1", "lab", "02:00:00:00:00:01", ip, "bfabc", "0000:01:00.0", NicPhase::Detaching, {web}};
     state.added_networks.push_back(parse_network({{"name", "extra"}, {"subnet", "203.0.113.0/24"}, {"tag", 7}, {"forward_to", {"lab"}}}));
     state.added_vms.push_back(parse_vm({{"name", "vm9"}, {"netns", "ns9"}, {"networks", {"extra"}}, {"channel", "/tmp/vm9.sock"}}));
     journal.save(state);
@@ -33,6 +33,7 @@ TEST_CASE("the journal saves and loads NIC records - leases - published ports - 
     REQUIRE(loaded.nics.count("abc"));
     CHECK(loaded.nics.at("abc").phase == NicPhase::Detaching);
     CHECK(loaded.nics.at("abc").ip == ip);
+    CHECK(loaded.nics.at("abc").pci == "0000:01:00.0");
     CHECK(loaded.ipam.lease("lab", ip)->owner == "vm1/abc");
     CHECK(loaded.nics.at("abc").published == std::vector<PublishedPort>{web});
     REQUIRE(loaded.added_networks.size() == 1);

@@ -36,6 +36,8 @@ TEST_CASE("attach creates - labels - plugs - detach removes everything") {
     CHECK(host_if.size() <= 15);
     CHECK(nic.guest_if.size() <= 15);
     CHECK(rig.world.plugged.at(host_if) == "vm1");
+    CHECK(nic.pci == "pci-of-" + host_if);  // where the backend put it, for the guest
+    CHECK(Journal(rig.dir).load().nics.at(nic.endpoint).pci == nic.pci);
     const Labels& labels = rig.host.ports.at(host_if);
     CHECK(labels.at("brfusion-vm") == "vm1");
     CHECK(labels.at("brfusion-network") == "lab");
@@ -169,6 +171,16 @@ TEST_CASE("reconcile repairs an attached NIC's missing pieces and removes orphan
     CHECK_FALSE(rig.host.ports.count("bforphan"));
     CHECK_FALSE(rig.world.host_devices.count("bforphan"));
     CHECK(rig.manager->nics("vm1").size() == 1);
+}
+
+TEST_CASE("reconcile unplugs a NIC a VM holds that no record knows - with its port and host device") {
+    Rig rig;
+    rig.world.host_devices.insert("bflost");
+    rig.world.plugged["bflost"] = "vm2";  // plugged, then the journal was lost
+    rig.host.ports["bflost"] = {{"brfusion-vm", "vm2"}};  // without an endpoint label: only the VM knows it
+    const ReconcileReport report = rig.restart();
+    CHECK(report.orphans == std::vector<std::string>{"bflost"});
+    rig.require_clean();
 }
 
 TEST_CASE("attach secures the port for the NIC's own MAC and address") {

@@ -16,15 +16,16 @@ void NetnsBackend::create_host_device(const NicDevice& nic) {
     tools::ip(host_netns_, {"link", "set", nic.host_if, "up"});
 }
 
-void NetnsBackend::plug(const NicDevice& nic) {
-    if (tools::link_exists(vm_netns_, nic.guest_if)) return;
+std::string NetnsBackend::plug(const NicDevice& nic) {
+    if (tools::link_exists(vm_netns_, nic.guest_if)) return "";
     if (!tools::link_exists(host_netns_, nic.guest_if)) {
-        if (tools::link_exists(host_netns_, nic.host_if)) return;  // the peer was moved on inside the VM
+        if (tools::link_exists(host_netns_, nic.host_if)) return "";  // the peer was moved on inside the VM
         throw ShimError(ErrorKind::Backend, "cannot plug " + nic.guest_if + " into netns " + vm_netns_ + ": its host side " + nic.host_if +
                                                 " does not exist");
     }
     tools::ip(host_netns_, {"link", "set", nic.guest_if, "netns", vm_netns_});
     tools::disable_tx_offload(vm_netns_, nic.guest_if);
+    return "";
 }
 
 void NetnsBackend::unplug(const NicDevice& nic) {
@@ -41,11 +42,6 @@ bool NetnsBackend::host_device_exists(const NicDevice& nic) { return tools::link
 
 bool NetnsBackend::plugged(const NicDevice& nic) {
     return tools::link_exists(host_netns_, nic.host_if) && !tools::link_exists(host_netns_, nic.guest_if);
-}
-
-std::unique_ptr<VmmBackend> make_backend(const VmConfig& vm, const BackendContext& context) {
-    if (vm.backend == "netns") return std::make_unique<NetnsBackend>(vm.netns, context.host_netns);
-    throw ShimError(ErrorKind::BadRequest, "VM " + vm.name + ": backend '" + vm.backend + "' is not supported (supported: netns)");
 }
 
 }  // namespace brfusion::shim

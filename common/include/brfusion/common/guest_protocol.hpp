@@ -68,6 +68,7 @@ struct AttachResult {
     int prefix_length = 0;
     std::string gateway;
     int mtu = 1500;
+    std::string pci;  // a real VM's PCI address of the NIC ("0000:01:00.0"); "" in a netns "VM"
 };
 
 struct DetachParams {

@@ -1,6 +1,7 @@
 #pragma once
 // VmmBackend: how NICs reach one VM. One instance per VM, made by make_backend() from its config.
-// Backends: netns (the "VM" is a network namespace) now; qmp and libvirt with real VMs.
+// Backends: netns (the "VM" is a network namespace), qmp (a QEMU VM driven over its monitor);
+// libvirt comes next.
 //
 // Contract for every method: idempotent (the state asked for may already be there, partly or
 // wholly, after a crash); blocks until done; throws ShimError(Backend) saying what failed.
@@ -9,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace brfusion::shim {
 
@@ -25,8 +27,11 @@ public:
 
     // Creates the host side of the NIC (veth end, TAP, ...) so that it can join OVS.
     virtual void create_host_device(const NicDevice& nic) = 0;
-    // Plugs the NIC into the VM: on return the VM has a NIC with nic.mac and nic.mtu, down.
-    virtual void plug(const NicDevice& nic) = 0;
+    // Plugs the NIC into the VM: on return the VM has (netns) or is being given (a real VM's
+    // kernel sees a hot-plugged device within a fraction of a second) a NIC with nic.mac and
+    // nic.mtu, down. Returns where the guest finds it: its PCI address ("0000:01:00.0") in a real
+    // VM, "" in a netns. ShimError(Exhausted) when the VM has no room for another NIC.
+    virtual std::string plug(const NicDevice& nic) = 0;
     // On return the VM no longer has the NIC, wherever inside the VM it was moved to.
     virtual void unplug(const NicDevice& nic) = 0;
     // Removes the host side.
@@ -35,6 +40,10 @@ public:
     // For reconcile: what exists now.
     virtual bool host_device_exists(const NicDevice& nic) = 0;
     virtual bool plugged(const NicDevice& nic) = 0;
+    // The host_if of every NIC brfusion plugged into the VM that is there now, as far as the VM
+    // itself tells (reconcile unplugs those the journal does not know). A backend whose NICs are
+    // found only through their host side (netns) returns none.
+    virtual std::vector<std::string> plugged_nics() = 0;
 };
 
 struct BackendContext {

@@ -27,8 +27,9 @@ struct HostNetwork {
 // A VM the shim serves. Its backend says how NICs reach it.
 struct VmConfig {
     std::string name;
-    std::string backend = "netns";      // "netns" (qmp and libvirt come with real VMs)
+    std::string backend = "netns";      // "netns" | "qmp" (libvirt comes next)
     std::string netns;                  // netns backend: the VM's network namespace
+    std::string qmp;                    // qmp backend: QEMU's QMP unix socket
     std::vector<std::string> networks;  // host networks it may attach to
     std::string channel;                // guest channel: the unix socket the shim listens on for this VM
                                         // (default RUN_DIR/vm-NAME.sock); whoever connects speaks as this VM

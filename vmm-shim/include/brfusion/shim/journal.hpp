@@ -33,6 +33,7 @@ struct NicRecord {
     std::string mac;      // what the guest sees
     Ipv4 ip;
     std::string host_if;  // host-side device and OVS port name (<= 15 characters)
+    std::string pci;      // where the guest finds it (a real VM's PCI address; "" for netns)
     NicPhase phase = NicPhase::Attaching;
     std::vector<PublishedPort> published;  // every host_port chosen
 };

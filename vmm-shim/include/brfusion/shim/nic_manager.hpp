@@ -41,13 +41,14 @@ struct AttachedNic {
     int prefix_length = 0;
     Ipv4 gateway;
     int mtu = 1500;
+    std::string pci;  // where the guest finds it in a real VM ("" for netns)
 };
 
 struct ReconcileReport {
     std::vector<std::string> undone;    // unfinished attaches rolled back
     std::vector<std::string> finished;  // unfinished detaches completed
     std::vector<std::string> repaired;  // attached NICs with a missing piece re-created
-    std::vector<std::string> orphans;   // labelled OVS ports unknown to the journal, removed
+    std::vector<std::string> orphans;   // labelled OVS ports, and NICs in VMs, unknown to the journal, removed
     int stale_port_rules = 0;           // ports whose security rules outlived them, cleaned
 };
 

@@ -14,11 +14,12 @@ public:
     NetnsBackend(std::string vm_netns, std::string host_netns);
 
     void create_host_device(const NicDevice& nic) override;
-    void plug(const NicDevice& nic) override;
+    std::string plug(const NicDevice& nic) override;
     void unplug(const NicDevice& nic) override;
     void delete_host_device(const NicDevice& nic) override;
     bool host_device_exists(const NicDevice& nic) override;
     bool plugged(const NicDevice& nic) override;
+    std::vector<std::string> plugged_nics() override { return {}; }  // a veth's host side is its only handle
 
 private:
     std::string vm_netns_;

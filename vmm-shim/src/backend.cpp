@@ -1,0 +1,15 @@
+#include "brfusion/shim/backend.hpp"
+
+#include "brfusion/shim/backends/netns_backend.hpp"
+#include "brfusion/shim/backends/qmp_backend.hpp"
+#include "brfusion/shim/error.hpp"
+
+namespace brfusion::shim {
+
+std::unique_ptr<VmmBackend> make_backend(const VmConfig& vm, const BackendContext& context) {
+    if (vm.backend == "netns") return std::make_unique<NetnsBackend>(vm.netns, context.host_netns);
+    if (vm.backend == "qmp") return std::make_unique<QmpBackend>(vm.name, vm.qmp, context.host_netns);
+    throw ShimError(ErrorKind::BadRequest, "VM " + vm.name + ": backend '" + vm.backend + "' is not supported (supported: netns, qmp)");
+}
+
+}  // namespace brfusion::shim
