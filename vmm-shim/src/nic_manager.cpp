@@ -340,6 +340,31 @@ void NicManager::tear_down(NicRecord record) {
     journal_.save(state_);
 }
 
+void NicManager::reconcile_nic(const NicRecord& record, const std::map<std::string, std::string>& endpoint_ports,
+                               const std::set<std::string>& secured, ReconcileReport& report) {
+    if (record.phase != NicPhase::Attached) {
+        tear_down(record);
+        (record.phase == NicPhase::Attaching ? report.undone : report.finished).push_back(record.endpoint);
+        return;
+    }
+    const HostNetwork* network = config_.network(record.network);
+    if (!config_.vm(record.vm) || !network) {
+        tear_down(record);  // its VM or network was removed from the config: reclaim
+        report.finished.push_back(record.endpoint);
+        return;
+    }
+    VmmBackend& vmm = backend(record.vm);
+    const NicDevice device = device_of(record);
+    const bool intact =
+        vmm.host_device_exists(device) && vmm.plugged(device) && endpoint_ports.count(record.host_if) && secured.count(record.host_if);
+    if (intact) return;
+    vmm.create_host_device(device);
+    add_port(record, *network);
+    host_.secure_port(record.host_if, {record.mac, record.ip});
+    state_.nics[record.endpoint].pci = vmm.plug(device);
+    report.repaired.push_back(record.endpoint);
+}
+
 ReconcileReport NicManager::reconcile() {
     ReconcileReport report;
     const auto endpoint_ports = host_.ports_labelled("brfusion-endpoint");  // port -> endpoint, before any repair
@@ -351,28 +376,13 @@ ReconcileReport NicManager::reconcile() {
     }
     const auto secured = host_.secured_ports(attached_ports);
     for (const auto& record : records) {
-        if (record.phase != NicPhase::Attached) {
-            tear_down(record);
-            (record.phase == NicPhase::Attaching ? report.undone : report.finished).push_back(record.endpoint);
-            continue;
+        try {
+            reconcile_nic(record, endpoint_ports, secured, report);
+        } catch (const ShimError& error) {
+            report.deferred.push_back("NIC " + record.endpoint + " of VM " + record.vm + ": " + error.what());
         }
-        const HostNetwork* network = config_.network(record.network);
-        if (!config_.vm(record.vm) || !network) {
-            tear_down(record);  // its VM or network was removed from the config: reclaim
-            report.finished.push_back(record.endpoint);
-            continue;
-        }
-        VmmBackend& vmm = backend(record.vm);
-        const NicDevice device = device_of(record);
-        const bool intact =
-            vmm.host_device_exists(device) && vmm.plugged(device) && endpoint_ports.count(record.host_if) && secured.count(record.host_if);
-        if (intact) continue;
-        vmm.create_host_device(device);
-        add_port(record, *network);
-        host_.secure_port(record.host_if, {record.mac, record.ip});
-        state_.nics[record.endpoint].pci = vmm.plug(device);
-        report.repaired.push_back(record.endpoint);
     }
+    journal_.save(state_);
     const auto vms = host_.ports_labelled("brfusion-vm");
     // Read again: the loop above removed the ports of the NICs it tore down.
     for (const auto& [port, endpoint] : host_.ports_labelled("brfusion-endpoint")) {
@@ -387,14 +397,18 @@ ReconcileReport NicManager::reconcile() {
     std::set<std::string> known;
     for (const auto& [endpoint, record] : state_.nics) known.insert(record.host_if);
     for (const auto& vm : config_.vms) {
-        for (const auto& host_if : backend(vm.name).plugged_nics()) {
-            if (known.count(host_if)) continue;
-            const NicDevice orphan{host_if, "", "", 1500};
-            backend(vm.name).unplug(orphan);
-            host_.unsecure_port(host_if);
-            host_.remove_port(host_if);
-            backend(vm.name).delete_host_device(orphan);
-            report.orphans.push_back(host_if);
+        try {
+            for (const auto& host_if : backend(vm.name).plugged_nics()) {
+                if (known.count(host_if)) continue;
+                const NicDevice orphan{host_if, "", "", 1500};
+                backend(vm.name).unplug(orphan);
+                host_.unsecure_port(host_if);
+                host_.remove_port(host_if);
+                backend(vm.name).delete_host_device(orphan);
+                report.orphans.push_back(host_if);
+            }
+        } catch (const ShimError& error) {
+            report.deferred.push_back(error.what());  // backends name the VM
         }
     }
     // Gateways of networks that are gone (removed from the file, or a removal cut short).

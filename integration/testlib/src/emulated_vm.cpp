@@ -9,9 +9,6 @@
 
 namespace brfusion::testing {
 
-namespace {
-
-// A busybox image: every applet as a link in /bin. Built once per directory.
 std::string test_image_tarball(const std::string& dir) {
     const std::string tarball = dir + "/brfusion-test.tar";
     if (std::filesystem::exists(tarball)) return tarball;
@@ -21,8 +18,6 @@ std::string test_image_tarball(const std::string& dir) {
                 "/bin/$applet; done && echo brfusion-test-page > " + root + "/www/index.html && tar -C " + root + " -cf " + tarball + " .");
     return tarball;
 }
-
-}  // namespace
 
 EmulatedVm::EmulatedVm(std::string name, std::string dir) : name_(std::move(name)), dir_(std::move(dir)) {
     run("ip netns del " + name_ + " 2>/dev/null");

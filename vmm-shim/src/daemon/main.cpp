@@ -118,6 +118,7 @@ int main(int argc, char** argv) {
         std::cerr << "brfusion-shim: reconciled: " << report.undone.size() << " unfinished attach(es) undone, " << report.finished.size()
                   << " detach(es) finished, " << report.repaired.size() << " NIC(s) repaired, " << report.orphans.size()
                   << " orphan port(s) removed, " << report.stale_port_rules << " stale port rule set(s) removed\n";
+        for (const auto& why : report.deferred) std::cerr << "brfusion-shim: reconcile deferred: " << why << "\n";
 
         boost::asio::io_context io;
         boost::asio::thread_pool workers(2);

@@ -24,9 +24,11 @@
 #include "brfusion/shim/host_switch.hpp"
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -50,6 +52,9 @@ struct ReconcileReport {
     std::vector<std::string> repaired;  // attached NICs with a missing piece re-created
     std::vector<std::string> orphans;   // labelled OVS ports, and NICs in VMs, unknown to the journal, removed
     int stale_port_rules = 0;           // ports whose security rules outlived them, cleaned
+    // What could not be reconciled now, with why (a VM that is not running, say): left as it is,
+    // for the next detach or start. The other NICs and VMs are reconciled regardless.
+    std::vector<std::string> deferred;
 };
 
 class NicManager {
@@ -125,6 +130,9 @@ private:
     void tear_down(NicRecord record);
     void add_port(const NicRecord& record, const HostNetwork& network);
     ReconcileReport reconcile();
+    // One journal record against what exists: finishes or undoes it, or repairs what is missing.
+    void reconcile_nic(const NicRecord& record, const std::map<std::string, std::string>& endpoint_ports, const std::set<std::string>& secured,
+                       ReconcileReport& report);
 
     const ShimConfig file_config_;
     ShimConfig config_;  // file_config_ plus what was added at run time

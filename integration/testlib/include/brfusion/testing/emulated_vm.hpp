@@ -12,6 +12,10 @@
 
 namespace brfusion::testing {
 
+// The test image's tarball (busybox, every applet linked in /bin, /www/index.html), for `docker
+// import -c 'ENV PATH=/bin' TARBALL brfusion-test:latest`. Built once in `dir`.
+std::string test_image_tarball(const std::string& dir);
+
 class EmulatedVm {
 public:
     // `name` (unique on the machine) names the network namespace; `dir` is created and owned.

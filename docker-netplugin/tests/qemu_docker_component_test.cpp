@@ -1,0 +1,95 @@
+// brfusion's main job in a real VM: a QEMU guest (TCG) runs its own containerd + dockerd and
+// brfusion-plugin, which reaches brfusion-shim on the host over the virtio-serial port
+// org.brfusion.shim.0 (no network). `docker run --network` gets a NIC the shim hot-plugged over
+// QMP; the container talks to the host gateway through OVS; removal unplugs it again.
+
+#include "brfusion/testing/command.hpp"
+#include "brfusion/testing/daemon.hpp"
+#include "brfusion/testing/emulated_vm.hpp"
+#include "brfusion/testing/ovs_sandbox.hpp"
+#include "brfusion/testing/qemu_vm.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+using namespace brfusion;
+using nlohmann::json;
+
+namespace {
+
+std::string trimmed(std::string text) {
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    return text;
+}
+
+}  // namespace
+
+TEST_CASE("qemu: docker in a real VM - the plugin over virtio-serial - a hot-plugged NIC in the container - "
+          "traffic to the gateway - rm unplugs it") {
+    testing::OvsSandbox host;
+    const std::string dir = "/tmp/brfusion-qemu-docker-" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir + "/run");
+    const json config = {{"ovsdb", host.db_socket()},
+                         {"host_netns", host.netns()},
+                         {"state_dir", dir + "/shim-state"},
+                         {"run_dir", dir + "/run"},
+                         {"networks", {{{"name", "lab"}, {"subnet", "198.51.100.0/24"}, {"tag", 100}, {"nat", false}}}},
+                         {"vms", {{{"name", "vm1"}, {"backend", "qmp"}, {"qmp", dir + "/vm1/qmp.sock"}, {"networks", {"lab"}}}}}};
+    std::ofstream(dir + "/shim.json") << config.dump(2);
+    // The shim first, the VM second: reconcile defers a VM that is not running yet.
+    testing::Daemon shim;
+    shim.start({BRFUSION_SHIM_BINARY, "--config", dir + "/shim.json"}, dir + "/shim.log");
+    REQUIRE(testing::wait_until([&] { return std::filesystem::exists(dir + "/run/vm-vm1.sock"); }, std::chrono::seconds(10)));
+    {
+        testing::QemuVm vm({"vm1", dir + "/vm1", 2, 1536, dir + "/run/vm-vm1.sock"});
+        INFO("shim log:\n" << shim.log());
+        const std::string docker = "/usr/bin/docker";  // Debian's 20.10 CLI, as the daemon
+        const auto started = vm.exec("(containerd >/tmp/containerd.log 2>&1 &); (dockerd --iptables=false --bridge=none >/tmp/dockerd.log 2>&1 &);"
+                                     " for i in $(seq 1 240); do " + docker + " info >/dev/null 2>&1 && exit 0; sleep 0.5; done; cat /tmp/dockerd.log; exit 1");
+        INFO(started.output);
+        REQUIRE(started.exit_code == 0);
+        REQUIRE(vm.exec(docker + " import -c 'ENV PATH=/bin' " + testing::test_image_tarball(dir) + " brfusion-test:latest").exit_code == 0);
+        REQUIRE(vm.exec("(" BRFUSION_PLUGIN_BINARY " --channel virtio-serial:org.brfusion.shim.0 >/tmp/plugin.log 2>&1 &);"
+                        " for i in $(seq 1 100); do [ -S /run/docker/plugins/brfusion.sock ] && exit 0; sleep 0.1; done; cat /tmp/plugin.log; exit 1")
+                    .exit_code == 0);
+
+        const auto created = vm.exec(docker + " network create -d brfusion --ipam-driver brfusion web");
+        INFO(created.output + vm.exec("cat /tmp/plugin.log").output);
+        REQUIRE(created.exit_code == 0);
+        const auto run = vm.exec(docker + " run -d --name c1 --network web brfusion-test:latest sleep 600");
+        INFO(run.output + vm.exec("cat /tmp/plugin.log").output);
+        REQUIRE(run.exit_code == 0);
+
+        // The container's eth0 is the NIC QEMU hot-plugged: the MAC OVS knows for the port of vm1.
+        const std::string mac = trimmed(vm.exec(docker + " exec c1 cat /sys/class/net/eth0/address").output);
+        CHECK(mac.size() == 17);
+        const std::string port = trimmed(host.vsctl("--bare --columns=name find Interface external_ids:brfusion-vm=vm1"));
+        CHECK(trimmed(host.vsctl("get Interface " + port + " external_ids:attached-mac")) == "\"" + mac + "\"");
+        CHECK_THAT(vm.exec("readlink /sys/class/net/ 2>/dev/null; " + docker + " exec c1 readlink /sys/class/net/eth0").output,
+                   Catch::Contains("0000:01:00.0"));  // a PCI device behind the first root port, not a veth
+        const auto ping = vm.exec(docker + " exec c1 ping -c 3 -W 5 198.51.100.1");
+        INFO(ping.output);
+        CHECK(ping.exit_code == 0);
+        // 10 MB of TCP from an HTTP server on the gateway address to the container, counted there.
+        std::filesystem::create_directories(dir + "/www");
+        testing::run_checked("head -c 10485760 /dev/zero > " + dir + "/www/big");
+        testing::Daemon server;
+        server.start({"ip", "netns", "exec", host.netns(), "busybox", "httpd", "-f", "-p", "198.51.100.1:8080", "-h", dir + "/www"}, dir + "/httpd.log");
+        const auto fetched = vm.exec(docker + " exec c1 sh -c 'wget -q -O - http://198.51.100.1:8080/big | wc -c'", std::chrono::seconds(300));
+        INFO(fetched.output);
+        CHECK(trimmed(fetched.output) == "10485760");
+
+        REQUIRE(vm.exec(docker + " rm -f c1").exit_code == 0);
+        CHECK(testing::wait_until([&] { return vm.exec("ls /sys/bus/pci/devices").output.find("0000:01:00.0") == std::string::npos; },
+                                  std::chrono::seconds(10)));
+        CHECK(host.vsctl("--bare --columns=name find Port external_ids:brfusion-endpoint!=none").empty());
+        CHECK(vm.exec(docker + " network rm web").exit_code == 0);
+    }
+    shim.stop(15);
+    std::filesystem::remove_all(dir);
+}
