@@ -383,17 +383,8 @@ ReconcileReport NicManager::reconcile() {
         }
     }
     journal_.save(state_);
-    const auto vms = host_.ports_labelled("brfusion-vm");
-    // Read again: the loop above removed the ports of the NICs it tore down.
-    for (const auto& [port, endpoint] : host_.ports_labelled("brfusion-endpoint")) {
-        if (state_.nics.count(endpoint)) continue;
-        host_.remove_port(port);
-        if (auto vm = vms.find(port); vm != vms.end() && config_.vm(vm->second))
-            backend(vm->second).delete_host_device({port, guest_if_of(endpoint), "", 1500});  // the port that exists
-        report.orphans.push_back(port);
-    }
     // NICs the VMs hold that no record knows (a crash before the journal said so, or a journal
-    // moved away): unplugged with their host side.
+    // moved away): unplugged first, then their port and host side.
     std::set<std::string> known;
     for (const auto& [endpoint, record] : state_.nics) known.insert(record.host_if);
     for (const auto& vm : config_.vms) {
@@ -410,6 +401,15 @@ ReconcileReport NicManager::reconcile() {
         } catch (const ShimError& error) {
             report.deferred.push_back(error.what());  // backends name the VM
         }
+    }
+    const auto vms = host_.ports_labelled("brfusion-vm");
+    // Read again: the loops above removed the ports of the NICs they tore down or unplugged.
+    for (const auto& [port, endpoint] : host_.ports_labelled("brfusion-endpoint")) {
+        if (state_.nics.count(endpoint)) continue;
+        host_.remove_port(port);
+        if (auto vm = vms.find(port); vm != vms.end() && config_.vm(vm->second))
+            backend(vm->second).delete_host_device({port, guest_if_of(endpoint), "", 1500});  // the port that exists
+        report.orphans.push_back(port);
     }
     // Gateways of networks that are gone (removed from the file, or a removal cut short).
     const auto networks = host_.ports_labelled("brfusion-network");
