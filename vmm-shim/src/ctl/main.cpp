@@ -32,7 +32,7 @@ Commands:
   network add NAME --subnet CIDR --tag VLAN [--gateway IP] [--no-nat] [--mtu N] [--forward-to NET]...
                       add a host network (kept across restarts)
   network rm NAME     remove a host network no NIC or VM uses
-  nics [--vm NAME]    container NICs: VM, network, MAC, IP, OVS port, endpoint, published ports
+  nics [--vm NAME]    container NICs: VM, network, MAC, IP, OVS port, PCI address (real VMs), endpoint, published ports
   doctor              checks OVS, nftables, port security, the gateways and the VMs, and says what is
                       wrong (exit 1 if anything is)
 
@@ -76,7 +76,7 @@ Reply send(const std::string& socket_path, const Call& call) {
 }
 
 std::string text(const json& value) {
-    if (value.is_string()) return value.get<std::string>();
+    if (value.is_string()) return value.get<std::string>().empty() ? "-" : value.get<std::string>();  // a blank cell would shift awk's columns
     if (value.is_object() && value.contains("container_port"))  // a published port
         return value.value("protocol", "") + ":" + value.value("host_ip", "") + (value.contains("host_ip") ? ":" : "") +
                value["host_port"].dump() + "->" + value["container_port"].dump();
@@ -183,7 +183,7 @@ int main(int argc, char** argv) {
         call = {http::verb::delete_, "/v1/networks/" + words[2], nullptr};
     } else if (is({"nics"}) && (words.size() == 1 || (words.size() == 3 && words[1] == "--vm"))) {
         call.target = words.size() == 3 ? "/v1/nics?vm=" + words[2] : "/v1/nics";
-        columns = {"vm", "network", "mac", "ip", "port", "endpoint", "state", "published"};
+        columns = {"vm", "network", "mac", "ip", "port", "pci", "endpoint", "state", "published"};
     } else if (words == std::vector<std::string>{"doctor"}) {
         call.target = "/v1/doctor";
         columns = {"name", "ok", "detail"};
