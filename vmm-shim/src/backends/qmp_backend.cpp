@@ -65,8 +65,8 @@ std::string QmpBackend::plug(const NicDevice& nic) {
     if (!free)
         throw ShimError(ErrorKind::Exhausted,
                         "VM " + vm_ + " has no free PCIe root port for another NIC: all " + std::to_string(ports.size()) +
-                            " of its hot-plug ports hold a device. Start it with more spare ports (QEMU: -device "
-                            "pcie-root-port,id=ID,chassis=N; libvirt: brfusionctl vm prepare), or detach a NIC first");
+                            " of its hot-plug ports hold a device. Start it with more spare ports (-device "
+                            "pcie-root-port,id=ID,chassis=N,bus=pcie.0,addr=SLOT.FN), or detach a NIC first");
 
     forget_netdev(nic.host_if);  // one left by a crash between netdev_add and device_add
     const int tap = tools::open_tap(host_netns_, nic.host_if);
