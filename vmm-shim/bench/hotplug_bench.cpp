@@ -12,12 +12,10 @@
 //   detach  - NicManager::detach, including waiting for DEVICE_DELETED for qmp.
 // The warm pool (NICs plugged ahead of time) does not exist yet: every attach here is cold.
 
-#include "brfusion/ovs/client.hpp"
-#include "brfusion/shim/firewall.hpp"
-#include "brfusion/shim/nic_manager.hpp"
 #include "brfusion/testing/command.hpp"
 #include "brfusion/testing/ovs_sandbox.hpp"
 #include "brfusion/testing/qemu_vm.hpp"
+#include "shim_core.hpp"  // vmm-shim/tests: the core as brfusion-shim wires it
 
 #include <algorithm>
 #include <cstdio>
@@ -51,19 +49,14 @@ struct Samples {
 Samples measure(const testing::OvsSandbox& host, const nlohmann::json& vm, int rounds, const std::function<bool(const std::string&)>& guest_has) {
     const std::string state_dir = "/tmp/brfusion-hotplug-bench-" + std::to_string(::getpid());
     std::filesystem::remove_all(state_dir);
-    const ShimConfig config = parse_config({{"ovsdb", host.db_socket()},
-                                            {"host_netns", host.netns()},
-                                            {"state_dir", state_dir},
-                                            {"networks", {{{"name", "lab"}, {"subnet", "198.51.100.0/24"}, {"tag", 100}, {"nat", false}}}},
-                                            {"vms", {vm}}});
-    ovs::ClientOptions options;
-    options.socket_path = config.ovsdb;
-    ovs::OvsClient ovs(options);
-    OvsHostSwitch host_switch(ovs, config.bridge, config.host_netns, OvsHostSwitch::openflow_socket(config.ovsdb, config.bridge));
-    NftHostFirewall firewall(config.host_netns);
-    Journal journal(config.state_dir);
-    NicManager shim(config, journal, host_switch, firewall, [&](const VmConfig& served) { return make_backend(served, {config.host_netns}); });
-    shim.start();
+    test::ShimCore core;
+    core.config = parse_config({{"ovsdb", host.db_socket()},
+                                {"host_netns", host.netns()},
+                                {"state_dir", state_dir},
+                                {"networks", {{{"name", "lab"}, {"subnet", "198.51.100.0/24"}, {"tag", 100}, {"nat", false}}}},
+                                {"vms", {vm}}});
+    core.start_shim();
+    NicManager& shim = *core.shim;
     Samples samples;
     for (int round = 0; round < rounds; ++round) {
         const auto start = Clock::now();
@@ -75,6 +68,7 @@ Samples measure(const testing::OvsSandbox& host, const nlohmann::json& vm, int r
         shim.detach(vm["name"], nic.endpoint);
         samples.detach.push_back(ms_since(detach_start));
     }
+    core.stop_shim();
     std::filesystem::remove_all(state_dir);
     return samples;
 }

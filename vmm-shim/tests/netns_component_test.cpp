@@ -8,6 +8,7 @@
 #include "brfusion/shim/nic_manager.hpp"
 #include "brfusion/testing/command.hpp"
 #include "brfusion/testing/ovs_sandbox.hpp"
+#include "shim_core.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -28,18 +29,12 @@ namespace {
 // A host (the OVS sandbox) with an uplink to an outside namespace, two VMs (namespaces) and a
 // shim core over them, restartable. Outside has no route to the host networks: only NAT gets
 // container traffic an answer.
-struct Lab {
+struct Lab : test::ShimCore {
     OvsSandbox host;
     Netns vm1, vm2, outside;
     static constexpr const char* kHostAddress = "192.0.2.1";
     static constexpr const char* kOutsideAddress = "192.0.2.2";
     std::string state_dir = "/tmp/brfusion-shim-test-" + std::to_string(::getpid());
-    ShimConfig config;
-    std::unique_ptr<ovs::OvsClient> ovs;
-    std::unique_ptr<OvsHostSwitch> host_switch;
-    std::unique_ptr<NftHostFirewall> firewall;
-    std::unique_ptr<Journal> journal;
-    std::unique_ptr<NicManager> shim;
 
     Lab() {
         std::filesystem::remove_all(state_dir);
@@ -58,26 +53,6 @@ struct Lab {
     ~Lab() {
         stop_shim();
         std::filesystem::remove_all(state_dir);
-    }
-    // Everything the shim holds, including the OVS client's thread (a fork must not inherit one).
-    void stop_shim() {
-        shim.reset();
-        journal.reset();
-        firewall.reset();
-        host_switch.reset();
-        ovs.reset();
-    }
-    ReconcileReport start_shim() {
-        stop_shim();
-        ovs::ClientOptions options;
-        options.socket_path = config.ovsdb;
-        ovs = std::make_unique<ovs::OvsClient>(options);
-        host_switch = std::make_unique<OvsHostSwitch>(*ovs, config.bridge, config.host_netns, OvsHostSwitch::openflow_socket(config.ovsdb, config.bridge));
-        firewall = std::make_unique<NftHostFirewall>(config.host_netns);
-        journal = std::make_unique<Journal>(config.state_dir);
-        shim = std::make_unique<NicManager>(config, *journal, *host_switch, *firewall,
-                                            [this](const VmConfig& vm) { return make_backend(vm, {config.host_netns}); });
-        return shim->start();
     }
     // What the plugin will do in the guest: address the NIC and bring it up.
     void configure_guest(const Netns& vm, const AttachedNic& nic) const {

@@ -12,6 +12,7 @@
 #include "brfusion/testing/ovs_sandbox.hpp"
 #include "brfusion/testing/qemu_vm.hpp"
 #include "fake_qemu.hpp"
+#include "shim_core.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -109,16 +110,10 @@ TEST_CASE("qmp: a VM out of root ports gets an error naming the limit and how to
 namespace {
 
 // A host (OVS sandbox) and a QEMU VM served by the shim's core with the qmp backend.
-struct QemuLab {
+struct QemuLab : test::ShimCore {
     testing::OvsSandbox host;
     std::string dir = "/tmp/brfusion-qmp-lab-" + std::to_string(::getpid());
     testing::QemuVm vm{{"vm1", dir + "/vm1", 2, 1024, ""}};
-    ShimConfig config;
-    std::unique_ptr<ovs::OvsClient> ovs;
-    std::unique_ptr<OvsHostSwitch> host_switch;
-    std::unique_ptr<NftHostFirewall> firewall;
-    std::unique_ptr<Journal> journal;
-    std::unique_ptr<NicManager> shim;
 
     QemuLab() {
         config = parse_config({{"ovsdb", host.db_socket()},
@@ -130,25 +125,6 @@ struct QemuLab {
     ~QemuLab() {
         stop_shim();
         std::filesystem::remove_all(dir);
-    }
-    void stop_shim() {
-        shim.reset();
-        journal.reset();
-        firewall.reset();
-        host_switch.reset();
-        ovs.reset();
-    }
-    ReconcileReport start_shim() {
-        stop_shim();
-        ovs::ClientOptions options;
-        options.socket_path = config.ovsdb;
-        ovs = std::make_unique<ovs::OvsClient>(options);
-        host_switch = std::make_unique<OvsHostSwitch>(*ovs, config.bridge, config.host_netns, OvsHostSwitch::openflow_socket(config.ovsdb, config.bridge));
-        firewall = std::make_unique<NftHostFirewall>(config.host_netns);
-        journal = std::make_unique<Journal>(config.state_dir);
-        shim = std::make_unique<NicManager>(config, *journal, *host_switch, *firewall,
-                                            [this](const VmConfig& served) { return make_backend(served, {config.host_netns}); });
-        return shim->start();
     }
     // The guest's name for the NIC at `pci`, once its kernel has it ("" if it does not).
     std::string guest_nic_at(const std::string& pci) {

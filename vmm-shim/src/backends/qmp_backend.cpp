@@ -95,12 +95,7 @@ std::string QmpBackend::plug(const NicDevice& nic) {
 
 void QmpBackend::unplug(const NicDevice& nic) {
     const std::string id = device_id(nic);
-    const auto present = [&] {
-        for (const auto& device : peripherals())
-            if (device == id) return true;
-        return false;
-    };
-    if (present()) {
+    if (plugged(nic)) {
         qmp_.clear_events();
         std::string refusal;
         try {
@@ -118,7 +113,7 @@ void QmpBackend::unplug(const NicDevice& nic) {
                 qmp_.wait_event("DEVICE_DELETED", [&](const json& data) { return data.value("device", "") == id; }, slice);
                 break;
             } catch (const ShimError&) {
-                if (!present()) break;
+                if (!plugged(nic)) break;
                 if (QmpClient::Clock::now() >= deadline)
                     throw ShimError(ErrorKind::Backend, "VM " + vm_ + " did not release NIC " + nic.host_if + " (" + nic.mac + ") within " +
                                                             std::to_string(timeouts_.release.count()) +
