@@ -10,6 +10,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <set>
 
 #include <unistd.h>
 
@@ -26,8 +27,8 @@ std::string trim(std::string text) {
 
 // The lab of testlib, with the checks every scenario uses.
 struct DockerLab : testing::DockerLab {
-    DockerLab()
-        : testing::DockerLab({BRFUSION_SHIM_BINARY, BRFUSION_CTL_BINARY, BRFUSION_PLUGIN_BINARY}, "/tmp/bfe-" + std::to_string(::getpid())) {}
+    explicit DockerLab(int vm1_spares = 0)
+        : testing::DockerLab({BRFUSION_SHIM_BINARY, BRFUSION_CTL_BINARY, BRFUSION_PLUGIN_BINARY}, "/tmp/bfe-" + std::to_string(::getpid()), vm1_spares) {}
 
     // `docker ARGS` in `vm`, which must succeed; its output.
     static std::string docker_ok(const testing::EmulatedVm& vm, const std::string& args) {
@@ -168,4 +169,33 @@ TEST_CASE("docker: restarting the plugin - dockerd - the shim with running conta
     DockerLab::docker_ok(vm1, "network rm lab");
     DockerLab::docker_ok(vm2, "network rm lab");
     lab.require_nothing_left();
+}
+
+TEST_CASE("docker: with a warm pool, run claims a spare NIC - the pool refills - rm returns the address") {
+    DockerLab lab(2);
+    auto& vm1 = *lab.vm1;
+    const auto spares = [&] {
+        std::set<std::string> macs;
+        for (const auto& nic : json::parse(lab.ctl("--json nics --vm vm1")))
+            if (nic["state"] == "spare") macs.insert(nic["mac"].get<std::string>());
+        return macs;
+    };
+    REQUIRE(testing::wait_until([&] { return spares().size() == 2; }, std::chrono::seconds(30)));
+    CHECK(trim(lab.host.vsctl("--bare --columns=name find Interface external_ids:brfusion-spare=true")).size() > 0);
+    const auto before = spares();
+
+    DockerLab::docker_ok(vm1, "network create -d brfusion --ipam-driver brfusion --ipam-opt network=lab lab");
+    DockerLab::docker_ok(vm1, "run -d --name c1 --network lab brfusion-test sleep 3600");
+    const std::string mac = DockerLab::docker_ok(vm1, "exec c1 cat /sys/class/net/eth0/address");
+    CHECK(before.count(mac));  // the container got one of the spares
+    CHECK_THAT(lab.ovs_port_of(vm1, "c1"), Contains("brfusion-vm=vm1") && !Contains("brfusion-spare"));
+    DockerLab::docker_ok(vm1, "exec c1 ping -c 1 -W 5 198.51.100.1");
+    CHECK(testing::wait_until([&] { return spares().size() == 2 && !spares().count(mac); }, std::chrono::seconds(30)));
+
+    DockerLab::docker_ok(vm1, "rm -f c1");
+    DockerLab::docker_ok(vm1, "network rm lab");
+    CHECK(trim(lab.host.vsctl("--bare --columns=name find Interface external_ids:attached-mac=\\\"" + mac + "\\\"")).empty());
+    const json state = json::parse(testing::run_checked("cat " + lab.dir + "/shim-state/state.json"));
+    CHECK(state["ipam"]["lab"]["leases"].empty());
+    CHECK(state["nics"].size() == 2);  // the spares, and nothing else
 }

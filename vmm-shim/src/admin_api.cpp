@@ -11,9 +11,19 @@ using nlohmann::json;
 
 namespace {
 
+// A warm-pool NIC shows as state "spare", with no address.
 json nic_json(const NicRecord& nic) {
-    return {{"endpoint", nic.endpoint}, {"vm", nic.vm},       {"network", nic.network},         {"mac", nic.mac},
-            {"ip", nic.ip.str()},       {"port", nic.host_if}, {"pci", nic.pci}, {"state", phase_name(nic.phase)}, {"published", nic.published}};
+    const bool ready_spare = nic.spare && nic.phase == NicPhase::Attached;
+    return {{"endpoint", nic.endpoint},
+            {"vm", nic.vm},
+            {"network", nic.network},
+            {"mac", nic.mac},
+            {"ip", nic.spare ? "" : nic.ip.str()},
+            {"port", nic.host_if},
+            {"pci", nic.pci},
+            {"state", ready_spare ? "spare" : phase_name(nic.phase)},
+            {"spare", nic.spare},
+            {"published", nic.published}};
 }
 
 std::string origin(const NicManager& nics, const std::string& name) { return nics.from_config_file(name) ? "config" : "api"; }

@@ -4,6 +4,7 @@
 
 #include "brfusion/shim/error.hpp"
 
+#include <algorithm>
 #include <set>
 
 namespace brfusion::shim {
@@ -91,7 +92,7 @@ HostNetwork parse_network(const json& object, const std::string& path) {
 }
 
 VmConfig parse_vm(const json& object, const std::string& path) {
-    reject_unknown_keys(object, path, {"name", "backend", "netns", "qmp", "networks", "channel"});
+    reject_unknown_keys(object, path, {"name", "backend", "netns", "qmp", "networks", "channel", "warm_pool"});
     VmConfig vm;
     vm.name = name_of(object, path);
     vm.backend = get<std::string>(object, path, "backend", std::optional<std::string>("netns"));
@@ -104,6 +105,13 @@ VmConfig parse_vm(const json& object, const std::string& path) {
     if (vm.backend != "qmp" && !vm.qmp.empty()) refuse(path + ".qmp", "is only for the qmp backend");
     vm.networks = get<std::vector<std::string>>(object, path, "networks", std::vector<std::string>{});
     vm.channel = get<std::string>(object, path, "channel", std::optional<std::string>(""));
+    vm.warm_pool = get<std::map<std::string, int>>(object, path, "warm_pool", std::map<std::string, int>{});
+    for (const auto& [network, spares] : vm.warm_pool) {
+        if (std::find(vm.networks.begin(), vm.networks.end(), network) == vm.networks.end())
+            refuse(path + ".warm_pool." + network, "is not one of the VM's networks; add it to networks or drop it here");
+        if (spares < 0 || spares > kMaxWarmPool)
+            refuse(path + ".warm_pool." + network, std::to_string(spares) + " is outside 0-" + std::to_string(kMaxWarmPool));
+    }
     return vm;
 }
 
@@ -118,6 +126,7 @@ json to_json(const VmConfig& vm) {
     json object = {{"name", vm.name}, {"backend", vm.backend}, {"networks", vm.networks}, {"channel", vm.channel}};
     if (!vm.netns.empty()) object["netns"] = vm.netns;
     if (!vm.qmp.empty()) object["qmp"] = vm.qmp;
+    if (!vm.warm_pool.empty()) object["warm_pool"] = vm.warm_pool;
     return object;
 }
 

@@ -36,7 +36,8 @@ json list(NicManager& nics, const std::string& vm, const json& params) {
     if (!params.empty()) throw std::invalid_argument("nic.list takes no params");
     std::vector<guest::NicInfo> result;
     for (const auto& nic : nics.nics(vm))
-        result.push_back({nic.endpoint, nic.network, nic.mac, nic.ip.str(), phase_name(nic.phase), nic.published});
+        if (!nic.spare)  // the host's, until an attach claims it
+            result.push_back({nic.endpoint, nic.network, nic.mac, nic.ip.str(), phase_name(nic.phase), nic.published});
     return {{"nics", result}};
 }
 

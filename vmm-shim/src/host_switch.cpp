@@ -52,10 +52,11 @@ void OvsHostSwitch::modify_flows(const std::string& flow_mods) {
 void OvsHostSwitch::secure_port(const std::string& port, const PortSecurity& allowed) {
     const std::string cookie = "cookie=" + hex(cookie_of(port));
     const std::string match = ",in_port=\"" + port + "\",dl_src=" + allowed.mac;
-    modify_flows(delete_cookie(cookie_of(port)) +
-                 "add " + cookie + ",priority=100" + match + ",ip,nw_src=" + allowed.ip.str() + ",actions=NORMAL\n" +
-                 "add " + cookie + ",priority=100" + match + ",arp,arp_spa=" + allowed.ip.str() + ",arp_sha=" + allowed.mac + ",actions=NORMAL\n" +
-                 "add " + cookie + ",priority=90,in_port=\"" + port + "\",actions=drop\n");
+    std::string flow_mods = delete_cookie(cookie_of(port));
+    if (allowed.ip)
+        flow_mods += "add " + cookie + ",priority=100" + match + ",ip,nw_src=" + allowed.ip->str() + ",actions=NORMAL\n" +
+                     "add " + cookie + ",priority=100" + match + ",arp,arp_spa=" + allowed.ip->str() + ",arp_sha=" + allowed.mac + ",actions=NORMAL\n";
+    modify_flows(flow_mods + "add " + cookie + ",priority=90,in_port=\"" + port + "\",actions=drop\n");
 }
 
 void OvsHostSwitch::unsecure_port(const std::string& port) { modify_flows(delete_cookie(cookie_of(port))); }
@@ -104,6 +105,13 @@ void OvsHostSwitch::ensure_gateway(const std::string& port, int tag, const Label
 
 void OvsHostSwitch::remove_port(const std::string& name) {
     translate([&] { client_.remove_port(name); });
+}
+
+void OvsHostSwitch::remove_label(const std::string& port, const std::string& key) {
+    translate([&] {
+        client_.clear_external_ids(ovs::Table::Port, port, {key});
+        client_.clear_external_ids(ovs::Table::Interface, port, {key});
+    });
 }
 
 std::map<std::string, std::string> OvsHostSwitch::ports_labelled(const std::string& key) {

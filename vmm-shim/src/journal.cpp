@@ -45,7 +45,8 @@ ShimState Journal::load() const {
             auto ip = Ipv4::parse(nic.at("ip").get<std::string>());
             if (!ip) throw std::invalid_argument("bad address " + nic.at("ip").dump());
             NicRecord record{nic.at("endpoint"), nic.at("vm"), nic.at("network"), nic.at("mac"), *ip, nic.at("host_if"), nic.value("pci", ""),
-                             parse_phase(nic.at("phase")), nic.value("published", json::array()).get<std::vector<PublishedPort>>()};
+                             parse_phase(nic.at("phase")), nic.value("published", json::array()).get<std::vector<PublishedPort>>(),
+                             nic.value("spare", false)};
             result.nics[record.endpoint] = std::move(record);
         }
         for (const auto& network : state.value("added_networks", json::array())) result.added_networks.push_back(parse_network(network));
@@ -61,7 +62,7 @@ void Journal::save(const ShimState& state) {
     json nics = json::array();
     for (const auto& [endpoint, nic] : state.nics)
         nics.push_back({{"endpoint", nic.endpoint}, {"vm", nic.vm}, {"network", nic.network}, {"mac", nic.mac}, {"ip", nic.ip.str()},
-                        {"host_if", nic.host_if}, {"pci", nic.pci}, {"phase", phase_name(nic.phase)}, {"published", nic.published}});
+                        {"host_if", nic.host_if}, {"pci", nic.pci}, {"phase", phase_name(nic.phase)}, {"published", nic.published}, {"spare", nic.spare}});
     json networks = json::array(), vms = json::array();
     for (const auto& network : state.added_networks) networks.push_back(to_json(network));
     for (const auto& vm : state.added_vms) vms.push_back(to_json(vm));

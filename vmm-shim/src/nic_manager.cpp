@@ -38,6 +38,14 @@ std::string random_mac() {
     return mac;
 }
 
+// The OVS label of a warm-pool NIC that no container has claimed yet.
+constexpr const char* kSpareLabel = "brfusion-spare";
+
+// What a NIC's port may send: a spare, nothing.
+PortSecurity security_of(const NicRecord& record) {
+    return {record.mac, record.spare ? std::nullopt : std::optional<Ipv4>(record.ip)};
+}
+
 // Who holds a reserved address in the IPAM: the VM, not yet a NIC.
 std::string reservation_of(const std::string& vm) { return vm + "/reserved"; }
 
@@ -130,12 +138,13 @@ void NicManager::ensure_network(const HostNetwork& network) {
 }
 
 void NicManager::add_port(const NicRecord& record, const HostNetwork& network) {
-    host_.add_port(record.host_if, network.tag,
-                    {{"brfusion-vm", record.vm},
-                     {"brfusion-network", record.network},
-                     {"brfusion-endpoint", record.endpoint},
-                     {"brfusion-mac", record.mac},
-                     {"attached-mac", record.mac}});  // the OVS convention for "the VM's MAC on this port"
+    Labels labels{{"brfusion-vm", record.vm},
+                  {"brfusion-network", record.network},
+                  {"brfusion-endpoint", record.endpoint},
+                  {"brfusion-mac", record.mac},
+                  {"attached-mac", record.mac}};  // the OVS convention for "the VM's MAC on this port"
+    if (record.spare) labels[kSpareLabel] = "true";
+    host_.add_port(record.host_if, network.tag, labels);
 }
 
 HostNetwork NicManager::allowed_network(const std::string& vm, const std::string& network) const {
@@ -163,57 +172,145 @@ const HostNetwork& NicManager::allowed(const std::string& vm_name, const std::st
     return *network;
 }
 
-AttachedNic NicManager::attach(const std::string& vm_name, const std::string& network_name, std::optional<Ipv4> requested_ip) {
-    std::lock_guard lock(mutex_);
-    const HostNetwork* network = &allowed(vm_name, network_name);
-
+NicRecord NicManager::new_record(const std::string& vm, const std::string& network) const {
     NicRecord record;
     do record.endpoint = random_hex(12);
     while (state_.nics.count(record.endpoint));
-    record.vm = vm_name;
-    record.network = network_name;
+    record.vm = vm;
+    record.network = network;
     record.host_if = host_if_of(record.endpoint);
     record.mac = random_mac();
+    record.phase = NicPhase::Attaching;
+    return record;
+}
+
+void NicManager::build(NicRecord& record, const HostNetwork& network) {
+    VmmBackend& vmm = backend(record.vm);
+    const NicDevice device = device_of(record);
+    vmm.create_host_device(device);
+    add_port(record, network);
+    host_.secure_port(record.host_if, security_of(record));
+    record.pci = vmm.plug(device);
+}
+
+void NicManager::undo_attach(const NicRecord& record, const std::exception_ptr& failure) {
+    try {
+        tear_down(record);
+    } catch (const std::exception& cleanup) {
+        throw ShimError(ErrorKind::Backend, "attaching a NIC for VM " + record.vm + " to " + record.network + " failed: " + message_of(failure) +
+                                                "; undoing it failed too (" + cleanup.what() + "); the next start of brfusion-shim retries");
+    }
+}
+
+std::optional<NicRecord> NicManager::ready_spare(const std::string& vm, const std::string& network) const {
+    for (const auto& [endpoint, record] : state_.nics)
+        if (record.spare && record.phase == NicPhase::Attached && record.vm == vm && record.network == network) return record;
+    return std::nullopt;
+}
+
+AttachedNic NicManager::attach(const std::string& vm_name, const std::string& network_name, std::optional<Ipv4> requested_ip) {
+    std::lock_guard lock(mutex_);
+    const HostNetwork& network = allowed(vm_name, network_name);
+
+    const std::optional<NicRecord> spare = ready_spare(vm_name, network_name);
+    NicRecord record = spare ? *spare : new_record(vm_name, network_name);
+    record.spare = false;
+    record.phase = NicPhase::Attaching;
     const auto lease = requested_ip ? state_.ipam.lease(network_name, *requested_ip) : std::nullopt;
     const bool reserved = lease && lease->owner == reservation_of(vm_name);
     if (reserved) state_.ipam.release(network_name, *requested_ip);  // taken over just below
-    record.ip = state_.ipam.allocate(network_name, vm_name + "/" + record.endpoint, requested_ip);
-    record.phase = NicPhase::Attaching;
+    try {
+        record.ip = state_.ipam.allocate(network_name, vm_name + "/" + record.endpoint, requested_ip);
+    } catch (...) {
+        if (reserved) state_.ipam.allocate(network_name, reservation_of(vm_name), *requested_ip);
+        throw;
+    }
     state_.nics[record.endpoint] = record;
     try {
         journal_.save(state_);
     } catch (...) {
-        state_.nics.erase(record.endpoint);
+        if (spare) state_.nics[record.endpoint] = *spare;
+        else state_.nics.erase(record.endpoint);
         state_.ipam.release(network_name, record.ip);
         if (reserved) state_.ipam.allocate(network_name, reservation_of(vm_name), record.ip);
         throw;
     }
 
-    const NicDevice device = device_of(record);
     try {
-        VmmBackend& vmm = backend(vm_name);
-        vmm.create_host_device(device);
-        add_port(record, *network);
-        host_.secure_port(record.host_if, {record.mac, record.ip});
-        record.pci = vmm.plug(device);
+        if (spare) {  // already plugged: it only gets its address, and stops being a spare
+            host_.secure_port(record.host_if, security_of(record));
+            host_.remove_label(record.host_if, kSpareLabel);
+        } else {
+            build(record, network);
+        }
         record.phase = NicPhase::Attached;
         state_.nics[record.endpoint] = record;
         journal_.save(state_);
     } catch (...) {
-        const std::exception_ptr failure = std::current_exception();
-        try {
-            tear_down(record);
-        } catch (const std::exception& cleanup) {
-            throw ShimError(ErrorKind::Backend, "attaching a NIC for VM " + vm_name + " to " + network_name + " failed: " + message_of(failure) +
-                                                    "; undoing it failed too (" + cleanup.what() + "); the next start of brfusion-shim retries");
-        }
+        undo_attach(record, std::current_exception());
         if (reserved) {  // the VM still holds the address it reserved
             state_.ipam.allocate(network_name, reservation_of(vm_name), record.ip);
             journal_.save(state_);
         }
-        std::rethrow_exception(failure);
+        throw;
     }
-    return {record.endpoint, record.mac, device.guest_if, record.ip, network->subnet.length, network->gateway, network->mtu, record.pci};
+    if (spare && spare_claimed_) spare_claimed_();
+    return {record.endpoint, record.mac, guest_if_of(record.endpoint), record.ip, network.subnet.length, network.gateway, network.mtu, record.pci};
+}
+
+void NicManager::add_spare(const std::string& vm, const HostNetwork& network) {
+    NicRecord record = new_record(vm, network.name);
+    record.spare = true;
+    state_.nics[record.endpoint] = record;
+    try {
+        journal_.save(state_);
+    } catch (...) {
+        state_.nics.erase(record.endpoint);
+        throw;
+    }
+    try {
+        build(record, network);
+        record.phase = NicPhase::Attached;
+        state_.nics[record.endpoint] = record;
+        journal_.save(state_);
+    } catch (...) {
+        undo_attach(record, std::current_exception());
+        throw;
+    }
+}
+
+bool NicManager::balance_warm_pool() {
+    std::lock_guard lock(mutex_);
+    std::map<std::pair<std::string, std::string>, std::vector<NicRecord>> spares;  // (VM, network) -> its spares
+    for (const auto& [endpoint, record] : state_.nics) {
+        if (!record.spare) continue;
+        if (record.phase != NicPhase::Attached) {  // one whose undo failed: finish it before making more
+            tear_down(record);
+            return true;
+        }
+        spares[{record.vm, record.network}].push_back(record);
+    }
+    // Too many first: their slots may be what a missing spare needs.
+    for (const auto& [pool, records] : spares) {
+        const VmConfig* vm = config_.vm(pool.first);
+        const std::size_t wanted = vm && vm->warm_pool.count(pool.second) ? vm->warm_pool.at(pool.second) : 0;
+        if (records.size() > wanted) {
+            tear_down(records.back());
+            return true;
+        }
+    }
+    for (const auto& vm : config_.vms)
+        for (const auto& [network, wanted] : vm.warm_pool)
+            if (spares[{vm.name, network}].size() < static_cast<std::size_t>(wanted)) {
+                add_spare(vm.name, allowed(vm.name, network));
+                return true;
+            }
+    return false;
+}
+
+void NicManager::on_spare_claimed(std::function<void()> listener) {
+    std::lock_guard lock(mutex_);
+    spare_claimed_ = std::move(listener);
 }
 
 Ipv4 NicManager::reserve_address(const std::string& vm, const std::string& network, std::optional<Ipv4> requested) {
@@ -250,13 +347,14 @@ void NicManager::reclaim_reservations() {
 
 void NicManager::detach(const std::string& vm, const std::string& endpoint) {
     std::lock_guard lock(mutex_);
-    if (!state_.nics.count(endpoint)) return;
+    const auto found = state_.nics.find(endpoint);
+    if (found == state_.nics.end() || found->second.spare) return;
     tear_down(own_record(vm, endpoint));
 }
 
 NicRecord& NicManager::own_record(const std::string& vm, const std::string& endpoint) {
     auto found = state_.nics.find(endpoint);
-    if (found == state_.nics.end()) throw ShimError(ErrorKind::NotFound, "VM " + vm + " has no NIC with endpoint " + endpoint);
+    if (found == state_.nics.end() || found->second.spare) throw ShimError(ErrorKind::NotFound, "VM " + vm + " has no NIC with endpoint " + endpoint);
     if (found->second.vm != vm) throw ShimError(ErrorKind::NotAllowed, "endpoint " + endpoint + " is not a NIC of VM " + vm);
     return found->second;
 }
@@ -309,7 +407,8 @@ std::vector<PublishedPort> NicManager::publish(const std::string& vm, const std:
 
 void NicManager::unpublish(const std::string& vm, const std::string& endpoint) {
     std::lock_guard lock(mutex_);
-    if (!state_.nics.count(endpoint)) return;
+    const auto found = state_.nics.find(endpoint);
+    if (found == state_.nics.end() || found->second.spare) return;
     NicRecord& record = own_record(vm, endpoint);
     if (record.published.empty()) return;
     record.published.clear();
@@ -335,7 +434,7 @@ void NicManager::tear_down(NicRecord record) {
     host_.unsecure_port(record.host_if);
     host_.remove_port(record.host_if);
     if (config_.vm(record.vm)) backend(record.vm).delete_host_device(device);
-    state_.ipam.release(record.network, record.ip);
+    if (!record.spare) state_.ipam.release(record.network, record.ip);
     state_.nics.erase(record.endpoint);
     journal_.save(state_);
 }
@@ -360,7 +459,7 @@ void NicManager::reconcile_nic(const NicRecord& record, const std::map<std::stri
     if (intact) return;
     vmm.create_host_device(device);
     add_port(record, *network);
-    host_.secure_port(record.host_if, {record.mac, record.ip});
+    host_.secure_port(record.host_if, security_of(record));
     state_.nics[record.endpoint].pci = vmm.plug(device);
     report.repaired.push_back(record.endpoint);
 }
@@ -464,7 +563,7 @@ void NicManager::remove_network(const std::string& name) {
         throw ShimError(ErrorKind::NotAllowed, "network " + name + " comes from the config file; remove it there and restart brfusion-shim");
     std::vector<std::string> users;
     for (const auto& [endpoint, record] : state_.nics)
-        if (record.network == name) users.push_back("NIC " + endpoint + " of VM " + record.vm);
+        if (record.network == name) users.push_back((record.spare ? "spare NIC " : "NIC ") + endpoint + " of VM " + record.vm);
     for (const auto& vm : config_.vms)
         if (std::find(vm.networks.begin(), vm.networks.end(), name) != vm.networks.end()) users.push_back("VM " + vm.name + " is allowed it");
     for (const auto& other : config_.networks)

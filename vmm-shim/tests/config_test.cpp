@@ -35,6 +35,15 @@ TEST_CASE("a valid config parses with defaults filled in") {
     CHECK(config.vm("vm1")->backend == "netns");
     CHECK(config.ovsdb == "/run/openvswitch/db.sock");
     CHECK(config.network("lab")->forward_to.empty());
+    CHECK(config.vm("vm1")->warm_pool.empty());
+}
+
+TEST_CASE("a warm pool is spares per allowed network, and survives a round trip") {
+    json c = valid();
+    c["vms"][0]["warm_pool"] = {{"lab", 2}, {"lab2", 0}};
+    const VmConfig vm = *parse_config(c).vm("vm1");
+    CHECK(vm.warm_pool == std::map<std::string, int>{{"lab", 2}, {"lab2", 0}});
+    CHECK(parse_vm(to_json(vm)).warm_pool == vm.warm_pool);
 }
 
 TEST_CASE("optional lists may be left out - a VM with no networks - a network forwarding nowhere") {
@@ -76,6 +85,15 @@ TEST_CASE("bad configs are refused with the path of the offending value") {
     c = valid();
     c["networks"][0]["forward_to"] = {"lab"};
     CHECK_THAT(error_of(c), Catch::Contains("network lab forwards to lab, itself"));
+    c = valid();
+    c["vms"][0]["warm_pool"] = {{"web", 1}};
+    CHECK_THAT(error_of(c), Catch::Contains("vms[0].warm_pool.web: is not one of the VM's networks"));
+    c = valid();
+    c["vms"][0]["warm_pool"] = {{"lab", 33}};
+    CHECK_THAT(error_of(c), Catch::Contains("vms[0].warm_pool.lab: 33 is outside 0-32"));
+    c = valid();
+    c["vms"][0]["warm_pool"] = 2;
+    CHECK_THAT(error_of(c), Catch::Contains("vms[0].warm_pool: has the wrong type"));
     c = valid();
     c["surprise"] = 1;
     CHECK_THAT(error_of(c), Catch::Contains("config surprise: unknown key"));

@@ -10,7 +10,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -45,6 +47,10 @@ struct FakeHostSwitch : HostSwitch {
         ports.erase(name);
         gateways.erase(name);
     }
+    void remove_label(const std::string& port, const std::string& key) override {
+        plan.step("remove_label " + port);
+        if (ports.count(port)) ports[port].erase(key);
+    }
     std::map<std::string, std::string> ports_labelled(const std::string& key) override {
         std::map<std::string, std::string> result;
         for (const auto& [name, labels] : ports)
@@ -61,7 +67,7 @@ struct FakeHostSwitch : HostSwitch {
     void secure_port(const std::string& port, const PortSecurity& allowed) override {
         plan.step("secure_port " + port);
         if (!ports.count(port)) throw ShimError(ErrorKind::Backend, "secure_port on a missing port");
-        security[port] = allowed.mac + " " + allowed.ip.str();
+        security[port] = allowed.mac + " " + (allowed.ip ? allowed.ip->str() : "nothing");
     }
     void unsecure_port(const std::string& port) override {
         plan.step("unsecure_port " + port);
@@ -81,7 +87,7 @@ struct FakeHostSwitch : HostSwitch {
     std::map<std::string, int> tags;
     std::map<std::string, std::string> gateways;  // port -> address
     std::map<std::string, Labels> gateway_labels;
-    std::map<std::string, std::string> security;  // port -> "MAC IP"
+    std::map<std::string, std::string> security;  // port -> "MAC IP", or "MAC nothing" for a spare
 };
 
 // Keeps the last rules applied; an injected failure keeps the previous ones (nft is atomic).
@@ -101,6 +107,7 @@ struct FakeFirewall : HostFirewall {
 struct FakeWorld {
     std::set<std::string> host_devices;
     std::map<std::string, std::string> plugged;  // host_if -> VM
+    std::atomic<int> slots{64};                  // NICs each VM can hold (a test may change it from its thread)
 };
 
 struct FakeBackend : VmmBackend {
@@ -113,6 +120,7 @@ struct FakeBackend : VmmBackend {
     std::string plug(const NicDevice& nic) override {
         plan.step("plug " + nic.host_if);
         if (!world.host_devices.count(nic.host_if)) throw ShimError(ErrorKind::Backend, "plug without a host device");
+        if (static_cast<int>(plugged_nics().size()) >= world.slots) throw ShimError(ErrorKind::Exhausted, "VM " + vm + " has no free slot");
         world.plugged[nic.host_if] = vm;
         return "pci-of-" + nic.host_if;
     }
@@ -152,17 +160,20 @@ struct Rig {
     FakeHostSwitch host{plan};
     FakeFirewall firewall{plan};
     FakeWorld world;
+    ShimConfig config = test_config(dir);  // what restart() starts with
     std::unique_ptr<Journal> journal;
     std::unique_ptr<NicManager> manager;
 
-    Rig() {
+    // `adjust` changes test_config() before the first start.
+    explicit Rig(const std::function<void(ShimConfig&)>& adjust = {}) {
         std::filesystem::remove_all(dir);
+        if (adjust) adjust(config);
         restart();
     }
     ~Rig() { std::filesystem::remove_all(dir); }
     ReconcileReport restart() {
         journal = std::make_unique<Journal>(dir);
-        manager = std::make_unique<NicManager>(test_config(dir), *journal, host, firewall, [this](const VmConfig& vm) {
+        manager = std::make_unique<NicManager>(config, *journal, host, firewall, [this](const VmConfig& vm) {
             return std::make_unique<FakeBackend>(vm.name, plan, world);
         });
         return manager->start();

@@ -94,3 +94,14 @@ TEST_CASE("guest: refusals and malformed requests become JSON-RPC errors with a 
     CHECK((*invalid)["error"]["code"] == -32600);
     CHECK_FALSE(handle_guest_message(*rig.manager, "vm1", json{{"jsonrpc", "2.0"}, {"method", "nic.list"}}));  // a notification
 }
+
+TEST_CASE("guest: warm-pool spares are not listed to the guest until an attach claims one") {
+    Rig rig([](ShimConfig& config) { config.vms[0].warm_pool = {{"lab", 1}}; });
+    while (rig.manager->balance_warm_pool()) {
+    }
+    CHECK(call(rig, "vm1", "nic.list", json::object())["result"]["nics"].empty());
+    const auto nic = call(rig, "vm1", "nic.attach", {{"network", "lab"}})["result"].get<brfusion::guest::AttachResult>();
+    const json listed = call(rig, "vm1", "nic.list", json::object())["result"]["nics"];
+    REQUIRE(listed.size() == 1);
+    CHECK(listed[0]["endpoint"] == nic.endpoint);
+}

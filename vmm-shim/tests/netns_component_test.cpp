@@ -225,3 +225,40 @@ TEST_CASE("netns: kill -9 of the shim in the middle of attaches leaks nothing af
         lab.stop_shim();
     }
 }
+
+TEST_CASE("netns: a warm-pool spare is in the VM and sends nothing - claimed, it carries traffic") {
+    Lab lab;
+    lab.config.vms[0].warm_pool = {{"lab", 1}};
+    lab.start_shim();
+    while (lab.shim->balance_warm_pool()) {
+    }
+    const auto nics = lab.shim->nics("vm1");
+    REQUIRE(nics.size() == 1);
+    const NicRecord spare = nics[0];
+    REQUIRE(spare.spare);
+    CHECK_THAT(lab.host.vsctl("--bare --columns=name find Interface external_ids:brfusion-spare=true"), Catch::Contains(spare.host_if));
+    const std::string guest_if = "bfg" + spare.endpoint;
+    CHECK_THAT(lab.vm1.exec("ip -o link show " + guest_if).output, Catch::Contains("link/ether " + spare.mac));
+
+    // Whatever the guest does with a spare, its port drops it: not even ARP gets out.
+    testing::run_checked("ip -n " + lab.vm1.name() + " addr add 198.51.100.200/24 dev " + guest_if + " && ip -n " + lab.vm1.name() + " link set " +
+                         guest_if + " up");
+    CHECK(lab.vm1.exec("ping -c 2 -W 1 198.51.100.1").exit_code != 0);
+    testing::run_checked("ip -n " + lab.vm1.name() + " addr flush dev " + guest_if + " && ip -n " + lab.vm1.name() + " link set " + guest_if + " down");
+
+    const AttachedNic nic = lab.shim->attach("vm1", "lab");
+    CHECK(nic.endpoint == spare.endpoint);
+    CHECK(nic.mac == spare.mac);
+    CHECK(lab.host.vsctl("--bare --columns=name find Interface external_ids:brfusion-spare=true").find(spare.host_if) == std::string::npos);
+    lab.configure_guest(lab.vm1, nic);
+    CHECK(lab.vm1.exec("ping -c 2 -W 2 " + nic.gateway.str()).exit_code == 0);
+    transfer_10mb(lab.host.netns(), lab.vm1.name(), nic.gateway.str());
+
+    lab.shim->detach("vm1", nic.endpoint);
+    lab.config.vms[0].warm_pool.clear();
+    lab.start_shim();
+    while (lab.shim->balance_warm_pool()) {
+    }
+    CHECK(lab.leftovers().empty());
+    CHECK(lab.security_flows().empty());
+}

@@ -15,12 +15,12 @@ namespace brfusion::testing {
 
 using nlohmann::json;
 
-DockerLab::DockerLab(LabBinaries lab_binaries, std::string lab_dir) : binaries(std::move(lab_binaries)), dir(std::move(lab_dir)) {
+DockerLab::DockerLab(LabBinaries lab_binaries, std::string lab_dir, int vm1_spares) : binaries(std::move(lab_binaries)), dir(std::move(lab_dir)) {
     std::filesystem::create_directories(dir);
     const std::string suffix = std::to_string(::getpid());
     vm1 = std::make_unique<EmulatedVm>("bfe-vm1-" + suffix, dir + "/vm1");
     vm2 = std::make_unique<EmulatedVm>("bfe-vm2-" + suffix, dir + "/vm2");
-    const json config = {{"ovsdb", host.db_socket()},
+    json config = {{"ovsdb", host.db_socket()},
                          {"host_netns", host.netns()},
                          {"state_dir", dir + "/shim-state"},
                          {"run_dir", dir + "/run"},
@@ -28,6 +28,7 @@ DockerLab::DockerLab(LabBinaries lab_binaries, std::string lab_dir) : binaries(s
                                        {{"name", "lab2"}, {"subnet", "203.0.113.0/24"}, {"tag", 200}}}},
                          {"vms", {{{"name", "vm1"}, {"netns", vm1->name()}, {"networks", {"lab", "lab2"}}},
                                   {{"name", "vm2"}, {"netns", vm2->name()}, {"networks", {"lab"}}}}}};
+    if (vm1_spares) config["vms"][0]["warm_pool"] = {{"lab", vm1_spares}};
     std::ofstream(dir + "/shim.json") << config.dump(2);
     start_shim();
     start_plugin(*vm1);

@@ -32,7 +32,8 @@ Commands:
   network add NAME --subnet CIDR --tag VLAN [--gateway IP] [--no-nat] [--mtu N] [--forward-to NET]...
                       add a host network (kept across restarts)
   network rm NAME     remove a host network no NIC or VM uses
-  nics [--vm NAME]    container NICs: VM, network, MAC, IP, OVS port, PCI address (real VMs), endpoint, published ports
+  nics [--vm NAME]    container NICs and warm-pool spares (state "spare"): VM, network, MAC, IP, OVS port,
+                      PCI address (real VMs), endpoint, state, published ports
   doctor              checks OVS, nftables, port security, the gateways and the VMs, and says what is
                       wrong (exit 1 if anything is)
 
@@ -80,6 +81,11 @@ std::string text(const json& value) {
     if (value.is_object() && value.contains("container_port"))  // a published port
         return value.value("protocol", "") + ":" + value.value("host_ip", "") + (value.contains("host_ip") ? ":" : "") +
                value["host_port"].dump() + "->" + value["container_port"].dump();
+    if (value.is_object()) {  // a warm pool: lab=2,web=1
+        std::string joined;
+        for (const auto& [key, item] : value.items()) joined += (joined.empty() ? "" : ",") + key + "=" + text(item);
+        return joined.empty() ? "-" : joined;
+    }
     if (value.is_array()) {
         std::string joined;
         for (const auto& item : value) joined += (joined.empty() ? "" : ",") + text(item);
@@ -158,7 +164,7 @@ int main(int argc, char** argv) {
     };
     if (words == std::vector<std::string>{"vms"}) {
         call.target = "/v1/vms";
-        columns = {"name", "backend", "netns", "networks", "nics", "origin", "channel"};
+        columns = {"name", "backend", "netns", "networks", "warm_pool", "nics", "origin", "channel"};
     } else if (is({"vm", "show"}) && words.size() == 3) {
         call.target = "/v1/vms/" + words[2];
         columns = {"endpoint", "network", "mac", "ip", "port", "state", "published"};

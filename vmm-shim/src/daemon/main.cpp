@@ -8,6 +8,7 @@
 #include "brfusion/shim/error.hpp"
 #include "brfusion/shim/admin_api.hpp"
 #include "brfusion/shim/host_switch.hpp"
+#include "brfusion/shim/warm_pool.hpp"
 
 #include <boost/asio/signal_set.hpp>
 
@@ -119,6 +120,7 @@ int main(int argc, char** argv) {
                   << " detach(es) finished, " << report.repaired.size() << " NIC(s) repaired, " << report.orphans.size()
                   << " orphan port(s) removed, " << report.stale_port_rules << " stale port rule set(s) removed\n";
         for (const auto& why : report.deferred) std::cerr << "brfusion-shim: reconcile deferred: " << why << "\n";
+        WarmPool warm_pool(nics, [](const std::string& message) { std::cerr << "brfusion-shim: " << message << "\n"; });
 
         boost::asio::io_context io;
         boost::asio::thread_pool workers(2);

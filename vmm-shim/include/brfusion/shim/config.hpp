@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,9 @@ struct HostNetwork {
     std::vector<std::string> forward_to;  // host networks this one may open connections to (default: none)
 };
 
+// The most spare NICs a VM may keep per network (each takes a hot-plug slot of the VM).
+constexpr int kMaxWarmPool = 32;
+
 // A VM the shim serves. Its backend says how NICs reach it.
 struct VmConfig {
     std::string name;
@@ -33,6 +37,9 @@ struct VmConfig {
     std::vector<std::string> networks;  // host networks it may attach to
     std::string channel;                // guest channel: the unix socket the shim listens on for this VM
                                         // (default RUN_DIR/vm-NAME.sock); whoever connects speaks as this VM
+    // Warm pool: how many spare NICs to keep plugged into the VM, per allowed network (default
+    // none). An attach claims a spare at once; the pool refills in the background.
+    std::map<std::string, int> warm_pool;
 };
 
 struct ShimConfig {

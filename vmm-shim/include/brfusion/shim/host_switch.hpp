@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -23,10 +24,10 @@ namespace brfusion::shim {
 using Labels = std::map<std::string, std::string>;  // external_ids
 
 // Port security: what a container's port may send. ARP and IPv4 from this MAC and address pass;
-// everything else the port sends is dropped.
+// everything else the port sends is dropped. Without an address (a warm-pool spare), nothing passes.
 struct PortSecurity {
     std::string mac;
-    Ipv4 ip;
+    std::optional<Ipv4> ip;
 };
 
 class HostSwitch {
@@ -37,6 +38,8 @@ public:
     // An access port of VLAN `tag` for an existing host device.
     virtual void add_port(const std::string& name, int tag, const Labels& labels) = 0;
     virtual void remove_port(const std::string& name) = 0;
+    // Removes the label `key` from the port (and its interface); idempotent.
+    virtual void remove_label(const std::string& port, const std::string& key) = 0;
     // Ports carrying the label `key`, as port name -> that label's value.
     virtual std::map<std::string, std::string> ports_labelled(const std::string& key) = 0;
     // An internal port of VLAN `tag` whose host device holds `address_cidr` (e.g.
@@ -67,6 +70,7 @@ public:
     void ensure_bridge() override;
     void add_port(const std::string& name, int tag, const Labels& labels) override;
     void remove_port(const std::string& name) override;
+    void remove_label(const std::string& port, const std::string& key) override;
     std::map<std::string, std::string> ports_labelled(const std::string& key) override;
     void ensure_gateway(const std::string& port, int tag, const Labels& labels, const std::string& address_cidr, int mtu) override;
     void secure_port(const std::string& port, const PortSecurity& allowed) override;

@@ -36,6 +36,9 @@ struct NicRecord {
     std::string pci;      // where the guest finds it (a real VM's PCI address; "" for netns)
     NicPhase phase = NicPhase::Attaching;
     std::vector<PublishedPort> published;  // every host_port chosen
+    // A warm-pool NIC: plugged into the VM but no container's yet. It has no address (ip is
+    // 0.0.0.0), its port sends nothing, and OVS labels it brfusion-spare=true. An attach claims it.
+    bool spare = false;
 };
 
 struct ShimState {

@@ -68,11 +68,22 @@ public:
     // and writes the firewall table.
     ReconcileReport start();
 
+    // Claims a spare NIC of the VM's warm pool for the network when there is one (it only gets
+    // its address, port security and label: no hot-plug), else makes and plugs a new NIC.
     // Errors: NotFound (unknown VM or network), NotAllowed (network not allowed for the VM),
     // BadRequest/Conflict/Exhausted (the requested address), Backend (a step failed; undone).
     AttachedNic attach(const std::string& vm, const std::string& network, std::optional<Ipv4> requested_ip = std::nullopt);
     // Idempotent: an endpoint that does not exist is success. NotAllowed if it is another VM's.
     void detach(const std::string& vm, const std::string& endpoint);
+
+    // One step towards the configured warm pools (VmConfig::warm_pool): removes one spare too
+    // many (its pool shrank) or makes one missing spare. Returns false when every pool is as
+    // configured. Throws what failed (the spare being made is undone). WarmPool calls it in the
+    // background; one step at a time, so attaches get the lock between steps.
+    bool balance_warm_pool();
+    // `listener` is called (under the manager's lock: keep it short) each time an attach claims
+    // a spare; nullptr for none.
+    void on_spare_claimed(std::function<void()> listener);
 
     // The endpoint's published ports become exactly `ports` (host_port 0: the lowest free port
     // of 49153-65535); returns them as published. NotFound (no such endpoint), NotAllowed
@@ -101,6 +112,7 @@ public:
     // Whether a network / VM comes from the config file (else it was added at run time).
     bool from_config_file(const std::string& name) const;
 
+    // Every NIC record (of `vm`, or of all VMs), warm-pool spares included.
     std::vector<NicRecord> nics(const std::string& vm = "") const;
     // The host network `network` if VM `vm` may use it; NotFound / NotAllowed (listing what it
     // may use) otherwise.
@@ -129,6 +141,15 @@ private:
     // first step that fails, leaving the record as it was for a later retry.
     void tear_down(NicRecord record);
     void add_port(const NicRecord& record, const HostNetwork& network);
+    // A new NIC's names and MAC (not yet recorded).
+    NicRecord new_record(const std::string& vm, const std::string& network) const;
+    // The steps that make a recorded NIC: host device, OVS port, port security, plug.
+    void build(NicRecord& record, const HostNetwork& network);
+    // After `failure` in an attach: tears the NIC down; if that fails too, throws both messages.
+    void undo_attach(const NicRecord& record, const std::exception_ptr& failure);
+    void add_spare(const std::string& vm, const HostNetwork& network);
+    // The VM's spare for the network that is ready to be claimed, if any.
+    std::optional<NicRecord> ready_spare(const std::string& vm, const std::string& network) const;
     ReconcileReport reconcile();
     // One journal record against what exists: finishes or undoes it, or repairs what is missing.
     void reconcile_nic(const NicRecord& record, const std::map<std::string, std::string>& endpoint_ports, const std::set<std::string>& secured,
@@ -141,6 +162,7 @@ private:
     HostFirewall& firewall_;
     BackendFactory make_backend_;
     std::map<std::string, std::unique_ptr<VmmBackend>> backends_;  // by VM
+    std::function<void()> spare_claimed_;
     ShimState state_;
     mutable std::mutex mutex_;
 };

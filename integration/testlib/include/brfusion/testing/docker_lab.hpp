@@ -19,8 +19,9 @@ struct LabBinaries {
 
 class DockerLab {
 public:
-    // Throws std::runtime_error with the failing daemon's log.
-    explicit DockerLab(LabBinaries binaries, std::string dir);
+    // `vm1_spares`: vm1's warm pool on lab (spare NICs kept plugged). Throws std::runtime_error
+    // with the failing daemon's log.
+    DockerLab(LabBinaries binaries, std::string dir, int vm1_spares = 0);
     ~DockerLab();
     DockerLab(const DockerLab&) = delete;
     DockerLab& operator=(const DockerLab&) = delete;
