@@ -8,13 +8,14 @@
 # for the whole project, so that CI and a newcomer's machine get the same thing).
 set -euo pipefail
 
-build=(cmake make g++ pkg-config libboost1.81-dev nlohmann-json3-dev catch2)
+build=(cmake make g++ pkg-config libboost1.81-dev nlohmann-json3-dev catch2 libvirt-dev libxml2-dev)
 ovs=(openvswitch-switch openvswitch-common)       # ovs-bridge tests, the demo, every OVS sandbox
 netns=(iproute2 ethtool procps iputils-ping iperf3)  # namespaces, TX offload, process checks, traffic tests
 nat=(nftables)                                    # brfusion-shim's host NAT and published ports
 docker=(docker.io containerd runc busybox-static)  # emulated VMs running dockerd + the plugin; the busybox test image
 qemu=(qemu-system-x86 linux-image-amd64 cpio)     # real VMs (qmp backend, QemuVm): QEMU, the guest kernel, its initramfs
-packages=("${build[@]}" "${ovs[@]}" "${netns[@]}" "${nat[@]}" "${docker[@]}" "${qemu[@]}")
+libvirt=(libvirt-daemon-system)                   # the libvirt backend's tests: libvirtd, virtlogd, the QEMU driver
+packages=("${build[@]}" "${ovs[@]}" "${netns[@]}" "${nat[@]}" "${docker[@]}" "${qemu[@]}" "${libvirt[@]}")
 
 [ "$(id -u)" = 0 ] || { echo "install-deps: run as root (apt-get needs it)" >&2; exit 1; }
 

@@ -1,5 +1,6 @@
 #include "brfusion/shim/backend.hpp"
 
+#include "brfusion/shim/backends/libvirt_backend.hpp"
 #include "brfusion/shim/backends/netns_backend.hpp"
 #include "brfusion/shim/backends/qmp_backend.hpp"
 #include "brfusion/shim/error.hpp"
@@ -9,7 +10,8 @@ namespace brfusion::shim {
 std::unique_ptr<VmmBackend> make_backend(const VmConfig& vm, const BackendContext& context) {
     if (vm.backend == "netns") return std::make_unique<NetnsBackend>(vm.netns, context.host_netns);
     if (vm.backend == "qmp") return std::make_unique<QmpBackend>(vm.name, vm.qmp, context.host_netns);
-    throw ShimError(ErrorKind::BadRequest, "VM " + vm.name + ": backend '" + vm.backend + "' is not supported (supported: netns, qmp)");
+    if (vm.backend == "libvirt") return std::make_unique<LibvirtBackend>(vm.name, vm.libvirt_uri, vm.domain, context.host_netns);
+    throw ShimError(ErrorKind::BadRequest, "VM " + vm.name + ": backend '" + vm.backend + "' is not supported (supported: netns, qmp, libvirt)");
 }
 
 }  // namespace brfusion::shim

@@ -92,17 +92,22 @@ HostNetwork parse_network(const json& object, const std::string& path) {
 }
 
 VmConfig parse_vm(const json& object, const std::string& path) {
-    reject_unknown_keys(object, path, {"name", "backend", "netns", "qmp", "networks", "channel", "warm_pool"});
+    reject_unknown_keys(object, path, {"name", "backend", "netns", "qmp", "domain", "libvirt_uri", "networks", "channel", "warm_pool"});
     VmConfig vm;
     vm.name = name_of(object, path);
     vm.backend = get<std::string>(object, path, "backend", std::optional<std::string>("netns"));
-    if (vm.backend != "netns" && vm.backend != "qmp") refuse(path + ".backend", "'" + vm.backend + "' is not supported (supported: netns, qmp)");
+    if (vm.backend != "netns" && vm.backend != "qmp" && vm.backend != "libvirt")
+        refuse(path + ".backend", "'" + vm.backend + "' is not supported (supported: netns, qmp, libvirt)");
     vm.netns = get<std::string>(object, path, "netns", std::optional<std::string>(""));
     if (vm.backend == "netns" && vm.netns.empty()) refuse(path + ".netns", "is required for the netns backend");
     vm.qmp = get<std::string>(object, path, "qmp", std::optional<std::string>(""));
     if (vm.backend == "qmp" && vm.qmp.empty()) refuse(path + ".qmp", "is required for the qmp backend (QEMU's -qmp unix:PATH socket)");
     if (vm.backend != "netns" && !vm.netns.empty()) refuse(path + ".netns", "is only for the netns backend");
     if (vm.backend != "qmp" && !vm.qmp.empty()) refuse(path + ".qmp", "is only for the qmp backend");
+    vm.domain = get<std::string>(object, path, "domain", std::optional<std::string>(vm.backend == "libvirt" ? vm.name : ""));
+    vm.libvirt_uri = get<std::string>(object, path, "libvirt_uri", std::optional<std::string>(vm.backend == "libvirt" ? "qemu:///system" : ""));
+    if (vm.backend != "libvirt" && !vm.domain.empty()) refuse(path + ".domain", "is only for the libvirt backend");
+    if (vm.backend != "libvirt" && !vm.libvirt_uri.empty()) refuse(path + ".libvirt_uri", "is only for the libvirt backend");
     vm.networks = get<std::vector<std::string>>(object, path, "networks", std::vector<std::string>{});
     vm.channel = get<std::string>(object, path, "channel", std::optional<std::string>(""));
     vm.warm_pool = get<std::map<std::string, int>>(object, path, "warm_pool", std::map<std::string, int>{});
@@ -126,6 +131,8 @@ json to_json(const VmConfig& vm) {
     json object = {{"name", vm.name}, {"backend", vm.backend}, {"networks", vm.networks}, {"channel", vm.channel}};
     if (!vm.netns.empty()) object["netns"] = vm.netns;
     if (!vm.qmp.empty()) object["qmp"] = vm.qmp;
+    if (!vm.domain.empty()) object["domain"] = vm.domain;
+    if (!vm.libvirt_uri.empty()) object["libvirt_uri"] = vm.libvirt_uri;
     if (!vm.warm_pool.empty()) object["warm_pool"] = vm.warm_pool;
     return object;
 }

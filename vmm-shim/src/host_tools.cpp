@@ -46,6 +46,15 @@ bool link_exists(const std::string& netns, const std::string& name) {
     return run_process(ip_argv(netns, {"link", "show", "dev", name})).exit_code == 0;
 }
 
+void ensure_tap(const std::string& netns, const std::string& name, int mtu) {
+    if (!link_exists(netns, name)) ip(netns, {"tuntap", "add", "dev", name, "mode", "tap"});
+    ip(netns, {"link", "set", name, "mtu", std::to_string(mtu), "up"});
+}
+
+void delete_link(const std::string& netns, const std::string& name) {
+    if (link_exists(netns, name)) ip(netns, {"link", "del", name});
+}
+
 int open_tap(const std::string& netns, const std::string& name) {
     int tap = -1;
     std::string failure;

@@ -13,6 +13,10 @@ std::string run(const std::string& netns, const std::vector<std::string>& argv, 
 // `ip [-n NETNS] ARGS...`
 void ip(const std::string& netns, const std::vector<std::string>& args);
 bool link_exists(const std::string& netns, const std::string& name);
+// A persistent TAP `name` in `netns`, up, with `mtu` (made if missing): a NIC's host side that a
+// VMM opens. delete_link removes it (or any link); both idempotent.
+void ensure_tap(const std::string& netns, const std::string& name, int mtu);
+void delete_link(const std::string& netns, const std::string& name);
 // An fd attached to the existing TAP `name` in `netns` (no packet info, no vnet header), to hand
 // to a VMM; the caller closes it. The netns is entered on a thread of its own, never the caller's.
 int open_tap(const std::string& netns, const std::string& name);

@@ -29,13 +29,13 @@ std::string NetnsBackend::plug(const NicDevice& nic) {
 }
 
 void NetnsBackend::unplug(const NicDevice& nic) {
-    if (tools::link_exists(host_netns_, nic.host_if)) tools::ip(host_netns_, {"link", "del", nic.host_if});
+    tools::delete_link(host_netns_, nic.host_if);
 }
 
 void NetnsBackend::delete_host_device(const NicDevice& nic) {
     unplug(nic);
     // A peer never moved (crash between create and plug) survives only if host_if is gone already.
-    if (tools::link_exists(host_netns_, nic.guest_if)) tools::ip(host_netns_, {"link", "del", nic.guest_if});
+    tools::delete_link(host_netns_, nic.guest_if);
 }
 
 bool NetnsBackend::host_device_exists(const NicDevice& nic) { return tools::link_exists(host_netns_, nic.host_if); }

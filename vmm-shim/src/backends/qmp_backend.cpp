@@ -46,10 +46,7 @@ std::string pci_address(const RootPort& port) {
 QmpBackend::QmpBackend(std::string vm, std::string qmp_socket, std::string host_netns, QmpTimeouts timeouts)
     : vm_(vm), host_netns_(std::move(host_netns)), timeouts_(timeouts), qmp_(std::move(vm), std::move(qmp_socket), timeouts.reply) {}
 
-void QmpBackend::create_host_device(const NicDevice& nic) {
-    if (!tools::link_exists(host_netns_, nic.host_if)) tools::ip(host_netns_, {"tuntap", "add", "dev", nic.host_if, "mode", "tap"});
-    tools::ip(host_netns_, {"link", "set", nic.host_if, "mtu", std::to_string(nic.mtu), "up"});
-}
+void QmpBackend::create_host_device(const NicDevice& nic) { tools::ensure_tap(host_netns_, nic.host_if, nic.mtu); }
 
 std::string QmpBackend::plug(const NicDevice& nic) {
     const auto ports = root_ports(qmp_.execute("query-pci"));
@@ -138,9 +135,7 @@ void QmpBackend::forget_netdev(const std::string& host_if) {
     }
 }
 
-void QmpBackend::delete_host_device(const NicDevice& nic) {
-    if (tools::link_exists(host_netns_, nic.host_if)) tools::ip(host_netns_, {"link", "del", nic.host_if});
-}
+void QmpBackend::delete_host_device(const NicDevice& nic) { tools::delete_link(host_netns_, nic.host_if); }
 
 bool QmpBackend::host_device_exists(const NicDevice& nic) { return tools::link_exists(host_netns_, nic.host_if); }
 

@@ -7,6 +7,9 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "brfusion/shim/backends/libvirt_backend.hpp"
+#include "brfusion/shim/config.hpp"
+
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -27,6 +30,10 @@ Commands:
   vm add NAME [--backend netns] --netns NS [--network NET]... [--channel PATH]
                       serve a VM from now on (kept across restarts)
   vm rm NAME          detach its NICs (their addresses go back to the pools) and stop serving it
+  vm prepare DOMAIN [--ports N] [--channel PATH] [--connect URI]
+                      make a libvirt domain ready for brfusion (talks to libvirt, not the shim): at
+                      least N (8) free PCIe root ports for hot-plug and the guest channel
+                      org.brfusion.shim.0 to PATH (/run/brfusion/vm-DOMAIN.sock); at its next start
   networks            host networks and the addresses in use
   network show NAME   one host network
   network add NAME --subnet CIDR --tag VLAN [--gateway IP] [--no-nat] [--mtu N] [--forward-to NET]...
@@ -138,6 +145,33 @@ std::string options(const std::vector<std::string>& words, std::size_t first, js
     return "";
 }
 
+// vm prepare DOMAIN [--ports N] [--channel PATH] [--connect URI]: libvirt directly, not the shim.
+int prepare_vm(const std::vector<std::string>& words) {
+    json flags;
+    if (const std::string error = options(words, 3, flags, {{"--ports", "ports"}, {"--channel", "channel"}, {"--connect", "uri"}}, {}, {}); !error.empty()) {
+        std::cerr << "brfusionctl: " << error << " (see --help)\n";
+        return 2;
+    }
+    const std::string& domain = words[2];
+    const std::string ports = flags.value("ports", "8");
+    if (ports.empty() || ports.size() > 3 || ports.find_first_not_of("0123456789") != std::string::npos) {
+        std::cerr << "brfusionctl: --ports takes a number of spare root ports (0-112)\n";
+        return 2;
+    }
+    const std::string channel = flags.value("channel", brfusion::shim::default_channel("/run/brfusion", domain));
+    try {
+        const auto layout = brfusion::shim::prepare_libvirt_domain(flags.value("uri", "qemu:///system"), domain, std::stoi(ports), channel);
+        std::cout << "domain " << domain << ": " << layout.free_root_ports().size() << " free PCIe root port(s) for hot-plug; guest channel "
+                  << brfusion::shim::libvirt_xml::kChannelName << " -> " << layout.channel << ". Takes effect at its next start.\n";
+        if (!layout.acpi)
+            std::cout << "warning: the domain has no <features><acpi/>: QEMU then hot-plugs natively, 5 s per unplug; add it with virsh edit " << domain << "\n";
+        return 0;
+    } catch (const std::exception& e) {
+        std::cerr << "brfusionctl: " << e.what() << "\n";
+        return 1;
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -162,6 +196,7 @@ int main(int argc, char** argv) {
             if (words[i++] != word) return false;
         return true;
     };
+    if (is({"vm", "prepare"}) && words.size() >= 3) return prepare_vm(words);
     if (words == std::vector<std::string>{"vms"}) {
         call.target = "/v1/vms";
         columns = {"name", "backend", "netns", "networks", "warm_pool", "nics", "origin", "channel"};

@@ -1,7 +1,7 @@
 #pragma once
 // VmmBackend: how NICs reach one VM. One instance per VM, made by make_backend() from its config.
-// Backends: netns (the "VM" is a network namespace), qmp (a QEMU VM driven over its monitor);
-// libvirt comes next.
+// Backends: netns (the "VM" is a network namespace), qmp (a QEMU VM driven over its monitor),
+// libvirt (a libvirt domain, through the libvirt C API).
 //
 // Contract for every method: idempotent (the state asked for may already be there, partly or
 // wholly, after a crash); blocks until done; throws ShimError(Backend) saying what failed.

@@ -31,9 +31,11 @@ constexpr int kMaxWarmPool = 32;
 // A VM the shim serves. Its backend says how NICs reach it.
 struct VmConfig {
     std::string name;
-    std::string backend = "netns";      // "netns" | "qmp" (libvirt comes next)
+    std::string backend = "netns";      // "netns" | "qmp" | "libvirt"
     std::string netns;                  // netns backend: the VM's network namespace
     std::string qmp;                    // qmp backend: QEMU's QMP unix socket
+    std::string domain;                 // libvirt backend: the domain's name (default: the VM's name)
+    std::string libvirt_uri;            // libvirt backend: the connection URI (default qemu:///system)
     std::vector<std::string> networks;  // host networks it may attach to
     std::string channel;                // guest channel: the unix socket the shim listens on for this VM
                                         // (default RUN_DIR/vm-NAME.sock); whoever connects speaks as this VM
