@@ -46,7 +46,7 @@ TEST_CASE("qemu: docker in a real VM - the plugin over virtio-serial - a hot-plu
     shim.start({BRFUSION_SHIM_BINARY, "--config", dir + "/shim.json"}, dir + "/shim.log");
     REQUIRE(testing::wait_until([&] { return std::filesystem::exists(dir + "/run/vm-vm1.sock"); }, std::chrono::seconds(10)));
     {
-        testing::QemuVm vm({"vm1", dir + "/vm1", 2, 1536, dir + "/run/vm-vm1.sock"});
+        testing::QemuVm vm({"vm1", dir + "/vm1", 2, 1536, dir + "/run/vm-vm1.sock", ""});
         INFO("shim log:\n" << shim.log());
         const std::string docker = "/usr/bin/docker";  // Debian's 20.10 CLI, as the daemon
         const auto started = vm.exec("(containerd >/tmp/containerd.log 2>&1 &); (dockerd --iptables=false --bridge=none >/tmp/dockerd.log 2>&1 &);"

@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
     }
     const std::string dir = "/tmp/brfusion-hotplug-bench-vm-" + std::to_string(::getpid());
     {
-        testing::QemuVm vm({"vm1", dir, 2, 1024, ""});
+        testing::QemuVm vm({"vm1", dir, 2, 1024, "", ""});
         measure_both("qmp TCG", host, {{"name", "vm1"}, {"backend", "qmp"}, {"qmp", vm.qmp_socket()}, {"networks", {"lab"}}}, rounds,
                      [&](const std::string& mac) { return vm.exec("grep -qs " + mac + " /sys/class/net/*/address").exit_code == 0; });
         std::vector<double> round_trips;

@@ -12,6 +12,7 @@
 #include "brfusion/testing/ovs_sandbox.hpp"
 #include "brfusion/testing/qemu_vm.hpp"
 #include "fake_qemu.hpp"
+#include "real_vm_lab.hpp"
 #include "shim_core.hpp"
 
 #include <catch2/catch.hpp>
@@ -107,88 +108,8 @@ TEST_CASE("qmp: a VM out of root ports gets an error naming the limit and how to
     backend.delete_host_device(first);
 }
 
-namespace {
-
-// A host (OVS sandbox) and a QEMU VM served by the shim's core with the qmp backend.
-struct QemuLab : test::ShimCore {
-    testing::OvsSandbox host;
-    std::string dir = "/tmp/brfusion-qmp-lab-" + std::to_string(::getpid());
-    testing::QemuVm vm{{"vm1", dir + "/vm1", 2, 1024, ""}};
-
-    QemuLab() {
-        config = parse_config({{"ovsdb", host.db_socket()},
-                               {"host_netns", host.netns()},
-                               {"state_dir", dir + "/state"},
-                               {"networks", {{{"name", "lab"}, {"subnet", "198.51.100.0/24"}, {"tag", 100}, {"nat", false}}}},
-                               {"vms", {{{"name", "vm1"}, {"backend", "qmp"}, {"qmp", vm.qmp_socket()}, {"networks", {"lab"}}}}}});
-    }
-    ~QemuLab() {
-        stop_shim();
-        std::filesystem::remove_all(dir);
-    }
-    // The guest's name for the NIC at `pci`, once its kernel has it ("" if it does not).
-    std::string guest_nic_at(const std::string& pci) {
-        std::string name;
-        testing::wait_until(
-            [&] {
-                name = vm.exec("ls /sys/bus/pci/devices/" + pci + "/virtio*/net 2>/dev/null").output;
-                while (!name.empty() && name.back() == '\n') name.pop_back();
-                return !name.empty();
-            },
-            std::chrono::seconds(10));
-        return name;
-    }
-    std::string leftovers() const {
-        return host.vsctl("--bare --columns=name find Port external_ids:brfusion-endpoint!=none") +
-               testing::run("ip -n " + host.netns() + " -o link show | grep -o ' bf[0-9a-f]*[:@]' || true").output;
-    }
-};
-
-}  // namespace
-
 TEST_CASE("qmp: a real QEMU VM - the guest sees the NIC at the reported PCI address - ping and 10 MB of TCP to the gateway - "
           "a shim restart loses nothing - detach and reconcile leave nothing") {
-    QemuLab lab;
-    INFO("console:\n" << lab.vm.console());
-    lab.start_shim();
-    const AttachedNic nic = lab.shim->attach("vm1", "lab");
-    REQUIRE(nic.pci == "0000:01:00.0");
-    const std::string eth = lab.guest_nic_at(nic.pci);
-    REQUIRE_FALSE(eth.empty());
-    CHECK_THAT(lab.vm.exec("cat /sys/class/net/" + eth + "/address").output, Catch::Contains(nic.mac));
-    CHECK_THAT(lab.vm.exec("cat /sys/class/net/" + eth + "/operstate").output, Catch::Contains("down"));
-    CHECK_THAT(lab.host.vsctl("--bare --columns=name find Interface external_ids:brfusion-vm=vm1"), Catch::Contains(nic.endpoint));
-    CHECK_THAT(lab.host.vsctl("get Interface bf" + nic.endpoint + " external_ids:attached-mac"), Catch::Contains(nic.mac));
-
-    // A shim restart between attach and detach: the NIC is found intact, nothing is redone.
-    const ReconcileReport report = lab.start_shim();
-    CHECK(report.repaired.empty());
-    CHECK(report.orphans.empty());
-    CHECK(lab.shim->nics("vm1").at(0).pci == nic.pci);
-
-    lab.vm.exec("ip addr add " + nic.ip.str() + "/24 dev " + eth + " && ip link set " + eth + " up");
-    const auto ping = lab.vm.exec("ping -c 3 -W 5 " + nic.gateway.str());
-    INFO(ping.output);
-    CHECK(ping.exit_code == 0);
-    testing::run_checked("ip netns exec " + lab.host.netns() + " iperf3 -s -1 -D -B " + nic.gateway.str());
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    const auto transfer = lab.vm.exec("iperf3 -c " + nic.gateway.str() + " -n 10M", std::chrono::seconds(300));
-    INFO(transfer.output);
-    CHECK(transfer.exit_code == 0);
-    CHECK_THAT(transfer.output, Catch::Contains("receiver"));
-
-    lab.shim->detach("vm1", nic.endpoint);
-    CHECK(lab.vm.exec("test -e /sys/class/net/" + eth).exit_code != 0);
-    CHECK_THAT(lab.vm.exec("ls /sys/bus/pci/devices").output, !Catch::Contains("0000:01:00.0"));
-    CHECK(lab.leftovers().empty());
-    CHECK(Journal(lab.config.state_dir).load().ipam.leases("lab").empty());
-
-    // A NIC in the VM that no journal knows (a journal moved away): the next start unplugs it.
-    const AttachedNic lost = lab.shim->attach("vm1", "lab");
-    lab.stop_shim();
-    std::filesystem::remove_all(lab.config.state_dir);
-    const ReconcileReport cleanup = lab.start_shim();
-    CHECK(std::find(cleanup.orphans.begin(), cleanup.orphans.end(), "bf" + lost.endpoint) != cleanup.orphans.end());
-    CHECK(lab.leftovers().empty());
-    CHECK_THAT(lab.vm.exec("ls /sys/bus/pci/devices").output, !Catch::Contains("0000:01:00.0"));
+    test::RealVmLab lab("qmp");
+    test::attach_traffic_restart_detach(lab);
 }

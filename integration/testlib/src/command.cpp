@@ -39,6 +39,10 @@ std::optional<std::string> missing_prerequisite(const std::vector<std::string>& 
         if (need == "netns" && run("ip netns list").exit_code != 0) return "needs 'ip netns' (iproute2) and network namespace support";
         if (need == "docker" && !(has("dockerd") && has("containerd") && has("runc") && has("/usr/bin/docker") && has("busybox") && has("nsenter")))
             return "needs Docker (dockerd, containerd, runc, /usr/bin/docker), busybox and nsenter: run packaging/install-deps.sh";
+        if (need == "libvirt" && !(has("libvirtd") && has("virtlogd") && has("virsh")))
+            return "needs libvirt (libvirtd, virtlogd, virsh): run packaging/install-deps.sh";
+        if (need == "libvirt" && run("pgrep -x libvirtd").exit_code == 0)
+            return "a libvirtd runs already; the libvirt tests start their own inside their host netns (it opens the TAPs there): stop it first";
         if (need == "qemu" && !(has("qemu-system-x86_64") && has("cpio") && run("ls /boot/vmlinuz-*").exit_code == 0))
             return "needs QEMU (qemu-system-x86_64), cpio and a Debian kernel in /boot (linux-image-amd64): run packaging/install-deps.sh";
     }

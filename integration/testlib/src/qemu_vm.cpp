@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 
 namespace brfusion::testing {
@@ -74,31 +75,65 @@ QemuVm::QemuVm(QemuVmOptions options) : options_(std::move(options)) {
     std::string kernel = run_checked(std::string(BRFUSION_GUEST_DIR) + "/make-initramfs " + initramfs);
     while (!kernel.empty() && kernel.back() == '\n') kernel.pop_back();
 
-    std::vector<std::string> argv = {
-        "qemu-system-x86_64", "-name", options_.name, "-machine", "q35,accel=tcg", "-cpu", "max", "-smp", "1", "-m", std::to_string(options_.memory_mb),
-        "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
-        "-kernel", kernel, "-initrd", initramfs,
-        "-append", "console=ttyS0 panic=-1 quiet brfusion.name=" + options_.name + " brfusion.init=" + BRFUSION_GUEST_DIR + "/guest-init",
-        "-fsdev", "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
-        "-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
-        "-qmp", "unix:" + qmp_socket() + ",server=on,wait=off",
-        "-device", "virtio-serial-pci,id=serial0",
-        "-chardev", "socket,id=exec,path=" + dir + "/exec.sock,server=on,wait=off",
-        "-device", "virtserialport,chardev=exec,name=org.brfusion.exec.0"};
-    if (!options_.shim_channel.empty()) {
-        // The shim listens; QEMU connects, and again after a shim restart.
-        argv.insert(argv.end(), {"-chardev", "socket,id=shim,path=" + options_.shim_channel + ",reconnect=1", "-device",
-                                 "virtserialport,chardev=shim,name=org.brfusion.shim.0"});
-    }
+    const std::string cmdline = "console=ttyS0 panic=-1 quiet brfusion.name=" + options_.name + " brfusion.init=" + BRFUSION_GUEST_DIR + "/guest-init";
     // Eight ports per slot of pcie.0 (multifunction), from slot 0x10: up to 112 ports.
-    for (int port = 0; port < options_.root_ports; ++port) {
+    const auto port_address = [](int port) {
         char address[32];
         std::snprintf(address, sizeof(address), "0x%x.0x%x", 0x10 + port / 8, port % 8);  // QEMU reads them as hex
-        argv.insert(argv.end(), {"-device", "pcie-root-port,id=bfport" + std::to_string(port + 1) + ",chassis=" + std::to_string(port + 1) +
-                                                ",bus=pcie.0,addr=" + address + (port % 8 == 0 ? ",multifunction=on" : "")});
-    }
+        return std::string(address);
+    };
     const auto started = std::chrono::steady_clock::now();
-    qemu_.start(argv, dir + "/console.log");
+    if (!options_.libvirt_uri.empty()) {
+        std::string xml = "<domain type='qemu'>\n  <name>" + options_.name + "</name>\n  <memory unit='MiB'>" + std::to_string(options_.memory_mb) +
+                          "</memory>\n  <vcpu>1</vcpu>\n"
+                          "  <os><type arch='x86_64' machine='q35'>hvm</type><kernel>" + kernel + "</kernel><initrd>" + initramfs +
+                          "</initrd><cmdline>" + cmdline + "</cmdline></os>\n"
+                          // ACPI: without it libvirt passes -no-acpi and hot-plug turns native (5 s per unplug).
+                          "  <features><acpi/><apic/></features>\n  <cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>\n"
+                          "  <on_reboot>destroy</on_reboot>\n"
+                          // QEMU as root: it reads the host's root over 9p, wherever the build is.
+                          "  <seclabel type='static' model='dac' relabel='no'><label>+0:+0</label></seclabel>\n  <devices>\n"
+                          "    <controller type='usb' model='none'/>\n    <memballoon model='none'/>\n"
+                          "    <controller type='pci' index='0' model='pcie-root'/>\n";
+        for (int port = 0; port < options_.root_ports; ++port) {
+            const std::string address = port_address(port);
+            xml += "    <controller type='pci' index='" + std::to_string(port + 1) + "' model='pcie-root-port'><address type='pci' domain='0x0000' bus='0x00' slot='" +
+                   address.substr(0, address.find('.')) + "' function='" + address.substr(address.find('.') + 1) + "'" +
+                   (port % 8 == 0 ? " multifunction='on'" : "") + "/></controller>\n";
+        }
+        // The 9p root and the serial ports on pcie.0 itself, apart from the hot-plug ports.
+        xml += "    <filesystem type='mount' accessmode='passthrough'><source dir='/'/><target dir='hostroot'/><readonly/>"
+               "<address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/></filesystem>\n"
+               "    <controller type='virtio-serial' index='0'><address type='pci' domain='0x0000' bus='0x00' slot='0x06' function='0x0'/></controller>\n"
+               "    <serial type='file'><source path='" + dir + "/console.log'/><target port='0'/></serial>\n"
+               "    <channel type='unix'><source mode='bind' path='" + dir + "/exec.sock'/><target type='virtio' name='org.brfusion.exec.0'/></channel>\n";
+        if (!options_.shim_channel.empty())
+            xml += "    <channel type='unix'><source mode='connect' path='" + options_.shim_channel +
+                   "'><reconnect enabled='yes' timeout='1'/></source><target type='virtio' name='org.brfusion.shim.0'/></channel>\n";
+        xml += "  </devices>\n</domain>\n";
+        std::ofstream(dir + "/domain.xml") << xml;
+        run_checked("virsh -c " + options_.libvirt_uri + " create " + dir + "/domain.xml");
+    } else {
+        std::vector<std::string> argv = {
+            "qemu-system-x86_64", "-name", options_.name, "-machine", "q35,accel=tcg", "-cpu", "max", "-smp", "1", "-m", std::to_string(options_.memory_mb),
+            "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
+            "-kernel", kernel, "-initrd", initramfs, "-append", cmdline,
+            "-fsdev", "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
+            "-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
+            "-qmp", "unix:" + qmp_socket() + ",server=on,wait=off",
+            "-device", "virtio-serial-pci,id=serial0",
+            "-chardev", "socket,id=exec,path=" + dir + "/exec.sock,server=on,wait=off",
+            "-device", "virtserialport,chardev=exec,name=org.brfusion.exec.0"};
+        if (!options_.shim_channel.empty()) {
+            // The shim listens; QEMU connects, and again after a shim restart.
+            argv.insert(argv.end(), {"-chardev", "socket,id=shim,path=" + options_.shim_channel + ",reconnect=1", "-device",
+                                     "virtserialport,chardev=shim,name=org.brfusion.shim.0"});
+        }
+        for (int port = 0; port < options_.root_ports; ++port)
+            argv.insert(argv.end(), {"-device", "pcie-root-port,id=bfport" + std::to_string(port + 1) + ",chassis=" + std::to_string(port + 1) +
+                                                    ",bus=pcie.0,addr=" + port_address(port) + (port % 8 == 0 ? ",multifunction=on" : "")});
+        qemu_.start(argv, dir + "/console.log");
+    }
     // The agent answers once guest-init runs; until then the socket may not even exist.
     const bool up = wait_until(
         [&] {
@@ -109,6 +144,7 @@ QemuVm::QemuVm(QemuVmOptions options) : options_(std::move(options)) {
         std::chrono::minutes(3));
     if (!up) {
         const std::string log = console();
+        if (!options_.libvirt_uri.empty()) run("virsh -c " + options_.libvirt_uri + " destroy " + options_.name);
         throw std::runtime_error("QEMU VM " + options_.name + " did not boot within 3 minutes; console:\n" + tail(log, 30));
     }
     if (exec("true").exit_code != 0) throw std::runtime_error("QEMU VM " + options_.name + ": the exec agent does not work");
@@ -117,7 +153,14 @@ QemuVm::QemuVm(QemuVmOptions options) : options_(std::move(options)) {
 
 QemuVm::~QemuVm() {
     if (agent_ >= 0) ::close(agent_);
+    if (!options_.libvirt_uri.empty()) run("virsh -c " + options_.libvirt_uri + " destroy " + options_.name);
     qemu_.stop();
+}
+
+std::string QemuVm::console() const {
+    if (options_.libvirt_uri.empty()) return qemu_.log();
+    std::ifstream file(options_.dir + "/console.log");
+    return std::string(std::istreambuf_iterator<char>(file), {});
 }
 
 CommandResult QemuVm::exec(const std::string& command, std::chrono::seconds limit) {

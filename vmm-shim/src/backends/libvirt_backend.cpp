@@ -52,10 +52,15 @@ libvirt_xml::DomainLayout prepare_libvirt_domain(const std::string& uri, const s
         free(xml);
         return text;
     };
-    const std::string prepared = libvirt_xml::prepare_domain(definition(), spare_ports, channel_path);
-    Domain defined(virDomainDefineXML(connection.get(), prepared.c_str()), &virDomainFree);
-    if (!defined) throw ShimError(ErrorKind::Backend, "libvirt refused the prepared definition of domain " + domain_name + ": " + last_error());
-    return libvirt_xml::read_layout(definition());
+    // libvirt places controllers it adds itself (the virtio-serial one a channel needs) behind
+    // free root ports, so count again after each definition.
+    for (int round = 0;; ++round) {
+        const std::string prepared = libvirt_xml::prepare_domain(definition(), spare_ports, channel_path);
+        Domain defined(virDomainDefineXML(connection.get(), prepared.c_str()), &virDomainFree);
+        if (!defined) throw ShimError(ErrorKind::Backend, "libvirt refused the prepared definition of domain " + domain_name + ": " + last_error());
+        const auto layout = libvirt_xml::read_layout(definition());
+        if (static_cast<int>(layout.free_root_ports().size()) >= spare_ports || round == 3) return layout;
+    }
 }
 
 struct LibvirtBackend::Connection {

@@ -25,7 +25,8 @@ std::string run_checked(const std::string& command);
 // Why a test needing `needs` cannot run here, or nullopt if it can. Known needs: "root", "ovs"
 // (ovsdb-server, ovs-vswitchd, ovs-vsctl, ovs-ofctl), "netns" (ip netns), "nft" (nftables),
 // "docker" (dockerd, containerd, runc, Debian's docker CLI, busybox: see EmulatedVm), "qemu"
-// (qemu-system-x86_64 and a guest kernel: see QemuVm).
+// (qemu-system-x86_64 and a guest kernel: see QemuVm), "libvirt" (libvirtd, virtlogd, virsh, and no
+// libvirtd running already: see Libvirtd).
 std::optional<std::string> missing_prerequisite(const std::vector<std::string>& needs);
 
 }  // namespace brfusion::testing

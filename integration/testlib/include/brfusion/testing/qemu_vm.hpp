@@ -22,6 +22,10 @@ struct QemuVmOptions {
     int root_ports = 4;        // spare pcie-root-ports (1-112)
     int memory_mb = 1024;
     std::string shim_channel;  // the unix socket the shim listens on for this VM ("" = no guest channel)
+    // "" = QEMU started directly (with a QMP socket); else a transient libvirt domain named `name`
+    // on this libvirt (its libvirtd must run where the VM's TAPs will be: see Libvirtd). The same
+    // machine either way.
+    std::string libvirt_uri;
 };
 
 class QemuVm {
@@ -34,13 +38,13 @@ public:
     QemuVm& operator=(const QemuVm&) = delete;
 
     const std::string& name() const { return options_.name; }
-    std::string qmp_socket() const { return options_.dir + "/qmp.sock"; }
+    std::string qmp_socket() const { return options_.dir + "/qmp.sock"; }  // without libvirt
     // How long the boot took, until the exec agent answered.
     std::chrono::milliseconds boot_time() const { return boot_time_; }
     // Runs `command` with sh in the guest (as root, in its root netns); stdout and stderr.
     // Throws std::runtime_error if the agent does not answer within `limit`.
     CommandResult exec(const std::string& command, std::chrono::seconds limit = std::chrono::seconds(120));
-    std::string console() const { return qemu_.log(); }
+    std::string console() const;
 
 private:
     QemuVmOptions options_;
