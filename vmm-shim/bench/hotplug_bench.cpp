@@ -4,17 +4,19 @@
 //
 //   hotplug_bench [ROUNDS]       default: 20
 //
-// Columns, per backend (netns: the VM is a network namespace; qmp: a real QEMU VM under TCG):
+// Columns, per backend (netns: the VM is a network namespace; qmp: a real QEMU VM under TCG;
+// libvirt: a QEMU domain under TCG on a libvirtd the benchmark runs in its host netns):
 //   attach  - NicManager::attach: lease, journal, host device, OVS port, port security, plug;
-//             for qmp it returns when QEMU has added the device;
+//             for qmp and libvirt it returns when QEMU has added the device;
 //   visible - from the start of attach until the guest's kernel shows the NIC (polled: through
 //             the exec agent for qmp, so it includes one agent round trip, ~50-100 ms here);
-//   detach  - NicManager::detach, including waiting for DEVICE_DELETED for qmp;
+//   detach  - NicManager::detach, including waiting for DEVICE_DELETED (qmp) / DEVICE_REMOVED (libvirt);
 //   refill  - (warm rows) making one spare NIC, the warm pool's background work after a claim.
 // Each backend runs cold (no warm pool: every attach hot-plugs) and warm (a warm pool of one
 // spare, refilled before each round, untimed, as the background thread would: every attach claims).
 
 #include "brfusion/testing/command.hpp"
+#include "brfusion/testing/libvirtd.hpp"
 #include "brfusion/testing/ovs_sandbox.hpp"
 #include "brfusion/testing/qemu_vm.hpp"
 #include "shim_core.hpp"  // vmm-shim/tests: the core as brfusion-shim wires it
@@ -124,18 +126,31 @@ int main(int argc, char** argv) {
         return 0;
     }
     const std::string dir = "/tmp/brfusion-hotplug-bench-vm-" + std::to_string(::getpid());
+    const auto guest_has = [](testing::QemuVm& vm) {
+        return [&vm](const std::string& mac) { return vm.exec("grep -qs " + mac + " /sys/class/net/*/address").exit_code == 0; };
+    };
     {
-        testing::QemuVm vm({"vm1", dir, 2, 1024, "", ""});
-        measure_both("qmp TCG", host, {{"name", "vm1"}, {"backend", "qmp"}, {"qmp", vm.qmp_socket()}, {"networks", {"lab"}}}, rounds,
-                     [&](const std::string& mac) { return vm.exec("grep -qs " + mac + " /sys/class/net/*/address").exit_code == 0; });
+        testing::QemuVm vm({"vm1", dir + "/qmp", 2, 1024, "", ""});
+        measure_both("qmp TCG", host, {{"name", "vm1"}, {"backend", "qmp"}, {"qmp", vm.qmp_socket()}, {"networks", {"lab"}}}, rounds, guest_has(vm));
         std::vector<double> round_trips;
         for (int i = 0; i < rounds; ++i) {
             const auto start = Clock::now();
             vm.exec("true");
             round_trips.push_back(ms_since(start));
         }
-        std::printf("\nqmp 'visible' includes one exec-agent round trip: p50 %.1f ms here. QEMU VM booted in %.1f s (TCG; until its exec agent answered)\n",
+        std::printf("\n'visible' for QEMU VMs includes one exec-agent round trip: p50 %.1f ms here. QEMU VM booted in %.1f s (TCG; until its exec agent answered)\n",
                     percentile(round_trips, 0.5), static_cast<double>(vm.boot_time().count()) / 1000.0);
+    }
+    if (auto missing = testing::missing_prerequisite({"libvirt"})) {
+        std::printf("| %-16s | skipped: %s\n", "libvirt TCG", missing->c_str());
+    } else {
+        testing::Libvirtd libvirtd(host.netns(), dir + "/libvirtd");
+        const std::string domain = "bf-bench-" + std::to_string(::getpid());
+        testing::QemuVm vm({domain, dir + "/libvirt", 2, 1024, "", testing::Libvirtd::kUri});
+        std::printf("\n");
+        measure_both("libvirt TCG", host,
+                     {{"name", "vm1"}, {"backend", "libvirt"}, {"domain", domain}, {"libvirt_uri", testing::Libvirtd::kUri}, {"networks", {"lab"}}}, rounds,
+                     guest_has(vm));
     }
     std::filesystem::remove_all(dir);
     return 0;
