@@ -41,8 +41,10 @@ std::optional<std::string> missing_prerequisite(const std::vector<std::string>& 
             return "needs Docker (dockerd, containerd, runc, /usr/bin/docker), busybox and nsenter: run packaging/install-deps.sh";
         if (need == "libvirt" && !(has("libvirtd") && has("virtlogd") && has("virsh")))
             return "needs libvirt (libvirtd, virtlogd, virsh): run packaging/install-deps.sh";
-        if (need == "libvirt" && run("pgrep -x libvirtd").exit_code == 0)
-            return "a libvirtd runs already; the libvirt tests start their own inside their host netns (it opens the TAPs there): stop it first";
+        // Whether one answers, not whether a process has the name: a test's libvirtd that was just
+        // stopped can linger as a zombie until PID 1 reaps it.
+        if (need == "libvirt" && run("virsh -c qemu:///system version").exit_code == 0)
+            return "a libvirtd answers already at qemu:///system; the libvirt tests start their own inside their host netns (it opens the TAPs there): stop it first";
         if (need == "qemu" && !(has("qemu-system-x86_64") && has("cpio") && run("ls /boot/vmlinuz-*").exit_code == 0))
             return "needs QEMU (qemu-system-x86_64), cpio and a Debian kernel in /boot (linux-image-amd64): run packaging/install-deps.sh";
     }
