@@ -5,7 +5,15 @@
 #include "brfusion/shim/backends/qmp_backend.hpp"
 #include "brfusion/shim/error.hpp"
 
+#include <cstdio>
+
 namespace brfusion::shim {
+
+std::string pci_address_behind_port(int bus) {
+    char address[16];
+    std::snprintf(address, sizeof(address), "0000:%02x:00.0", bus & 0xff);
+    return address;
+}
 
 std::unique_ptr<VmmBackend> make_backend(const VmConfig& vm, const BackendContext& context) {
     if (vm.backend == "netns") return std::make_unique<NetnsBackend>(vm.netns, context.host_netns);

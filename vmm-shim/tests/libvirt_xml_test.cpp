@@ -61,7 +61,7 @@ TEST_CASE("libvirt XML: the layout says which root ports are free and which NICs
     CHECK(lx::host_if_of_alias("net0").empty());
     CHECK(layout.acpi);
     CHECK(layout.channel == "/run/brfusion/vm-vm1.sock");
-    CHECK(lx::pci_address(3) == "0000:03:00.0");
+    CHECK(pci_address_behind_port(3) == "0000:03:00.0");
     CHECK_THROWS_WITH(lx::read_layout("<network/>"), Catch::Contains("not a libvirt domain XML"));
     CHECK_THROWS_AS(lx::read_layout("not xml"), ShimError);
 }

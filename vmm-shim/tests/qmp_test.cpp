@@ -76,8 +76,8 @@ TEST_CASE("root ports come from query-pci as QEMU 7.2 reports them: bridges with
     REQUIRE(ports.size() == 2);
     CHECK(ports[0].id == "bfport1");
     CHECK(ports[0].devices == std::vector<std::string>{"bf-nic-bfabc"});
-    CHECK(pci_address(ports[0]) == "0000:01:00.0");
+    CHECK(pci_address_behind_port(ports[0].bus) == "0000:01:00.0");
     CHECK(ports[1].id == "bfport2");
     CHECK(ports[1].devices.empty());
-    CHECK(pci_address(ports[1]) == "0000:02:00.0");
+    CHECK(pci_address_behind_port(ports[1].bus) == "0000:02:00.0");
 }

@@ -13,11 +13,15 @@ namespace brfusion::shim {
 
 namespace {
 
-// One event loop for the process; libvirt's own error printing off (errors are thrown instead).
+void quiet_libvirt_errors() {
+    virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});  // libvirt would print them; we throw them instead
+}
+
+// One event loop for the process.
 void start_event_loop() {
     static std::once_flag started;
     std::call_once(started, [] {
-        virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
+        quiet_libvirt_errors();
         if (virEventRegisterDefaultImpl() < 0) throw ShimError(ErrorKind::Backend, "libvirt: cannot set up its event loop");
         std::thread([] {
             for (;;)
@@ -37,28 +41,32 @@ void on_device_removed(virConnectPtr, virDomainPtr domain, const char* alias, vo
 
 using Domain = std::unique_ptr<virDomain, decltype(&virDomainFree)>;
 
+// The domain's XML: live (flags 0) or its persistent definition (VIR_DOMAIN_XML_INACTIVE).
+// `who` names the domain in the error.
+std::string xml_of(virDomainPtr domain, unsigned flags, const std::string& who) {
+    char* xml = virDomainGetXMLDesc(domain, flags);
+    if (!xml) throw ShimError(ErrorKind::Backend, who + ": cannot read its XML: " + last_error());
+    std::string text(xml);
+    free(xml);
+    return text;
+}
+
 }  // namespace
 
 libvirt_xml::DomainLayout prepare_libvirt_domain(const std::string& uri, const std::string& domain_name, int spare_ports, const std::string& channel_path) {
-    virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
+    quiet_libvirt_errors();
     std::unique_ptr<virConnect, decltype(&virConnectClose)> connection(virConnectOpen(uri.c_str()), &virConnectClose);
     if (!connection) throw ShimError(ErrorKind::Backend, "cannot connect to libvirt at " + uri + ": " + last_error());
     Domain domain(virDomainLookupByName(connection.get(), domain_name.c_str()), &virDomainFree);
     if (!domain) throw ShimError(ErrorKind::Backend, last_error());
-    const auto definition = [&] {
-        char* xml = virDomainGetXMLDesc(domain.get(), VIR_DOMAIN_XML_INACTIVE);
-        if (!xml) throw ShimError(ErrorKind::Backend, "cannot read the definition of domain " + domain_name + ": " + last_error());
-        std::string text(xml);
-        free(xml);
-        return text;
-    };
+    const std::string who = "domain " + domain_name;
     // libvirt places controllers it adds itself (the virtio-serial one a channel needs) behind
     // free root ports, so count again after each definition.
     for (int round = 0;; ++round) {
-        const std::string prepared = libvirt_xml::prepare_domain(definition(), spare_ports, channel_path);
+        const std::string prepared = libvirt_xml::prepare_domain(xml_of(domain.get(), VIR_DOMAIN_XML_INACTIVE, who), spare_ports, channel_path);
         Domain defined(virDomainDefineXML(connection.get(), prepared.c_str()), &virDomainFree);
         if (!defined) throw ShimError(ErrorKind::Backend, "libvirt refused the prepared definition of domain " + domain_name + ": " + last_error());
-        const auto layout = libvirt_xml::read_layout(definition());
+        const auto layout = libvirt_xml::read_layout(xml_of(domain.get(), VIR_DOMAIN_XML_INACTIVE, who));
         if (static_cast<int>(layout.free_root_ports().size()) >= spare_ports || round == 3) return layout;
     }
 }
@@ -88,7 +96,7 @@ void LibvirtBackend::device_removed(const std::string& domain, const std::string
     removed_changed_.notify_all();
 }
 
-std::string LibvirtBackend::live_xml() {
+std::unique_ptr<virDomain, void (*)(virDomainPtr)> LibvirtBackend::running_domain() {
     start_event_loop();
     if (connection_ && virConnectIsAlive(connection_->handle) != 1) connection_.reset();  // libvirtd restarted
     if (!connection_) {
@@ -104,29 +112,27 @@ std::string LibvirtBackend::live_xml() {
     Domain domain(virDomainLookupByName(connection_->handle, domain_.c_str()), &virDomainFree);
     if (!domain) throw ShimError(ErrorKind::Backend, describe() + ": " + last_error());
     if (virDomainIsActive(domain.get()) != 1) throw ShimError(ErrorKind::Backend, describe() + " is not running; start it (virsh start " + domain_ + ")");
-    char* xml = virDomainGetXMLDesc(domain.get(), 0);
-    if (!xml) throw ShimError(ErrorKind::Backend, describe() + ": cannot read its XML: " + last_error());
-    std::string text(xml);
-    free(xml);
-    return text;
+    return {domain.release(), [](virDomainPtr d) { virDomainFree(d); }};
 }
+
+libvirt_xml::DomainLayout LibvirtBackend::layout() { return libvirt_xml::read_layout(xml_of(running_domain().get(), 0, describe())); }
 
 void LibvirtBackend::create_host_device(const NicDevice& nic) { tools::ensure_tap(host_netns_, nic.host_if, nic.mtu); }
 
 std::string LibvirtBackend::plug(const NicDevice& nic) {
-    const auto layout = libvirt_xml::read_layout(live_xml());
+    const auto domain = running_domain();
+    const auto layout = libvirt_xml::read_layout(xml_of(domain.get(), 0, describe()));
     if (auto present = layout.interfaces.find(libvirt_xml::nic_alias(nic.host_if)); present != layout.interfaces.end())
-        return libvirt_xml::pci_address(present->second);  // plugged already
+        return pci_address_behind_port(present->second);  // plugged already
     const auto free = layout.free_root_ports();
     if (free.empty())
         throw ShimError(ErrorKind::Exhausted, describe() + " has no free PCIe root port for another NIC: all " + std::to_string(layout.root_ports.size()) +
                                                   " of its root ports hold a device. Add spare ports (brfusionctl vm prepare " + domain_ +
                                                   " --ports N) and restart the domain, or detach a NIC first");
     const std::string xml = libvirt_xml::interface_xml(nic, free.front());
-    Domain domain(virDomainLookupByName(connection_->handle, domain_.c_str()), &virDomainFree);
-    if (!domain || virDomainAttachDeviceFlags(domain.get(), xml.c_str(), VIR_DOMAIN_AFFECT_LIVE) < 0)
+    if (virDomainAttachDeviceFlags(domain.get(), xml.c_str(), VIR_DOMAIN_AFFECT_LIVE) < 0)
         throw ShimError(ErrorKind::Backend, describe() + ": libvirt did not attach NIC " + nic.host_if + ": " + last_error());
-    return libvirt_xml::pci_address(free.front());
+    return pci_address_behind_port(free.front());
 }
 
 void LibvirtBackend::unplug(const NicDevice& nic) {
@@ -137,8 +143,7 @@ void LibvirtBackend::unplug(const NicDevice& nic) {
         removed_.erase(alias);
     }
     std::string refusal;
-    Domain domain(virDomainLookupByName(connection_->handle, domain_.c_str()), &virDomainFree);
-    if (!domain || virDomainDetachDeviceAlias(domain.get(), alias.c_str(), VIR_DOMAIN_AFFECT_LIVE) < 0) {
+    if (virDomainDetachDeviceAlias(running_domain().get(), alias.c_str(), VIR_DOMAIN_AFFECT_LIVE) < 0) {
         if (!plugged(nic)) return;  // gone meanwhile
         refusal = " (libvirt said: " + last_error() + ")";  // e.g. an unplug already under way, asked before a restart
     }
@@ -162,11 +167,11 @@ void LibvirtBackend::delete_host_device(const NicDevice& nic) { tools::delete_li
 
 bool LibvirtBackend::host_device_exists(const NicDevice& nic) { return tools::link_exists(host_netns_, nic.host_if); }
 
-bool LibvirtBackend::plugged(const NicDevice& nic) { return libvirt_xml::read_layout(live_xml()).interfaces.count(libvirt_xml::nic_alias(nic.host_if)) != 0; }
+bool LibvirtBackend::plugged(const NicDevice& nic) { return layout().interfaces.count(libvirt_xml::nic_alias(nic.host_if)) != 0; }
 
 std::vector<std::string> LibvirtBackend::plugged_nics() {
     std::vector<std::string> nics;
-    for (const auto& [alias, bus] : libvirt_xml::read_layout(live_xml()).interfaces)
+    for (const auto& [alias, bus] : layout().interfaces)
         if (auto host_if = libvirt_xml::host_if_of_alias(alias); !host_if.empty()) nics.push_back(host_if);
     return nics;
 }

@@ -110,12 +110,6 @@ DomainLayout read_layout(const std::string& domain_xml) {
     return layout;
 }
 
-std::string pci_address(int bus) {
-    char address[16];
-    std::snprintf(address, sizeof(address), "0000:%02x:00.0", bus & 0xff);
-    return address;
-}
-
 std::string interface_xml(const NicDevice& nic, int bus) {
     char bus_text[8];
     std::snprintf(bus_text, sizeof(bus_text), "0x%02x", bus & 0xff);

@@ -5,7 +5,6 @@
 
 #include <unistd.h>
 
-#include <cstdio>
 
 namespace brfusion::shim {
 
@@ -37,12 +36,6 @@ std::vector<RootPort> root_ports(const json& query_pci) {
     return ports;
 }
 
-std::string pci_address(const RootPort& port) {
-    char address[16];
-    std::snprintf(address, sizeof(address), "0000:%02x:00.0", port.bus & 0xff);
-    return address;
-}
-
 QmpBackend::QmpBackend(std::string vm, std::string qmp_socket, std::string host_netns, QmpTimeouts timeouts)
     : vm_(vm), host_netns_(std::move(host_netns)), timeouts_(timeouts), qmp_(std::move(vm), std::move(qmp_socket), timeouts.reply) {}
 
@@ -52,7 +45,7 @@ std::string QmpBackend::plug(const NicDevice& nic) {
     const auto ports = root_ports(qmp_.execute("query-pci"));
     for (const auto& port : ports)
         for (const auto& device : port.devices)
-            if (device == device_id(nic)) return pci_address(port);  // plugged already
+            if (device == device_id(nic)) return pci_address_behind_port(port.bus);  // plugged already
     const RootPort* free = nullptr;
     for (const auto& port : ports)
         if (port.devices.empty()) {
@@ -87,7 +80,7 @@ std::string QmpBackend::plug(const NicDevice& nic) {
         forget_netdev(nic.host_if);
         throw;
     }
-    return pci_address(*free);
+    return pci_address_behind_port(free->bus);
 }
 
 void QmpBackend::unplug(const NicDevice& nic) {

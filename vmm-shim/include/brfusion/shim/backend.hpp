@@ -46,6 +46,10 @@ public:
     virtual std::vector<std::string> plugged_nics() = 0;
 };
 
+// "0000:BB:00.0": where the guest finds the device at slot 0 behind the PCIe root port whose
+// secondary bus is `bus` (how the qmp and libvirt backends plug NICs).
+std::string pci_address_behind_port(int bus);
+
 struct BackendContext {
     std::string host_netns;  // where OVS and host devices live ("" = the shim's own)
 };

@@ -8,6 +8,9 @@
 // name, so libvirtd must run in the network namespace of the TAPs (the host netns). unplug detaches
 // by alias and waits for libvirt's DEVICE_REMOVED event for that alias; only then may the TAP go.
 // Reconcile reads the live domain XML: the aliases say which NICs are brfusion's.
+// The PCI address reported is 0000:<root port index>:00.0: libvirt's root-port index is the bus
+// number the guest's firmware gives that port when the ports sit on pcie.0 in index order
+// (libvirt's q35 layout).
 //
 // libvirt events need an event loop: the first LibvirtBackend starts one thread running
 // virEventRunDefaultImpl for the whole process.
@@ -21,6 +24,10 @@
 #include <mutex>
 #include <set>
 #include <string>
+
+struct _virDomain;
+using virDomain = _virDomain;
+using virDomainPtr = _virDomain*;
 
 namespace brfusion::shim {
 
@@ -55,8 +62,11 @@ public:
 
 private:
     struct Connection;
-    // The domain's live XML; throws when libvirt cannot be reached or the domain is not running.
-    std::string live_xml();
+    // The domain, on the one connection (opened, or opened again if libvirtd restarted); throws
+    // when libvirt cannot be reached or the domain is not running.
+    std::unique_ptr<virDomain, void (*)(virDomainPtr)> running_domain();
+    // What the running domain's live XML says.
+    libvirt_xml::DomainLayout layout();
     std::string describe() const;  // "VM vm1 (libvirt domain d1)"
 
     std::string vm_;

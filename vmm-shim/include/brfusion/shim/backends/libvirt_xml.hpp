@@ -33,10 +33,6 @@ struct DomainLayout {
 };
 DomainLayout read_layout(const std::string& domain_xml);
 
-// "0000:BB:00.0": where the guest finds the device at slot 0 behind root port `bus`, when the
-// root ports sit on pcie.0 (libvirt's layout for q35; the firmware numbers their buses in order).
-std::string pci_address(int bus);
-
 // <interface type='ethernet'> on the existing TAP nic.host_if (managed='no': libvirt neither
 // makes nor removes it), virtio with nic.mac and nic.mtu, no checksum offload (the guest sends
 // complete checksums, which OVS's userspace datapath needs), aliased, at slot 0 behind root port `bus`.

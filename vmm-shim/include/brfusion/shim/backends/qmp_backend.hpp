@@ -36,8 +36,6 @@ struct RootPort {
 
 // The hot-pluggable ports in a query-pci answer: bridges with an id on the root bus. Pure.
 std::vector<RootPort> root_ports(const nlohmann::json& query_pci);
-// "0000:BB:00.0": where the guest finds a device at addr 0 behind a port.
-std::string pci_address(const RootPort& port);
 
 struct QmpTimeouts {
     std::chrono::milliseconds reply{5000};    // each QMP command
