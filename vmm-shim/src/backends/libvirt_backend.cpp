@@ -144,8 +144,9 @@ void LibvirtBackend::unplug(const NicDevice& nic) {
     }
     std::string refusal;
     if (virDomainDetachDeviceAlias(running_domain().get(), alias.c_str(), VIR_DOMAIN_AFFECT_LIVE) < 0) {
-        if (!plugged(nic)) return;  // gone meanwhile
-        refusal = " (libvirt said: " + last_error() + ")";  // e.g. an unplug already under way, asked before a restart
+        const std::string said = last_error();  // before plugged() asks libvirt again and resets it
+        if (!plugged(nic)) return;              // gone meanwhile
+        refusal = " (libvirt said: " + said + ")";  // e.g. an unplug already under way, asked before a restart
     }
     // The guest's ACPI handler releases the device; libvirt then reports DEVICE_REMOVED. After a
     // restart the event may have come and gone, so between short waits look at the domain.
