@@ -33,6 +33,7 @@
 #include <vector>
 
 using namespace brfusion;
+using namespace brfusion;
 using namespace brfusion::shim;
 using Clock = std::chrono::steady_clock;
 

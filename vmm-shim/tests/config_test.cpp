@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+using namespace brfusion;
 using namespace brfusion::shim;
 using nlohmann::json;
 

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+using namespace brfusion;
 using namespace brfusion::shim;
 
 namespace {

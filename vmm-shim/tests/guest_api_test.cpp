@@ -5,6 +5,7 @@
 
 #include "fakes.hpp"
 
+using namespace brfusion;
 using namespace brfusion::shim;
 using namespace brfusion::shim::test;
 using nlohmann::json;

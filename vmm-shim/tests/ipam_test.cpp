@@ -5,6 +5,7 @@
 
 #include <set>
 
+using namespace brfusion;
 using namespace brfusion::shim;
 
 namespace {

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <unistd.h>
 
+using namespace brfusion;
 using namespace brfusion::shim;
 
 namespace {

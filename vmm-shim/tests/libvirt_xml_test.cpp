@@ -11,6 +11,7 @@
 
 #include <memory>
 
+using namespace brfusion;
 using namespace brfusion::shim;
 namespace lx = brfusion::shim::libvirt_xml;
 

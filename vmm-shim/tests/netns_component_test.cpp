@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 using namespace brfusion;
+using namespace brfusion;
 using namespace brfusion::shim;
 using testing::Netns;
 using testing::OvsSandbox;

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 
+using namespace brfusion;
 using namespace brfusion::shim;
 using namespace brfusion::shim::test;
 

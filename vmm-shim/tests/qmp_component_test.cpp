@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 using namespace brfusion;
+using namespace brfusion;
 using namespace brfusion::shim;
 using testing::Netns;
 

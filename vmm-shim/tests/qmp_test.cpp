@@ -10,6 +10,7 @@
 
 #include <unistd.h>
 
+using namespace brfusion;
 using namespace brfusion::shim;
 using nlohmann::json;
 

@@ -10,6 +10,7 @@
 
 #include <thread>
 
+using namespace brfusion;
 using namespace brfusion::shim;
 using namespace brfusion::shim::test;
 

@@ -19,6 +19,7 @@
 #include <set>
 
 using namespace brfusion;
+using namespace brfusion;
 using namespace brfusion::shim;
 using nlohmann::json;
 

@@ -3,7 +3,7 @@
 // (the --config file) strictly: unknown keys, bad addresses and contradictions are refused with
 // the path of the offending value.
 
-#include "brfusion/shim/ipv4.hpp"
+#include "brfusion/common/ipv4.hpp"
 
 #include <nlohmann/json.hpp>
 

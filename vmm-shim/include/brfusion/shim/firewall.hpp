@@ -11,7 +11,7 @@
 //   the destination in forward_to; published ports are reachable from every network (as with Docker).
 
 #include "brfusion/common/guest_protocol.hpp"
-#include "brfusion/shim/ipv4.hpp"
+#include "brfusion/common/ipv4.hpp"
 
 #include <optional>
 #include <string>

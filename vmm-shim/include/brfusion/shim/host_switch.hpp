@@ -7,7 +7,7 @@
 // Contract: idempotent; blocks until ovs-vswitchd has applied the change; throws
 // ShimError(Backend) with OVS's or the kernel's own explanation.
 
-#include "brfusion/shim/ipv4.hpp"
+#include "brfusion/common/ipv4.hpp"
 
 #include <cstdint>
 #include <map>

@@ -2,7 +2,7 @@
 // Host IPAM: one address pool per host network, shared by every VM, so that no address is ever
 // handed out twice across VMs. Pure and serializable; the caller persists it (the journal).
 
-#include "brfusion/shim/ipv4.hpp"
+#include "brfusion/common/ipv4.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -9,7 +9,7 @@
 #include "brfusion/shim/config.hpp"
 #include "brfusion/shim/firewall.hpp"
 #include "brfusion/shim/ipam.hpp"
-#include "brfusion/shim/ipv4.hpp"
+#include "brfusion/common/ipv4.hpp"
 
 #include <map>
 #include <vector>

@@ -1,10 +1,10 @@
-#include "brfusion/shim/ipv4.hpp"
+#include "brfusion/common/ipv4.hpp"
 
 #include <arpa/inet.h>
 
 #include <charconv>
 
-namespace brfusion::shim {
+namespace brfusion {
 
 namespace {
 std::uint32_t mask(int length) { return length == 0 ? 0 : ~std::uint32_t{0} << (32 - length); }
@@ -41,4 +41,4 @@ bool Ipv4Prefix::contains(Ipv4 address) const { return (address.value & mask(len
 
 Ipv4 Ipv4Prefix::broadcast() const { return Ipv4{network.value | ~mask(length)}; }
 
-}  // namespace brfusion::shim
+}  // namespace brfusion

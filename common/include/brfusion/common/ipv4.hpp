@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace brfusion::shim {
+namespace brfusion {
 
 struct Ipv4 {
     std::uint32_t value = 0;  // host byte order
@@ -28,4 +28,4 @@ struct Ipv4Prefix {
     auto operator<=>(const Ipv4Prefix&) const = default;
 };
 
-}  // namespace brfusion::shim
+}  // namespace brfusion
