@@ -142,6 +142,16 @@ void to_json(json& j, const AddressParams& p) {
     if (p.ip) j["ip"] = *p.ip;
 }
 
+void from_json(const json& j, HostloParams& p) {
+    only(j, {"group", "subnet"});
+    field(j, "group", p.group);
+    optional_field(j, "subnet", p.subnet);
+}
+void to_json(json& j, const HostloParams& p) {
+    j = {{"group", p.group}};
+    if (p.subnet) j["subnet"] = *p.subnet;
+}
+
 void from_json(const json& j, AddressInfo& a) {
     only(j, {"ip", "prefix_length", "gateway"});
     field(j, "ip", a.ip);

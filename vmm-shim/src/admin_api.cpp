@@ -45,6 +45,22 @@ json network_json(const NicManager& nics, const HostNetwork& network) {
     return result;
 }
 
+json group_json(const NicManager& nics, const hostlo::Group& group) {
+    json members = json::array();
+    const auto records = nics.nics();
+    for (const auto& vm : group.members) {
+        json member = {{"vm", vm}, {"nic", nullptr}};
+        for (const auto& record : records)
+            if (record.vm == vm && record.network == NicManager::hostlo_network(group.name)) member["nic"] = nic_json(record);
+        members.push_back(member);
+    }
+    return {{"name", group.name},
+            {"subnet", group.subnet.str()},
+            {"network", NicManager::hostlo_network(group.name)},
+            {"segment", nics.hostlo_segment(group.name)},
+            {"members", members}};
+}
+
 // A request, split: "/v1/vms/vm1?x=y" is resource "vms", name "vm1", query {x: y}.
 struct Request {
     std::string method;
@@ -155,6 +171,18 @@ AdminResponse list_nics(AdminContext& context, const Request& request) {
     return {200, result};
 }
 
+AdminResponse list_hostlo(AdminContext& context, const Request&) {
+    json groups = json::array();
+    for (const auto& group : context.nics.hostlo_groups()) groups.push_back(group_json(context.nics, group));
+    return {200, groups};
+}
+
+AdminResponse show_hostlo(AdminContext& context, const Request& request) {
+    for (const auto& group : context.nics.hostlo_groups())
+        if (group.name == request.name) return {200, group_json(context.nics, group)};
+    throw ShimError(ErrorKind::NotFound, "Hostlo group " + request.name + " does not exist (its first member creates it)");
+}
+
 AdminResponse run_doctor(AdminContext& context, const Request&) {
     json checks = json::array();
     bool healthy = true;
@@ -173,6 +201,7 @@ const std::map<std::tuple<std::string, std::string, bool>, Handler>& routes() {
         {{"GET", "networks", false}, list_networks}, {{"POST", "networks", false}, add_network},
         {{"GET", "networks", true}, show_network},  {{"DELETE", "networks", true}, remove_network},
         {{"GET", "nics", false}, list_nics},        {{"GET", "doctor", false}, run_doctor},
+        {{"GET", "hostlo", false}, list_hostlo},    {{"GET", "hostlo", true}, show_hostlo},
     };
     return table;
 }

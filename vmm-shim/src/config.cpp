@@ -92,7 +92,8 @@ HostNetwork parse_network(const json& object, const std::string& path) {
 }
 
 VmConfig parse_vm(const json& object, const std::string& path) {
-    reject_unknown_keys(object, path, {"name", "backend", "netns", "qmp", "domain", "libvirt_uri", "networks", "channel", "warm_pool"});
+    reject_unknown_keys(object, path, {"name", "backend", "netns", "qmp", "domain", "libvirt_uri", "networks", "channel", "warm_pool",
+                                      "hostlo_groups"});
     VmConfig vm;
     vm.name = name_of(object, path);
     vm.backend = get<std::string>(object, path, "backend", std::optional<std::string>("netns"));
@@ -117,8 +118,40 @@ VmConfig parse_vm(const json& object, const std::string& path) {
         if (spares < 0 || spares > kMaxWarmPool)
             refuse(path + ".warm_pool." + network, std::to_string(spares) + " is outside 0-" + std::to_string(kMaxWarmPool));
     }
+    vm.hostlo_groups = get<std::vector<std::string>>(object, path, "hostlo_groups", std::vector<std::string>{});
+    for (const auto& pattern : vm.hostlo_groups) {
+        const std::string name = pattern.ends_with('*') ? pattern.substr(0, pattern.size() - 1) : pattern;
+        if (pattern != "*" && !hostlo::is_valid_group_name(name))
+            refuse(path + ".hostlo_groups", "'" + pattern + "' is neither a group name ([A-Za-z0-9._-]) nor such a prefix ending in '*'");
+    }
     return vm;
 }
+
+bool VmConfig::may_join_hostlo(const std::string& group) const {
+    for (const auto& pattern : hostlo_groups)
+        if (pattern.ends_with('*') ? group.starts_with(pattern.substr(0, pattern.size() - 1)) : group == pattern) return true;
+    return false;
+}
+
+namespace {
+HostloConfig parse_hostlo(const json& object) {
+    const std::string path = "hostlo";
+    reject_unknown_keys(object, path, {"backend", "range", "prefix_length", "mtu"});
+    HostloConfig hostlo;
+    hostlo.backend = get<std::string>(object, path, "backend", hostlo.backend);
+    if (hostlo.backend != "ovs" && hostlo.backend != "kmod") refuse(path + ".backend", "'" + hostlo.backend + "' is not supported (supported: ovs, kmod)");
+    const auto range_text = get<std::string>(object, path, "range", hostlo.subnets.range.str());
+    const auto range = Ipv4Prefix::parse(range_text);
+    if (!range) refuse(path + ".range", "'" + range_text + "' is not an IPv4 prefix with zero host bits (like 100.127.0.0/16)");
+    hostlo.subnets.range = *range;
+    hostlo.subnets.prefix_length = get<int>(object, path, "prefix_length", hostlo.subnets.prefix_length);
+    if (hostlo.subnets.prefix_length < range->length || hostlo.subnets.prefix_length > 30)
+        refuse(path + ".prefix_length", std::to_string(hostlo.subnets.prefix_length) + " is outside " + std::to_string(range->length) + "-30 (the range's length to /30)");
+    hostlo.mtu = get<int>(object, path, "mtu", hostlo.mtu);
+    if (hostlo.mtu < 576 || hostlo.mtu > 9000) refuse(path + ".mtu", std::to_string(hostlo.mtu) + " is outside 576-9000");
+    return hostlo;
+}
+}  // namespace
 
 std::string default_channel(const std::string& run_dir, const std::string& vm) { return run_dir + "/vm-" + vm + ".sock"; }
 
@@ -134,6 +167,7 @@ json to_json(const VmConfig& vm) {
     if (!vm.domain.empty()) object["domain"] = vm.domain;
     if (!vm.libvirt_uri.empty()) object["libvirt_uri"] = vm.libvirt_uri;
     if (!vm.warm_pool.empty()) object["warm_pool"] = vm.warm_pool;
+    if (!vm.hostlo_groups.empty()) object["hostlo_groups"] = vm.hostlo_groups;
     return object;
 }
 
@@ -150,6 +184,10 @@ void validate(const ShimConfig& config) {
                 refuse("networks", "subnet " + config.networks[i].subnet.str() + " of network " + config.networks[i].name + " overlaps " +
                                        config.networks[j].subnet.str() + " of network " + config.networks[j].name);
     for (const auto& network : config.networks)
+        if (network.subnet.overlaps(config.hostlo.subnets.range))
+            refuse("networks", "subnet " + network.subnet.str() + " of network " + network.name + " overlaps the Hostlo range " +
+                                   config.hostlo.subnets.range.str() + "; move one of them (hostlo.range)");
+    for (const auto& network : config.networks)
         for (const auto& peer : network.forward_to)
             if (!network_names.count(peer) || peer == network.name)
                 refuse("networks", "network " + network.name + " forwards to " + peer + (peer == network.name ? ", itself" : ", which is not defined"));
@@ -161,7 +199,7 @@ void validate(const ShimConfig& config) {
 }
 
 ShimConfig parse_config(const json& object) try {
-    reject_unknown_keys(object, "", {"bridge", "ovsdb", "host_netns", "uplink", "state_dir", "run_dir", "admin_socket", "networks", "vms"});
+    reject_unknown_keys(object, "", {"bridge", "ovsdb", "host_netns", "uplink", "state_dir", "run_dir", "admin_socket", "networks", "vms", "hostlo"});
     ShimConfig config;
     config.bridge = get<std::string>(object, "", "bridge", config.bridge);
     config.ovsdb = get<std::string>(object, "", "ovsdb", config.ovsdb);
@@ -170,6 +208,7 @@ ShimConfig parse_config(const json& object) try {
     config.state_dir = get<std::string>(object, "", "state_dir", config.state_dir);
     config.run_dir = get<std::string>(object, "", "run_dir", config.run_dir);
     config.admin_socket = get<std::string>(object, "", "admin_socket", config.run_dir + "/shim.sock");
+    if (object.contains("hostlo")) config.hostlo = parse_hostlo(object["hostlo"]);
     const json networks = object.value("networks", json::array());
     for (std::size_t i = 0; i < networks.size(); ++i) config.networks.push_back(parse_network(networks[i], "networks[" + std::to_string(i) + "]"));
     const json vms = object.value("vms", json::array());

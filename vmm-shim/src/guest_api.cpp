@@ -78,6 +78,21 @@ json unpublish(NicManager& nics, const std::string& vm, const json& params) {
     return json::object();
 }
 
+json join_hostlo(NicManager& nics, const std::string& vm, const json& params) {
+    const auto p = params.get<guest::HostloParams>();
+    std::optional<Ipv4Prefix> subnet;
+    if (p.subnet && !(subnet = Ipv4Prefix::parse(*p.subnet)))
+        throw ShimError(ErrorKind::BadRequest, "'" + *p.subnet + "' is not an IPv4 prefix with zero host bits (like 100.127.0.16/28)");
+    return pool_info(nics.join_hostlo(vm, p.group, subnet));
+}
+
+json leave_hostlo(NicManager& nics, const std::string& vm, const json& params) {
+    const auto p = params.get<guest::HostloParams>();
+    if (p.subnet) throw std::invalid_argument("hostlo.leave takes no subnet");
+    nics.leave_hostlo(vm, p.group);
+    return json::object();
+}
+
 const std::map<std::string, Handler>& routes() {
     static const std::map<std::string, Handler> table = {
         {guest::kAttach, attach},
@@ -89,6 +104,8 @@ const std::map<std::string, Handler>& routes() {
         {guest::kReleaseAddress, release_address},
         {guest::kPublish, publish},
         {guest::kUnpublish, unpublish},
+        {guest::kHostloJoin, join_hostlo},
+        {guest::kHostloLeave, leave_hostlo},
     };
     return table;
 }

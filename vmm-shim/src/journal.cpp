@@ -51,6 +51,7 @@ ShimState Journal::load() const {
         }
         for (const auto& network : state.value("added_networks", json::array())) result.added_networks.push_back(parse_network(network));
         for (const auto& vm : state.value("added_vms", json::array())) result.added_vms.push_back(parse_vm(vm));
+        result.hostlo = hostlo::GroupTable::from_json(state.value("hostlo_groups", json::array()));
         return result;
     } catch (const std::exception& e) {
         throw ShimError(ErrorKind::Backend, "the state file " + path_ + " is corrupt (" + e.what() +
@@ -66,7 +67,8 @@ void Journal::save(const ShimState& state) {
     json networks = json::array(), vms = json::array();
     for (const auto& network : state.added_networks) networks.push_back(to_json(network));
     for (const auto& vm : state.added_vms) vms.push_back(to_json(vm));
-    const json document = {{"version", 1}, {"ipam", state.ipam.to_json()}, {"nics", nics}, {"added_networks", networks}, {"added_vms", vms}};
+    const json document = {{"version", 1}, {"ipam", state.ipam.to_json()}, {"nics", nics}, {"added_networks", networks}, {"added_vms", vms},
+                          {"hostlo_groups", state.hostlo.to_json()}};
     try {
         replace_file_durably(path_, document.dump(1));
     } catch (const std::exception& e) {

@@ -1,5 +1,6 @@
 #include "brfusion/shim/nic_manager.hpp"
 
+#include "brfusion/hostlo/error.hpp"
 #include "brfusion/shim/error.hpp"
 
 #include <algorithm>
@@ -49,6 +50,24 @@ PortSecurity security_of(const NicRecord& record) {
 // Who holds a reserved address in the IPAM: the VM, not yet a NIC.
 std::string reservation_of(const std::string& vm) { return vm + "/reserved"; }
 
+// The Hostlo group of a NIC's network, if it is one ("hostlo:GROUP").
+std::optional<std::string> group_of(const std::string& network) {
+    static const std::string prefix = NicManager::hostlo_network("");
+    if (!network.starts_with(prefix)) return std::nullopt;
+    return network.substr(prefix.size());
+}
+
+// The Hostlo library's errors as the shim's (its messages already name the group).
+template <typename F>
+auto hostlo_call(F&& operation) {
+    try {
+        return operation();
+    } catch (const hostlo::HostloError& e) {
+        static constexpr ErrorKind kinds[] = {ErrorKind::BadRequest, ErrorKind::Conflict, ErrorKind::Exhausted, ErrorKind::Backend};
+        throw ShimError(kinds[static_cast<int>(e.kind())], e.what());
+    }
+}
+
 std::string message_of(const std::exception_ptr& error) {
     try {
         std::rethrow_exception(error);
@@ -59,14 +78,40 @@ std::string message_of(const std::exception_ptr& error) {
 
 }  // namespace
 
-NicManager::NicManager(ShimConfig config, Journal& journal, HostSwitch& host, HostFirewall& firewall, BackendFactory make_backend)
-    : file_config_(std::move(config)), config_(file_config_), journal_(journal), host_(host), firewall_(firewall), make_backend_(std::move(make_backend)) {}
+NicManager::NicManager(ShimConfig config, Journal& journal, HostSwitch& host, HostFirewall& firewall, hostlo::Segment& hostlo,
+                       BackendFactory make_backend)
+    : file_config_(std::move(config)),
+      config_(file_config_),
+      journal_(journal),
+      host_(host),
+      firewall_(firewall),
+      segment_(hostlo),
+      make_backend_(std::move(make_backend)) {}
 
 std::string NicManager::gateway_port(const HostNetwork& network) { return "bfgw" + std::to_string(network.tag); }
 
 NicDevice NicManager::device_of(const NicRecord& record) const {
-    const HostNetwork* network = config_.network(record.network);
+    const auto network = network_of(record.network);
     return {record.host_if, guest_if_of(record.endpoint), record.mac, network ? network->mtu : 1500};
+}
+
+std::optional<HostNetwork> NicManager::network_of(const std::string& name) const {
+    if (const auto group = group_of(name)) {
+        const hostlo::Group* found = state_.hostlo.find(*group);
+        return found ? std::optional(group_network(*found)) : std::nullopt;
+    }
+    const HostNetwork* network = config_.network(name);
+    return network ? std::optional(*network) : std::nullopt;
+}
+
+HostNetwork NicManager::group_network(const hostlo::Group& group) const {
+    HostNetwork network;
+    network.name = hostlo_network(group.name);
+    network.subnet = group.subnet;
+    network.gateway = Ipv4{group.subnet.network.value + 1};
+    network.nat = false;
+    network.mtu = config_.hostlo.mtu;
+    return network;
 }
 
 VmmBackend& NicManager::backend(const std::string& vm) {
@@ -91,8 +136,14 @@ ReconcileReport NicManager::start() {
     }
     host_.ensure_bridge();
     for (const auto& network : config_.networks) ensure_network(network);
+    for (const auto& [name, group] : state_.hostlo.groups()) hostlo_call([&] { segment_.ensure_group(name); });
     journal_.save(state_);
     ReconcileReport report = reconcile();
+    // Members that are no longer configured leave their groups (reconcile removed their NICs).
+    const auto groups = state_.hostlo.groups();  // a copy: leaving changes the table
+    for (const auto& [name, group] : groups)
+        for (const auto& member : group.members)
+            if (!config_.vm(member) && state_.hostlo.leave(name, member)) remove_hostlo_group(name);
     reclaim_reservations();
     // Pools of networks that are gone from the config file, now that reconcile released their leases.
     for (const auto& network : state_.ipam.pools())
@@ -144,7 +195,17 @@ void NicManager::add_port(const NicRecord& record, const HostNetwork& network) {
                   {"brfusion-mac", record.mac},
                   {"attached-mac", record.mac}};  // the OVS convention for "the VM's MAC on this port"
     if (record.spare) labels[kSpareLabel] = "true";
-    host_.add_port(record.host_if, network.tag, labels);
+    if (const auto group = group_of(record.network)) hostlo_call([&] { segment_.add_member(*group, record.host_if, labels); });
+    else host_.add_port(record.host_if, network.tag, labels);
+}
+
+void NicManager::remove_port(const NicRecord& record) {
+    if (group_of(record.network)) {
+        hostlo_call([&] { segment_.remove_member(record.host_if); });
+        return;
+    }
+    host_.unsecure_port(record.host_if);
+    host_.remove_port(record.host_if);
 }
 
 HostNetwork NicManager::allowed_network(const std::string& vm, const std::string& network) const {
@@ -158,12 +219,22 @@ std::vector<HostNetwork> NicManager::allowed_networks(const std::string& vm_name
     if (!vm) throw ShimError(ErrorKind::NotFound, "VM " + vm_name + " is not configured on this host");
     std::vector<HostNetwork> result;
     for (const auto& name : vm->networks) result.push_back(allowed(vm_name, name));
+    for (const auto& [name, group] : state_.hostlo.groups())
+        if (group.members.count(vm_name)) result.push_back(group_network(group));
     return result;
 }
 
-const HostNetwork& NicManager::allowed(const std::string& vm_name, const std::string& network_name) const {
+HostNetwork NicManager::allowed(const std::string& vm_name, const std::string& network_name) const {
     const VmConfig* vm = config_.vm(vm_name);
     if (!vm) throw ShimError(ErrorKind::NotFound, "VM " + vm_name + " is not configured on this host");
+    if (const auto group = group_of(network_name)) {
+        const hostlo::Group* found = state_.hostlo.find(*group);
+        if (!found || !found->members.count(vm_name))
+            throw ShimError(ErrorKind::NotAllowed, "VM " + vm_name + " is not a member of Hostlo group " + *group +
+                                                       "; it joins with docker network create -d brfusion --ipam-driver brfusion --ipam-opt group=" +
+                                                       *group + " -o mode=hostlo NAME");
+        return group_network(*found);
+    }
     const HostNetwork* network = config_.network(network_name);
     if (!network || std::find(vm->networks.begin(), vm->networks.end(), network_name) == vm->networks.end())
         throw ShimError(network ? ErrorKind::NotAllowed : ErrorKind::NotFound,
@@ -189,7 +260,7 @@ void NicManager::build(NicRecord& record, const HostNetwork& network) {
     const NicDevice device = device_of(record);
     vmm.create_host_device(device);
     add_port(record, network);
-    host_.secure_port(record.host_if, security_of(record));
+    if (!group_of(record.network)) host_.secure_port(record.host_if, security_of(record));
     record.pci = vmm.plug(device);
 }
 
@@ -210,7 +281,12 @@ std::optional<NicRecord> NicManager::ready_spare(const std::string& vm, const st
 
 AttachedNic NicManager::attach(const std::string& vm_name, const std::string& network_name, std::optional<Ipv4> requested_ip) {
     std::lock_guard lock(mutex_);
-    const HostNetwork& network = allowed(vm_name, network_name);
+    const HostNetwork network = allowed(vm_name, network_name);
+    if (const auto group = group_of(network_name))
+        for (const auto& [endpoint, other] : state_.nics)
+            if (other.vm == vm_name && other.network == network_name)
+                throw ShimError(ErrorKind::Conflict, "VM " + vm_name + " has its NIC on Hostlo group " + *group + " already (endpoint " + endpoint +
+                                                         "); the containers of one pod in one VM share it: docker run --network container:NAME");
 
     const std::optional<NicRecord> spare = ready_spare(vm_name, network_name);
     NicRecord record = spare ? *spare : new_record(vm_name, network_name);
@@ -364,6 +440,9 @@ std::vector<PublishedPort> NicManager::publish(const std::string& vm, const std:
     NicRecord& record = own_record(vm, endpoint);
     if (record.phase != NicPhase::Attached)
         throw ShimError(ErrorKind::Conflict, "endpoint " + endpoint + " is " + phase_name(record.phase) + "; publish its ports once it is attached");
+    if (group_of(record.network))
+        throw ShimError(ErrorKind::BadRequest, "endpoint " + endpoint + " is on " + record.network +
+                                                   ", which has no gateway and no NAT: publish ports on the container's other, regular brfusion network");
     // Two mappings clash when they take the same protocol and port on a common host address.
     const auto clash = [](const PublishedPort& a, const PublishedPort& b) {
         return a.protocol == b.protocol && a.host_port == b.host_port && (!a.host_ip || !b.host_ip || *a.host_ip == *b.host_ip);
@@ -431,42 +510,43 @@ void NicManager::tear_down(NicRecord record) {
     }
     const NicDevice device = device_of(record);
     if (config_.vm(record.vm)) backend(record.vm).unplug(device);  // else the VM is gone from the config: its side went with it
-    host_.unsecure_port(record.host_if);
-    host_.remove_port(record.host_if);
+    remove_port(record);
     if (config_.vm(record.vm)) backend(record.vm).delete_host_device(device);
     if (!record.spare) state_.ipam.release(record.network, record.ip);
     state_.nics.erase(record.endpoint);
     journal_.save(state_);
 }
 
-void NicManager::reconcile_nic(const NicRecord& record, const std::map<std::string, std::string>& endpoint_ports,
-                               const std::set<std::string>& secured, ReconcileReport& report) {
+void NicManager::reconcile_nic(const NicRecord& record, const std::set<std::string>& ports, const std::set<std::string>& secured,
+                               ReconcileReport& report) {
     if (record.phase != NicPhase::Attached) {
         tear_down(record);
         (record.phase == NicPhase::Attaching ? report.undone : report.finished).push_back(record.endpoint);
         return;
     }
-    const HostNetwork* network = config_.network(record.network);
+    const auto network = network_of(record.network);
+    const bool hostlo = group_of(record.network).has_value();
     if (!config_.vm(record.vm) || !network) {
-        tear_down(record);  // its VM or network was removed from the config: reclaim
+        tear_down(record);  // its VM, network or Hostlo group was removed: reclaim
         report.finished.push_back(record.endpoint);
         return;
     }
     VmmBackend& vmm = backend(record.vm);
     const NicDevice device = device_of(record);
-    const bool intact =
-        vmm.host_device_exists(device) && vmm.plugged(device) && endpoint_ports.count(record.host_if) && secured.count(record.host_if);
+    const bool intact = vmm.host_device_exists(device) && vmm.plugged(device) && ports.count(record.host_if) && (hostlo || secured.count(record.host_if));
     if (intact) return;
     vmm.create_host_device(device);
     add_port(record, *network);
-    host_.secure_port(record.host_if, security_of(record));
+    if (!hostlo) host_.secure_port(record.host_if, security_of(record));
     state_.nics[record.endpoint].pci = vmm.plug(device);
     report.repaired.push_back(record.endpoint);
 }
 
 ReconcileReport NicManager::reconcile() {
     ReconcileReport report;
-    const auto endpoint_ports = host_.ports_labelled("brfusion-endpoint");  // port -> endpoint, before any repair
+    std::set<std::string> ports;  // container and group member ports, before any repair
+    for (const auto& [port, endpoint] : host_.ports_labelled("brfusion-endpoint")) ports.insert(port);
+    for (const auto& [group, members] : hostlo_call([&] { return segment_.groups(); })) ports.insert(members.begin(), members.end());
     std::vector<NicRecord> records;
     std::set<std::string> attached_ports;
     for (const auto& [endpoint, record] : state_.nics) {
@@ -476,7 +556,7 @@ ReconcileReport NicManager::reconcile() {
     const auto secured = host_.secured_ports(attached_ports);
     for (const auto& record : records) {
         try {
-            reconcile_nic(record, endpoint_ports, secured, report);
+            reconcile_nic(record, ports, secured, report);
         } catch (const ShimError& error) {
             report.deferred.push_back("NIC " + record.endpoint + " of VM " + record.vm + ": " + error.what());
         }
@@ -494,6 +574,7 @@ ReconcileReport NicManager::reconcile() {
                 backend(vm.name).unplug(orphan);
                 host_.unsecure_port(host_if);
                 host_.remove_port(host_if);
+                hostlo_call([&] { segment_.remove_member(host_if); });
                 backend(vm.name).delete_host_device(orphan);
                 report.orphans.push_back(host_if);
             }
@@ -510,6 +591,7 @@ ReconcileReport NicManager::reconcile() {
             backend(vm->second).delete_host_device({port, guest_if_of(endpoint), "", 1500});  // the port that exists
         report.orphans.push_back(port);
     }
+    reconcile_hostlo(report);
     // Gateways of networks that are gone (removed from the file, or a removal cut short).
     const auto networks = host_.ports_labelled("brfusion-network");
     for (const auto& [port, gateway] : host_.ports_labelled("brfusion-gateway")) {
@@ -524,6 +606,93 @@ ReconcileReport NicManager::reconcile() {
     return report;
 }
 
+void NicManager::reconcile_hostlo(ReconcileReport& report) {
+    std::set<std::string> known;
+    for (const auto& [endpoint, record] : state_.nics)
+        if (group_of(record.network)) known.insert(record.host_if);
+    for (const auto& [group, members] : hostlo_call([&] { return segment_.groups(); })) {
+        if (!state_.hostlo.find(group)) {
+            hostlo_call([&] { segment_.remove_group(group); });
+            report.orphans.push_back("Hostlo group " + group);
+            continue;
+        }
+        for (const auto& port : members) {
+            if (known.count(port)) continue;
+            hostlo_call([&] { segment_.remove_member(port); });
+            report.orphans.push_back(port);
+        }
+    }
+}
+
+HostNetwork NicManager::join_hostlo(const std::string& vm_name, const std::string& group, std::optional<Ipv4Prefix> subnet) {
+    std::lock_guard lock(mutex_);
+    const VmConfig* vm = config_.vm(vm_name);
+    if (!vm) throw ShimError(ErrorKind::NotFound, "VM " + vm_name + " is not configured on this host");
+    if (!vm->may_join_hostlo(group))
+        throw ShimError(ErrorKind::NotAllowed, "VM " + vm_name + " may not join Hostlo group " + group + "; its hostlo_groups allow: " +
+                                                   join(vm->hostlo_groups) + " (the host's admin adds the group, or a prefix ending in '*', there)");
+    const hostlo::GroupTable before = state_.hostlo;
+    const bool created = before.find(group) == nullptr;
+    const hostlo::Group joined = hostlo_call([&] { return state_.hostlo.join(group, vm_name, subnet, config_.hostlo.subnets); });
+    const HostNetwork network = group_network(joined);
+    try {
+        if (created) state_.ipam.add_pool(network.name, network.subnet, network.gateway);
+        journal_.save(state_);  // before the segment: a crash leaves a group the next start completes
+        hostlo_call([&] { segment_.ensure_group(group); });  // also for a member joining again: completes a removal cut short
+    } catch (...) {
+        state_.hostlo = before;
+        if (created) {
+            state_.ipam.remove_pool(network.name);
+            try {
+                hostlo_call([&] { segment_.remove_group(group); });
+                journal_.save(state_);
+            } catch (...) {  // the next start removes a segment the journal does not know
+            }
+        }
+        throw;
+    }
+    return network;
+}
+
+void NicManager::leave_hostlo(const std::string& vm, const std::string& group) {
+    std::lock_guard lock(mutex_);
+    const hostlo::Group* found = state_.hostlo.find(group);
+    if (!found || !found->members.count(vm)) return;
+    const std::string network = hostlo_network(group);
+    for (const auto& [endpoint, record] : state_.nics)
+        if (record.vm == vm && record.network == network)
+            throw ShimError(ErrorKind::Conflict, "VM " + vm + " still has its NIC on Hostlo group " + group + " (endpoint " + endpoint +
+                                                     "); remove the container using it first");
+    const bool last = found->members.size() == 1;
+    // The segment goes first: if that fails, the VM is still a member and a retry finishes it.
+    if (last) hostlo_call([&] { segment_.remove_group(group); });
+    const ShimState before = state_;
+    for (const auto& lease : state_.ipam.leases(network))
+        if (lease.owner == reservation_of(vm)) state_.ipam.release(network, lease.address);
+    state_.hostlo.leave(group, vm);
+    if (last) state_.ipam.remove_pool(network);
+    try {
+        journal_.save(state_);
+    } catch (...) {
+        state_ = before;  // still a member; its next join or the next start makes the segment again
+        throw;
+    }
+}
+
+void NicManager::remove_hostlo_group(const std::string& group) {
+    hostlo_call([&] { segment_.remove_group(group); });
+    const std::string network = hostlo_network(group);
+    for (const auto& lease : state_.ipam.leases(network)) state_.ipam.release(network, lease.address);  // reservations of members that are gone
+    state_.ipam.remove_pool(network);
+}
+
+std::vector<hostlo::Group> NicManager::hostlo_groups() const {
+    std::lock_guard lock(mutex_);
+    std::vector<hostlo::Group> result;
+    for (const auto& [name, group] : state_.hostlo.groups()) result.push_back(group);
+    return result;
+}
+
 void NicManager::add_network(HostNetwork network) {
     std::lock_guard lock(mutex_);
     if (config_.network(network.name)) throw ShimError(ErrorKind::Conflict, "network " + network.name + " already exists");
@@ -533,6 +702,8 @@ void NicManager::add_network(HostNetwork network) {
         if (other.subnet.overlaps(network.subnet))
             throw ShimError(ErrorKind::Conflict, "subnet " + network.subnet.str() + " overlaps " + other.subnet.str() + " of network " + other.name);
     }
+    if (network.subnet.overlaps(config_.hostlo.subnets.range))
+        throw ShimError(ErrorKind::Conflict, "subnet " + network.subnet.str() + " overlaps the Hostlo range " + config_.hostlo.subnets.range.str());
     for (const auto& peer : network.forward_to)
         if (!config_.network(peer)) throw ShimError(ErrorKind::NotFound, "network " + network.name + " forwards to " + peer + ", which does not exist");
     state_.ipam.add_pool(network.name, network.subnet, network.gateway);
@@ -606,6 +777,12 @@ void NicManager::remove_vm(const std::string& name) {
     for (const auto& [endpoint, record] : state_.nics)
         if (record.vm == name) records.push_back(record);
     for (const auto& record : records) tear_down(record);  // a failure leaves the VM, with the NICs not yet removed
+    const auto groups = state_.hostlo.groups();  // a copy: leaving changes the table
+    for (const auto& [group_name, group] : groups)
+        if (group.members.count(name)) {
+            if (group.members.size() == 1) remove_hostlo_group(group_name);  // a failure leaves the VM a member: retry
+            state_.hostlo.leave(group_name, name);
+        }
     std::erase_if(config_.vms, [&](const VmConfig& v) { return v.name == name; });
     reclaim_reservations();
     std::erase_if(state_.added_vms, [&](const VmConfig& v) { return v.name == name; });

@@ -99,3 +99,39 @@ TEST_CASE("bad configs are refused with the path of the offending value") {
     c["surprise"] = 1;
     CHECK_THAT(error_of(c), Catch::Contains("config surprise: unknown key"));
 }
+
+TEST_CASE("hostlo: a range apart from the host networks, a block size, and the groups each VM may join") {
+    ShimConfig config = parse_config(valid());
+    CHECK(config.hostlo.backend == "ovs");
+    CHECK(config.hostlo.subnets.range.str() == "100.127.0.0/16");
+    CHECK(config.hostlo.subnets.prefix_length == 28);
+    CHECK(config.vm("vm1")->hostlo_groups.empty());
+    CHECK_FALSE(config.vm("vm1")->may_join_hostlo("podA"));
+
+    json with_hostlo = valid();
+    with_hostlo["hostlo"] = {{"range", "192.0.2.0/24"}, {"prefix_length", 27}, {"mtu", 1400}};
+    with_hostlo["vms"][0]["hostlo_groups"] = {"shop-*", "podA"};
+    config = parse_config(with_hostlo);
+    CHECK(config.hostlo.subnets.prefix_length == 27);
+    CHECK(config.hostlo.mtu == 1400);
+    CHECK(config.vm("vm1")->may_join_hostlo("shop-frontend"));
+    CHECK(config.vm("vm1")->may_join_hostlo("podA"));
+    CHECK_FALSE(config.vm("vm1")->may_join_hostlo("podAB"));
+    CHECK_FALSE(config.vm("vm1")->may_join_hostlo("shop"));
+    CHECK(parse_vm(to_json(*config.vm("vm1"))).hostlo_groups == config.vm("vm1")->hostlo_groups);
+
+    json bad = with_hostlo;
+    bad["hostlo"]["range"] = "198.51.101.0/23";
+    CHECK(error_of(bad) == "config hostlo.range: '198.51.101.0/23' is not an IPv4 prefix with zero host bits (like 100.127.0.0/16)");
+    bad["hostlo"]["range"] = "198.51.100.128/25";
+    CHECK(error_of(bad) == "config networks: subnet 198.51.100.0/24 of network lab overlaps the Hostlo range 198.51.100.128/25; move one of them (hostlo.range)");
+    bad = with_hostlo;
+    bad["hostlo"]["prefix_length"] = 31;
+    CHECK(error_of(bad) == "config hostlo.prefix_length: 31 is outside 24-30 (the range's length to /30)");
+    bad = with_hostlo;
+    bad["hostlo"]["backend"] = "tap";
+    CHECK(error_of(bad) == "config hostlo.backend: 'tap' is not supported (supported: ovs, kmod)");
+    bad = with_hostlo;
+    bad["vms"][0]["hostlo_groups"] = {"pod A"};
+    CHECK(error_of(bad) == "config vms[0].hostlo_groups: 'pod A' is neither a group name ([A-Za-z0-9._-]) nor such a prefix ending in '*'");
+}

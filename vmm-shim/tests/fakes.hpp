@@ -90,6 +90,37 @@ struct FakeHostSwitch : HostSwitch {
     std::map<std::string, std::string> security;  // port -> "MAC IP", or "MAC nothing" for a spare
 };
 
+// Hostlo segments in memory: group -> member port -> its labels.
+struct FakeSegment : hostlo::Segment {
+    explicit FakeSegment(FaultPlan& faults) : plan(faults) {}
+    void ensure_group(const std::string& group) override {
+        plan.step("ensure_group " + group);
+        segments[group];
+    }
+    void remove_group(const std::string& group) override {
+        plan.step("remove_group " + group);
+        segments.erase(group);
+    }
+    void add_member(const std::string& group, const std::string& port, const hostlo::Labels& labels) override {
+        plan.step("add_member " + port);
+        if (!segments.count(group)) throw ShimError(ErrorKind::Backend, "add_member to a missing segment");
+        segments[group][port] = labels;
+    }
+    void remove_member(const std::string& port) override {
+        plan.step("remove_member " + port);
+        for (auto& [group, members] : segments) members.erase(port);
+    }
+    std::map<std::string, std::set<std::string>> groups() override {
+        std::map<std::string, std::set<std::string>> result;
+        for (const auto& [group, members] : segments)
+            for (auto& entry = result[group]; const auto& [port, labels] : members) entry.insert(port);
+        return result;
+    }
+    std::string segment_name(const std::string& group) const override { return "fake-" + group; }
+    FaultPlan& plan;
+    std::map<std::string, std::map<std::string, hostlo::Labels>> segments;
+};
+
 // Keeps the last rules applied; an injected failure keeps the previous ones (nft is atomic).
 struct FakeFirewall : HostFirewall {
     explicit FakeFirewall(FaultPlan& faults) : plan(faults) {}
@@ -159,6 +190,7 @@ struct Rig {
     FaultPlan plan;
     FakeHostSwitch host{plan};
     FakeFirewall firewall{plan};
+    FakeSegment segment{plan};
     FakeWorld world;
     ShimConfig config = test_config(dir);  // what restart() starts with
     std::unique_ptr<Journal> journal;
@@ -173,7 +205,7 @@ struct Rig {
     ~Rig() { std::filesystem::remove_all(dir); }
     ReconcileReport restart() {
         journal = std::make_unique<Journal>(dir);
-        manager = std::make_unique<NicManager>(config, *journal, host, firewall, [this](const VmConfig& vm) {
+        manager = std::make_unique<NicManager>(config, *journal, host, firewall, segment, [this](const VmConfig& vm) {
             return std::make_unique<FakeBackend>(vm.name, plan, world);
         });
         return manager->start();

@@ -18,6 +18,7 @@ struct ShimCore {
     std::unique_ptr<ovs::OvsClient> ovs;
     std::unique_ptr<OvsHostSwitch> host_switch;
     std::unique_ptr<NftHostFirewall> firewall;
+    std::unique_ptr<hostlo::Segment> hostlo;
     std::unique_ptr<Journal> journal;
     std::unique_ptr<NicManager> shim;
 
@@ -25,6 +26,7 @@ struct ShimCore {
 
     void stop_shim() {
         shim.reset();
+        hostlo.reset();
         journal.reset();
         firewall.reset();
         host_switch.reset();
@@ -39,7 +41,8 @@ struct ShimCore {
         host_switch = std::make_unique<OvsHostSwitch>(*ovs, config.bridge, config.host_netns, OvsHostSwitch::openflow_socket(config.ovsdb, config.bridge));
         firewall = std::make_unique<NftHostFirewall>(config.host_netns);
         journal = std::make_unique<Journal>(config.state_dir);
-        shim = std::make_unique<NicManager>(config, *journal, *host_switch, *firewall,
+        hostlo = hostlo::make_segment(config.hostlo.backend, *ovs);
+        shim = std::make_unique<NicManager>(config, *journal, *host_switch, *firewall, *hostlo,
                                             [this](const VmConfig& vm) { return make_backend(vm, {config.host_netns}); });
         return shim->start();
     }

@@ -41,6 +41,8 @@ Commands:
   network rm NAME     remove a host network no NIC or VM uses
   nics [--vm NAME]    container NICs and warm-pool spares (state "spare"): VM, network, MAC, IP, OVS port,
                       PCI address (real VMs), endpoint, state, published ports
+  hostlo list         Hostlo groups (pods spanning VMs): subnet, OVS bridge, member VMs
+  hostlo show NAME    one Hostlo group and its members' NICs
   doctor              checks OVS, nftables, port security, the gateways and the VMs, and says what is
                       wrong (exit 1 if anything is)
 
@@ -102,6 +104,36 @@ std::string text(const json& value) {
 }
 
 // A table of `columns` (JSON keys, printed upper-case) over an array of objects.
+// A Hostlo group's members as table rows: the VM and its NIC on the group, if it has one yet.
+json member_rows(const json& group) {
+    json rows = json::array();
+    for (const auto& member : group["members"]) {
+        json row = member["nic"].is_object() ? member["nic"] : json::object();
+        row["vm"] = member["vm"];
+        rows.push_back(row);
+    }
+    return rows;
+}
+
+void print_table(const json& rows, const std::vector<std::string>& columns);
+
+// `hostlo list` and `hostlo show NAME`.
+void print_hostlo(const json& body) {
+    if (body.is_array()) {
+        json rows = json::array();
+        for (const auto& group : body) {
+            json vms = json::array();
+            for (const auto& member : group["members"]) vms.push_back(member["vm"]);
+            rows.push_back({{"name", group["name"]}, {"subnet", group["subnet"]}, {"segment", group["segment"]}, {"members", vms}});
+        }
+        print_table(rows, {"name", "subnet", "segment", "members"});
+        return;
+    }
+    std::cout << "Hostlo group " << text(body["name"]) << ": subnet " << text(body["subnet"]) << ", OVS bridge " << text(body["segment"])
+              << ", network " << text(body["network"]) << "\n\n";
+    print_table(member_rows(body), {"vm", "mac", "ip", "port", "endpoint", "state"});
+}
+
 void print_table(const json& rows, const std::vector<std::string>& columns) {
     std::vector<std::size_t> widths;
     for (const auto& column : columns) widths.push_back(column.size());
@@ -225,6 +257,10 @@ int main(int argc, char** argv) {
     } else if (is({"nics"}) && (words.size() == 1 || (words.size() == 3 && words[1] == "--vm"))) {
         call.target = words.size() == 3 ? "/v1/nics?vm=" + words[2] : "/v1/nics";
         columns = {"vm", "network", "mac", "ip", "port", "pci", "endpoint", "state", "published"};
+    } else if (words == std::vector<std::string>{"hostlo", "list"}) {
+        call.target = "/v1/hostlo";
+    } else if (is({"hostlo", "show"}) && words.size() == 3) {
+        call.target = "/v1/hostlo/" + words[2];
     } else if (words == std::vector<std::string>{"doctor"}) {
         call.target = "/v1/doctor";
         columns = {"name", "ok", "detail"};
@@ -248,6 +284,8 @@ int main(int argc, char** argv) {
             std::cout << reply.body.dump(2) << "\n";
         } else if (call.method == http::verb::delete_) {
             std::cout << "removed " << text(reply.body["removed"]) << "\n";
+        } else if (target.rfind("/v1/hostlo", 0) == 0) {
+            print_hostlo(reply.body);
         } else if (reply.body.is_object() && target.rfind("/v1/vms/", 0) != 0 && target != "/v1/doctor") {
             print_table(json::array({reply.body}), columns);  // one VM or network, added or shown
         } else if (target.rfind("/v1/vms/", 0) == 0) {

@@ -115,7 +115,8 @@ int main(int argc, char** argv) {
         OvsHostSwitch host(ovs, config.bridge, config.host_netns, OvsHostSwitch::openflow_socket(config.ovsdb, config.bridge));
         NftHostFirewall firewall(config.host_netns);
         Journal journal(config.state_dir);
-        NicManager nics(config, journal, host, firewall, [&config](const VmConfig& vm) { return make_backend(vm, {config.host_netns}); });
+        const auto hostlo = hostlo::make_segment(config.hostlo.backend, ovs);
+        NicManager nics(config, journal, host, firewall, *hostlo, [&config](const VmConfig& vm) { return make_backend(vm, {config.host_netns}); });
         const ReconcileReport report = nics.start();
         std::cerr << "brfusion-shim: reconciled: " << report.undone.size() << " unfinished attach(es) undone, " << report.finished.size()
                   << " detach(es) finished, " << report.repaired.size() << " NIC(s) repaired, " << report.orphans.size()

@@ -23,6 +23,12 @@
 //                                  the endpoint's published ports become exactly `ports` (host_port
 //                                  0: the shim picks one; the result says which); only this VM's NICs
 //   nic.unpublish {endpoint}    -> {}             no published ports; idempotent
+//   hostlo.join {group, subnet?} -> PoolInfo      this VM joins Hostlo group `group` (the first
+//                                  member creates it, with `subnet` or one the host picks); the pool
+//                                  is network "hostlo:GROUP", whose NICs nic.attach makes as usual.
+//                                  Its gateway is held back and answers nothing: disable it
+//   hostlo.leave {group}        -> {}             this VM leaves (the last member removes the
+//                                  group); idempotent; refused while the VM has its NIC on it
 
 #include <nlohmann/json.hpp>
 
@@ -41,6 +47,8 @@ inline constexpr const char* kRequestAddress = "ipam.request";
 inline constexpr const char* kReleaseAddress = "ipam.release";
 inline constexpr const char* kPublish = "nic.publish";
 inline constexpr const char* kUnpublish = "nic.unpublish";
+inline constexpr const char* kHostloJoin = "hostlo.join";
+inline constexpr const char* kHostloLeave = "hostlo.leave";
 
 // JSON-RPC 2.0 error codes: the standard ones, and ours for ShimError kinds.
 enum ErrorCode : int {
@@ -127,6 +135,11 @@ struct AddressInfo {
     std::string gateway;
 };
 
+struct HostloParams {
+    std::string group;
+    std::optional<std::string> subnet;  // hostlo.join only: the group's subnet, as its first member wants it
+};
+
 // from_json throws std::invalid_argument naming the field on unknown, missing or mistyped fields.
 void from_json(const nlohmann::json& j, AttachParams& p);
 void to_json(nlohmann::json& j, const AttachParams& p);
@@ -148,6 +161,8 @@ void from_json(const nlohmann::json& j, PoolInfo& p);
 void to_json(nlohmann::json& j, const PoolInfo& p);
 void from_json(const nlohmann::json& j, AddressParams& p);
 void to_json(nlohmann::json& j, const AddressParams& p);
+void from_json(const nlohmann::json& j, HostloParams& p);
+void to_json(nlohmann::json& j, const HostloParams& p);
 void from_json(const nlohmann::json& j, AddressInfo& a);
 void to_json(nlohmann::json& j, const AddressInfo& a);
 

@@ -40,6 +40,8 @@ public:
     virtual void remove_member(const std::string& port) = 0;
     // What exists now: every group's segment with its member ports (for reconcile).
     virtual std::map<std::string, std::set<std::string>> groups() = 0;
+    // Where an admin finds the group's segment (the OVS bridge's name). Pure, never throws.
+    virtual std::string segment_name(const std::string& group) const = 0;
 };
 
 // "ovs" (over `ovs`); throws HostloError(BadRequest) for a backend this build does not have.

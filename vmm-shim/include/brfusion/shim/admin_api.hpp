@@ -12,6 +12,8 @@
 //   GET    /v1/networks/NAME     one host network
 //   DELETE /v1/networks/NAME     remove an unused host network
 //   GET    /v1/nics[?vm=NAME]    NICs: VM, network, MAC, IP, OVS port, endpoint, state, published ports
+//   GET    /v1/hostlo            every Hostlo group: subnet, segment (OVS bridge), members and their NICs
+//   GET    /v1/hostlo/NAME       one Hostlo group
 //   GET    /v1/doctor            checks of OVS, nftables, the backends and the channels: what is wrong
 // Errors: {"error": "<what to do>"} with the status of the ShimError kind (wire.hpp).
 

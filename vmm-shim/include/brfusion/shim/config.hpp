@@ -4,6 +4,7 @@
 // the path of the offending value.
 
 #include "brfusion/common/ipv4.hpp"
+#include "brfusion/hostlo/group_table.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -42,6 +43,17 @@ struct VmConfig {
     // Warm pool: how many spare NICs to keep plugged into the VM, per allowed network (default
     // none). An attach claims a spare at once; the pool refills in the background.
     std::map<std::string, int> warm_pool;
+    // Hostlo groups (pods) the VM may join: names, or prefixes ending in '*' ("shop-*", "*").
+    // Default none.
+    std::vector<std::string> hostlo_groups;
+    bool may_join_hostlo(const std::string& group) const;
+};
+
+// Hostlo: one pod's localhost segment shared by the VMs holding its parts.
+struct HostloConfig {
+    std::string backend = "ovs";    // "ovs" (kmod later)
+    hostlo::SubnetPolicy subnets;   // range 100.127.0.0/16, a /28 per group; kept apart from host networks
+    int mtu = 1500;
 };
 
 struct ShimConfig {
@@ -54,6 +66,7 @@ struct ShimConfig {
     std::string admin_socket;                          // default RUN_DIR/shim.sock (mode 0660)
     std::vector<HostNetwork> networks;
     std::vector<VmConfig> vms;
+    HostloConfig hostlo;
 
     const HostNetwork* network(const std::string& name) const;
     const VmConfig* vm(const std::string& name) const;
@@ -70,7 +83,8 @@ VmConfig parse_vm(const nlohmann::json& vm, const std::string& path = "vm");
 // The JSON that parse_network / parse_vm read back.
 nlohmann::json to_json(const HostNetwork& network);
 nlohmann::json to_json(const VmConfig& vm);
-// Cross-checks: unique names and tags, VMs and forward_to referring to existing networks.
+// Cross-checks: unique names and tags, VMs and forward_to referring to existing networks, no
+// network overlapping the Hostlo range.
 void validate(const ShimConfig& config);
 
 }  // namespace brfusion::shim

@@ -7,6 +7,7 @@
 // directory): the state is small, an admin can read it, and it needs no extra dependency.
 
 #include "brfusion/shim/config.hpp"
+#include "brfusion/hostlo/group_table.hpp"
 #include "brfusion/shim/firewall.hpp"
 #include "brfusion/shim/ipam.hpp"
 #include "brfusion/common/ipv4.hpp"
@@ -29,7 +30,7 @@ const char* phase_name(NicPhase phase);
 struct NicRecord {
     std::string endpoint;  // the shim's id for the NIC; the guest names it in detach
     std::string vm;
-    std::string network;
+    std::string network;  // a host network, or "hostlo:GROUP" for the VM's NIC on a Hostlo group
     std::string mac;      // what the guest sees
     Ipv4 ip;
     std::string host_if;  // host-side device and OVS port name (<= 15 characters)
@@ -47,6 +48,7 @@ struct ShimState {
     // Added through the admin API at run time (the config file's own are not repeated here).
     std::vector<HostNetwork> added_networks;
     std::vector<VmConfig> added_vms;
+    hostlo::GroupTable hostlo;  // Hostlo groups and their member VMs; each group's addresses are an IPAM pool
 };
 
 class Journal {

@@ -15,8 +15,15 @@
 // Host networks and VMs come from the config file and, at run time, from add_network / add_vm
 // (persisted in the journal). Those from the file can only be changed in the file.
 //
+// Hostlo groups (one pod's localhost segment across VMs) are joined and left by VMs; a member's
+// NIC on group G is attached like any NIC, on network "hostlo:G" (hostlo_network), except that
+// its port joins the group's segment (hostlo::Segment) instead of a VLAN of the integration
+// bridge, it has no port security rules (the segment holds one pod's members only), and it
+// publishes no ports (a group has no gateway and no NAT).
+//
 // Thread-safe: operations are serialized (one at a time).
 
+#include "brfusion/hostlo/segment.hpp"
 #include "brfusion/shim/backend.hpp"
 #include "brfusion/shim/config.hpp"
 #include "brfusion/shim/firewall.hpp"
@@ -61,17 +68,19 @@ class NicManager {
 public:
     using BackendFactory = std::function<std::unique_ptr<VmmBackend>(const VmConfig&)>;
 
-    NicManager(ShimConfig config, Journal& journal, HostSwitch& host, HostFirewall& firewall, BackendFactory make_backend);
+    NicManager(ShimConfig config, Journal& journal, HostSwitch& host, HostFirewall& firewall, hostlo::Segment& hostlo, BackendFactory make_backend);
 
     // Loads the journal (with the networks and VMs added at run time; BadRequest if one has the
-    // name of one in the config file), sets up the bridge and every network's gateway, reconciles,
-    // and writes the firewall table.
+    // name of one in the config file), sets up the bridge, every network's gateway and every
+    // Hostlo group's segment, reconciles (members that are no longer configured leave their
+    // groups), and writes the firewall table.
     ReconcileReport start();
 
     // Claims a spare NIC of the VM's warm pool for the network when there is one (it only gets
     // its address, port security and label: no hot-plug), else makes and plugs a new NIC.
-    // Errors: NotFound (unknown VM or network), NotAllowed (network not allowed for the VM),
-    // BadRequest/Conflict/Exhausted (the requested address), Backend (a step failed; undone).
+    // Errors: NotFound (unknown VM or network), NotAllowed (network not allowed for the VM; a
+    // Hostlo group it is not a member of), BadRequest/Conflict/Exhausted (the requested address),
+    // Conflict (the VM has its NIC on that Hostlo group already), Backend (a step failed; undone).
     AttachedNic attach(const std::string& vm, const std::string& network, std::optional<Ipv4> requested_ip = std::nullopt);
     // Idempotent: an endpoint that does not exist is success. NotAllowed if it is another VM's.
     void detach(const std::string& vm, const std::string& endpoint);
@@ -101,6 +110,23 @@ public:
     // left alone. Idempotent.
     void release_address(const std::string& vm, const std::string& network, Ipv4 address);
 
+    // --- Hostlo. VM `vm` joins group `group` and gets the group's pool as the VM sees it: network
+    // hostlo_network(group), the group's subnet, its MTU, and as gateway the first address, held
+    // back and answered by nobody (Docker wants one; the plugin disables the gateway). The first
+    // member creates the group: its subnet (`subnet`, or the next free block of the Hostlo range)
+    // and its segment. Joining again changes nothing.
+    // Errors: NotFound (unknown VM), NotAllowed (the VM's hostlo_groups do not allow the group),
+    // BadRequest/Conflict/Exhausted (name or subnet), Backend (the segment failed; undone).
+    HostNetwork join_hostlo(const std::string& vm, const std::string& group, std::optional<Ipv4Prefix> subnet);
+    // VM `vm` leaves group `group`, giving back its address reservations there; the last member's
+    // leave removes the group's segment and pool. Idempotent. Conflict while the VM has its NIC on
+    // the group; Backend if the segment cannot be removed (the VM stays a member: retry).
+    void leave_hostlo(const std::string& vm, const std::string& group);
+    std::vector<hostlo::Group> hostlo_groups() const;
+    // Where an admin finds the group's segment (with the ovs backend, its bridge).
+    std::string hostlo_segment(const std::string& group) const { return segment_.segment_name(group); }
+    static std::string hostlo_network(const std::string& group) { return "hostlo:" + group; }
+
     // Run-time changes, persisted. add_*: Conflict if the name (or a network's tag) is taken,
     // NotFound if a network it names does not exist, BadRequest if invalid. remove_*: NotFound,
     // NotAllowed for those from the config file; remove_vm detaches the VM's NICs first (its
@@ -117,7 +143,8 @@ public:
     // The host network `network` if VM `vm` may use it; NotFound / NotAllowed (listing what it
     // may use) otherwise.
     HostNetwork allowed_network(const std::string& vm, const std::string& network) const;
-    // Every host network VM `vm` may use, in its config's order; NotFound for an unknown VM.
+    // Every host network VM `vm` may use, in its config's order, then the pools of the Hostlo
+    // groups it is a member of; NotFound for an unknown VM.
     std::vector<HostNetwork> allowed_networks(const std::string& vm) const;
     // The networks and VMs served now: the config file's and those added at run time.
     ShimConfig config() const;
@@ -129,7 +156,13 @@ public:
     static std::string gateway_port(const HostNetwork& network);
 
 private:
-    const HostNetwork& allowed(const std::string& vm, const std::string& network) const;
+    HostNetwork allowed(const std::string& vm, const std::string& network) const;
+    // The host network or Hostlo group behind `network`, if it exists.
+    std::optional<HostNetwork> network_of(const std::string& network) const;
+    HostNetwork group_network(const hostlo::Group& group) const;
+    // Removes the group's segment and pool, after its last member left.
+    void remove_hostlo_group(const std::string& group);
+    void remove_port(const NicRecord& record);
     FirewallRules rules() const;
     NicRecord& own_record(const std::string& vm, const std::string& endpoint);
     void save_and_apply_firewall();
@@ -152,14 +185,17 @@ private:
     std::optional<NicRecord> ready_spare(const std::string& vm, const std::string& network) const;
     ReconcileReport reconcile();
     // One journal record against what exists: finishes or undoes it, or repairs what is missing.
-    void reconcile_nic(const NicRecord& record, const std::map<std::string, std::string>& endpoint_ports, const std::set<std::string>& secured,
-                       ReconcileReport& report);
+    // `ports`: the labelled container ports and group member ports that exist.
+    void reconcile_nic(const NicRecord& record, const std::set<std::string>& ports, const std::set<std::string>& secured, ReconcileReport& report);
+    // Segments of groups the journal does not know, and member ports no NIC record knows, removed.
+    void reconcile_hostlo(ReconcileReport& report);
 
     const ShimConfig file_config_;
     ShimConfig config_;  // file_config_ plus what was added at run time
     Journal& journal_;
     HostSwitch& host_;
     HostFirewall& firewall_;
+    hostlo::Segment& segment_;
     BackendFactory make_backend_;
     std::map<std::string, std::unique_ptr<VmmBackend>> backends_;  // by VM
     std::function<void()> spare_claimed_;

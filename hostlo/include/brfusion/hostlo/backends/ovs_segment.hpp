@@ -20,6 +20,7 @@ public:
     void add_member(const std::string& group, const std::string& port, const Labels& labels) override;
     void remove_member(const std::string& port) override;
     std::map<std::string, std::set<std::string>> groups() override;
+    std::string segment_name(const std::string& group) const override { return bridge_of(group); }
 
 private:
     ovs::OvsClient& client_;
