@@ -263,3 +263,88 @@ TEST_CASE("netns: a warm-pool spare is in the VM and sends nothing - claimed, it
     CHECK(lab.leftovers().empty());
     CHECK(lab.security_flows().empty());
 }
+
+namespace {
+
+// Bytes a host device has received so far (its counters in the host netns).
+long long rx_bytes(const OvsSandbox& host, const std::string& device) {
+    return std::stoll(testing::run_checked("ip netns exec " + host.netns() + " cat /sys/class/net/" + device + "/statistics/rx_bytes"));
+}
+
+// UDP from `client_netns` to an iperf3 server at `server_ip` in `server_netns`: the share of
+// datagrams lost (100 when nothing arrived).
+double udp_loss_percent(const std::string& server_netns, const std::string& client_netns, const std::string& server_ip) {
+    testing::run_checked("ip netns exec " + server_netns + " iperf3 -s -1 -D -B " + server_ip);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const auto result = testing::run("ip netns exec " + client_netns + " iperf3 -u -b 20M -n 2M -J -c " + server_ip);
+    INFO(result.output);
+    if (result.exit_code != 0) return 100;
+    const auto report = nlohmann::json::parse(result.output, nullptr, false);
+    return report.is_discarded() ? 100 : report["end"]["sum"].value("lost_percent", 100.0);
+}
+
+}  // namespace
+
+TEST_CASE("netns: Hostlo - pod A's members in two VMs exchange TCP and UDP on their own segment - pod B and the host networks see nothing") {
+    Lab lab;
+    Netns pod_b;  // a container of pod B in vm1, holding pod B's NIC
+    lab.config.hostlo.subnets = {*Ipv4Prefix::parse("203.0.113.0/24"), 28};
+    for (auto& vm : lab.config.vms) vm.hostlo_groups = {"pod*"};
+    lab.start_shim();
+    const std::string pod_a = NicManager::hostlo_network("podA"), pod_b_network = NicManager::hostlo_network("podB");
+    lab.shim->join_hostlo("vm1", "podA", std::nullopt);
+    lab.shim->join_hostlo("vm2", "podA", std::nullopt);
+    lab.shim->join_hostlo("vm1", "podB", std::nullopt);
+    const AttachedNic a1 = lab.shim->attach("vm1", pod_a);
+    const AttachedNic a2 = lab.shim->attach("vm2", pod_a);
+    const AttachedNic b1 = lab.shim->attach("vm1", pod_b_network);
+    const AttachedNic regular = lab.shim->attach("vm1", "lab");  // the pod's regular network, beside the group
+    lab.configure_guest(lab.vm1, a1);
+    lab.configure_guest(lab.vm2, a2);
+    lab.configure_guest(lab.vm1, regular);
+    testing::run_checked("ip -n " + lab.vm1.name() + " link set " + b1.guest_if + " netns " + pod_b.name());
+    lab.configure_guest(pod_b, b1);
+
+    // OVS: one bridge per group, labelled, holding exactly its members' ports.
+    const std::string bridge_a = lab.host.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group=podA");
+    REQUIRE_FALSE(bridge_a.empty());
+    const std::string ports = lab.host.vsctl("list-ports " + bridge_a);  // sorted by name
+    CHECK(ports == (a1.endpoint < a2.endpoint ? "bf" + a1.endpoint + "\nbf" + a2.endpoint : "bf" + a2.endpoint + "\nbf" + a1.endpoint) + "\n");
+    CHECK(lab.host.vsctl("--bare --columns=name find Interface external_ids:brfusion-hostlo-group=podB") == "bf" + b1.endpoint + "\n");
+
+    const auto uplink_before = rx_bytes(lab.host, "up0"), gateway_before = rx_bytes(lab.host, NicManager::gateway_port(*lab.config.network("lab")));
+    CHECK(lab.vm1.exec("ping -c 2 -W 2 " + a2.ip.str()).exit_code == 0);
+    transfer_10mb(lab.vm2.name(), lab.vm1.name(), a2.ip.str());
+    CHECK(udp_loss_percent(lab.vm1.name(), lab.vm2.name(), a1.ip.str()) < 20);
+    // 10 MB crossed the group; the uplink and the regular network's gateway saw none of it.
+    CHECK(rx_bytes(lab.host, "up0") - uplink_before < 100'000);
+    CHECK(rx_bytes(lab.host, NicManager::gateway_port(*lab.config.network("lab"))) - gateway_before < 100'000);
+    // No gateway, no way out: the group's subnet is not routed anywhere.
+    CHECK(lab.vm1.exec("ping -c 1 -W 1 " + a1.gateway.str()).exit_code != 0);
+
+    // Pod B cannot reach pod A, not even with an address of pod A's subnet.
+    CHECK(pod_b.exec("ping -c 2 -W 1 " + a2.ip.str()).exit_code != 0);
+    testing::run_checked("ip -n " + pod_b.name() + " addr add 203.0.113.14/28 dev " + b1.guest_if);
+    CHECK(pod_b.exec("ping -c 2 -W 1 " + a2.ip.str()).exit_code != 0);
+
+    // A shim restart keeps groups, members and NICs working, and repairs nothing.
+    const ReconcileReport report = lab.start_shim();
+    CHECK(report.repaired.empty());
+    CHECK(report.orphans.empty());
+    CHECK(lab.shim->hostlo_groups().size() == 2);
+    CHECK(lab.vm2.exec("ping -c 2 -W 2 " + a1.ip.str()).exit_code == 0);
+
+    // The last member leaving removes the group's bridge; nothing of pod A is left in OVS.
+    lab.shim->detach("vm1", a1.endpoint);
+    lab.shim->leave_hostlo("vm1", "podA");
+    CHECK(lab.host.vsctl("list-ports " + bridge_a) == "bf" + a2.endpoint + "\n");
+    lab.shim->detach("vm2", a2.endpoint);
+    lab.shim->leave_hostlo("vm2", "podA");
+    CHECK(lab.host.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group=podA").empty());
+    CHECK(lab.host.vsctl("--bare --columns=name find Interface 'external_ids:brfusion-network=\"" + pod_a + "\"'").empty());
+    lab.shim->detach("vm1", b1.endpoint);
+    lab.shim->leave_hostlo("vm1", "podB");
+    lab.shim->detach("vm1", regular.endpoint);
+    CHECK(lab.host.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group!=none").empty());
+    CHECK(lab.leftovers().find("bf") == std::string::npos);
+}
