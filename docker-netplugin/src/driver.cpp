@@ -24,6 +24,12 @@ std::string describe(const std::vector<guest::PoolInfo>& pools) {
     return text.empty() ? "none" : text;
 }
 
+// The Hostlo group whose pool `pool_id` is, if it is one.
+std::optional<std::string> group_of_pool(const std::string& pool_id) {
+    const std::string prefix = guest::kHostloNetworkPrefix;
+    return pool_id.starts_with(prefix) ? std::optional(pool_id.substr(prefix.size())) : std::nullopt;
+}
+
 std::string prefix_of(const std::string& cidr) { return cidr.substr(cidr.find('/')); }  // "/24"
 
 std::string strip_prefix(const std::string& address) { return address.substr(0, address.find('/')); }
@@ -120,8 +126,14 @@ json Driver::request_pool(const json& body) {
     const auto request = body.get<RequestPoolRequest>();
     if (request.v6) refuse("IPv6 is not supported by brfusion yet; create the network without --ipv6");
     if (!request.sub_pool.empty()) refuse("--ip-range " + request.sub_pool + " is not supported: the host allocates from the whole subnet");
-    const auto wanted = parse_pool_options(request.options);
-    const auto pools = shim_.pools();
+    const PoolOptions options = parse_pool_options(request.options);
+    if (options.group) {  // this VM joins the pod's group; Docker's ReleasePool leaves it
+        const guest::PoolInfo pool = shim_.join_hostlo(*options.group, request.pool.empty() ? std::nullopt : std::optional(request.pool));
+        return {{"PoolID", pool.network}, {"Pool", pool.subnet}, {"Data", json::object()}};
+    }
+    const auto& wanted = options.host_network;
+    auto pools = shim_.pools();
+    std::erase_if(pools, [](const guest::PoolInfo& pool) { return group_of_pool(pool.network).has_value(); });  // only through --ipam-opt group
     const guest::PoolInfo* chosen = nullptr;
     for (const auto& pool : pools) {
         if (wanted ? pool.network == *wanted : !request.pool.empty() ? pool.subnet == request.pool : pools.size() == 1) chosen = &pool;
@@ -141,8 +153,9 @@ json Driver::request_pool(const json& body) {
 }
 
 json Driver::release_pool(const json& body) {
-    body.get<ReleasePoolRequest>();
-    return json::object();  // the pool is the host's; nothing is held per pool
+    const auto request = body.get<ReleasePoolRequest>();
+    if (const auto group = group_of_pool(request.pool_id)) shim_.leave_hostlo(*group);
+    return json::object();  // a host network's pool is the host's; nothing is held per pool
 }
 
 json Driver::request_address(const json& body) {
@@ -194,8 +207,6 @@ json Driver::create_network(const json& body) {
     const auto request = body.get<CreateNetworkRequest>();
     const NetworkOptions options = parse_network_options(request.options);
     if (options.ipv6 || !request.ipv6_data.empty()) refuse("IPv6 is not supported by brfusion yet; create the network without --ipv6");
-    if (options.mode == NetworkMode::Hostlo)
-        refuse("-o mode=hostlo: Hostlo is not available from this host's brfusion-shim yet; create the network without -o mode");
     if (request.ipv4_data.size() != 1) refuse("a brfusion network has exactly one IPv4 subnet, its host network's; give at most one --subnet");
     const IpamData& ipam = request.ipv4_data.front();
     if (ipam.address_space != kLocalAddressSpace && ipam.address_space != kGlobalAddressSpace)
@@ -205,6 +216,15 @@ json Driver::create_network(const json& body) {
     const auto pool = std::find_if(pools.begin(), pools.end(), [&](const auto& p) { return p.subnet == ipam.pool; });
     if (pool == pools.end())
         throw PluginError(ErrorKind::NotFound, "subnet " + ipam.pool + " is not the subnet of a host network this VM may use: " + describe(pools));
+    const auto group = group_of_pool(pool->network);
+    if (options.mode == NetworkMode::Hostlo && !group)
+        refuse("-o mode=hostlo: Docker asks the IPAM driver for the subnet before it hands -o options to the network driver, so name the pod to "
+               "brfusion's IPAM: add --ipam-opt group=" + options.group.value_or("POD"));
+    if (group && options.group && *options.group != *group)
+        refuse("-o group=" + *options.group + " but --ipam-opt group=" + *group + "; name the same pod in both, or leave -o group out");
+    if (group && options.host_network)
+        refuse("-o network=" + *options.host_network + " does not go with a Hostlo group (--ipam-opt group=" + *group +
+               "): the group has no host network; give the container a second, regular brfusion network for that");
     if (options.host_network && *options.host_network != pool->network)
         refuse("-o network=" + *options.host_network + " but the addresses come from host network " + pool->network + " (" + pool->subnet +
                "); add --ipam-opt network=" + *options.host_network);
@@ -213,7 +233,8 @@ json Driver::create_network(const json& body) {
         refuse("-o com.docker.network.driver.mtu=" + std::to_string(mtu) + " exceeds the MTU of host network " + pool->network + " (" +
                std::to_string(pool->mtu) + ")");
     std::lock_guard lock(mutex_);
-    state_.networks[request.network_id] = {request.network_id, pool->network, options.internal ? "" : pool->gateway, mtu};
+    // A Hostlo group has no gateway: Join disables Docker's gateway service for it.
+    state_.networks[request.network_id] = {request.network_id, pool->network, options.internal || group ? "" : pool->gateway, mtu};
     save_locked();
     return json::object();
 }

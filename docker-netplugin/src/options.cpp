@@ -59,19 +59,22 @@ NetworkOptions parse_network_options(const json& options) {
                    std::string(kMtuOption) + "=N");
         }
     }
-    if (result.mode == NetworkMode::Hostlo && !result.group) refuse("-o mode=hostlo needs -o group=POD, the pod whose VMs share the segment");
     if (result.mode != NetworkMode::Hostlo && result.group) refuse("-o group=" + *result.group + " needs -o mode=hostlo");
     return result;
 }
 
-std::optional<std::string> parse_pool_options(const std::map<std::string, std::string>& options) {
-    std::optional<std::string> host_network;
+PoolOptions parse_pool_options(const std::map<std::string, std::string>& options) {
+    PoolOptions result;
     for (const auto& [key, value] : options) {
-        if (key != "network") refuse("--ipam-opt " + key + " is not a brfusion IPAM option; brfusion takes --ipam-opt network=HOSTNET");
-        if (value.empty()) refuse("--ipam-opt network= needs the name of a host network");
-        host_network = value;
+        if (key != "network" && key != "group")
+            refuse("--ipam-opt " + key + " is not a brfusion IPAM option; brfusion takes --ipam-opt network=HOSTNET or --ipam-opt group=POD (Hostlo)");
+        if (value.empty()) refuse("--ipam-opt " + key + "= needs the name of " + (key == "network" ? "a host network" : "the pod"));
+        (key == "network" ? result.host_network : result.group) = value;
     }
-    return host_network;
+    if (result.host_network && result.group)
+        refuse("--ipam-opt network= and --ipam-opt group= do not go together: a Hostlo group has no host network; give the container a second, "
+               "regular brfusion network for that");
+    return result;
 }
 
 std::vector<guest::PortMapping> parse_port_map(const json& portmap) {

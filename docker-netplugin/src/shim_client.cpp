@@ -270,6 +270,12 @@ std::vector<guest::PortMapping> ShimClient::publish(const std::string& nic, cons
     return channel_.call(guest::kPublish, guest::PublishParams{nic, ports}).get<guest::PublishResult>().ports;
 }
 
+guest::PoolInfo ShimClient::join_hostlo(const std::string& group, const std::optional<std::string>& subnet) {
+    return channel_.call(guest::kHostloJoin, guest::HostloParams{group, subnet}).get<guest::PoolInfo>();
+}
+
+void ShimClient::leave_hostlo(const std::string& group) { channel_.call(guest::kHostloLeave, guest::HostloParams{group, std::nullopt}); }
+
 void ShimClient::unpublish(const std::string& nic) {
     try {
         channel_.call(guest::kUnpublish, guest::UnpublishParams{nic});

@@ -62,7 +62,8 @@ struct Plugin {
     std::unique_ptr<PluginStore> store;
     std::unique_ptr<Driver> driver;
 
-    explicit Plugin(const std::string& vm = "vm2") : channel(rig, vm), links(rig, vm) {
+    explicit Plugin(const std::string& vm = "vm2", const std::function<void(shim::ShimConfig&)>& adjust = {})
+        : rig(adjust), channel(rig, vm), links(rig, vm) {
         std::filesystem::remove_all(dir);
         restart();
     }
@@ -216,7 +217,9 @@ TEST_CASE("driver: refusals name the problem and change nothing") {
           "-o network=lab2 but the addresses come from host network lab (198.51.100.0/24); add --ipam-opt network=lab2");
     CHECK(create({{"com.docker.network.generic", {{"com.docker.network.driver.mtu", "9000"}}}}, ipv4) ==
           "-o com.docker.network.driver.mtu=9000 exceeds the MTU of host network lab (1500)");
-    CHECK(create({{"com.docker.network.generic", {{"mode", "hostlo"}, {"group", "pod"}}}}, ipv4).starts_with("-o mode=hostlo: Hostlo is not available"));
+    CHECK(create({{"com.docker.network.generic", {{"mode", "hostlo"}, {"group", "pod"}}}}, ipv4) ==
+          "-o mode=hostlo: Docker asks the IPAM driver for the subnet before it hands -o options to the network driver, so name the pod to brfusion's "
+          "IPAM: add --ipam-opt group=pod");
     CHECK(plugin.error("/IpamDriver.RequestPool", {{"V6", true}}, 400) == "IPv6 is not supported by brfusion yet; create the network without --ipv6");
     CHECK(plugin.error("/IpamDriver.RequestPool", {{"SubPool", "198.51.100.128/25"}}, 400) ==
           "--ip-range 198.51.100.128/25 is not supported: the host allocates from the whole subnet");
@@ -373,4 +376,60 @@ TEST_CASE("driver: concurrent endpoints on one network all get distinct NICs") {
     CHECK(ips.size() == 8);
     for (const auto& [id, endpoint] : plugin.driver->state().endpoints) plugin.delete_endpoint("net1", id, endpoint.address.substr(0, endpoint.address.find('/')));
     plugin.require_clean();
+}
+
+TEST_CASE("driver: Hostlo - --ipam-opt group joins the pod's group - endpoints get its addresses - no gateway - ReleasePool leaves") {
+    Plugin plugin("vm2", [](shim::ShimConfig& config) {
+        config.hostlo.subnets = {*Ipv4Prefix::parse("192.0.2.0/24"), 28};
+        config.vms[1].hostlo_groups = {"pod*"};
+    });
+    const json pool = plugin.ok("/IpamDriver.RequestPool", {{"AddressSpace", "brfusion"}, {"Pool", ""}, {"Options", {{"group", "podA"}}}});
+    CHECK(pool["PoolID"] == "hostlo:podA");
+    CHECK(pool["Pool"] == "192.0.2.0/28");
+    REQUIRE(plugin.rig.manager->hostlo_groups().size() == 1);
+    CHECK(plugin.rig.manager->hostlo_groups()[0].members == std::set<std::string>{"vm2"});
+    // A plain network still finds vm2's only host network: the group's pool is not a candidate.
+    CHECK(plugin.ok("/IpamDriver.RequestPool", {{"AddressSpace", "brfusion"}, {"Pool", ""}})["PoolID"] == "lab");
+
+    const json gateway = plugin.ok("/IpamDriver.RequestAddress", {{"PoolID", "hostlo:podA"}, {"Address", ""},
+                                                                  {"Options", {{"RequestAddressType", "com.docker.network.gateway"}}}});
+    CHECK(gateway["Address"] == "192.0.2.1/28");
+    const json ipv4 = {{{"AddressSpace", "brfusion"}, {"Pool", "192.0.2.0/28"}, {"Gateway", "192.0.2.1/28"}}};
+    const auto create = [&](const std::string& id, const json& generic) {
+        return plugin.call("/NetworkDriver.CreateNetwork", {{"NetworkID", id}, {"Options", {{"com.docker.network.generic", generic}}}, {"IPv4Data", ipv4}});
+    };
+    CHECK(create("bad", {{"mode", "hostlo"}, {"group", "podB"}}).second["Err"] ==
+          "-o group=podB but --ipam-opt group=podA; name the same pod in both, or leave -o group out");
+    CHECK(create("bad", {{"network", "lab"}}).second["Err"].get<std::string>().starts_with("-o network=lab does not go with a Hostlo group"));
+    REQUIRE(create("pod", {{"mode", "hostlo"}, {"group", "podA"}}).first == 200);
+
+    const json address = plugin.ok("/IpamDriver.RequestAddress", {{"PoolID", "hostlo:podA"}, {"Address", ""}, {"Options", json::object()}});
+    CHECK(address["Address"] == "192.0.2.2/28");
+    const json created = plugin.ok("/NetworkDriver.CreateEndpoint", {{"NetworkID", "pod"}, {"EndpointID", "e1"}, {"Options", json::object()},
+                                                                     {"Interface", {{"Address", address["Address"]}, {"AddressIPv6", ""}, {"MacAddress", ""}}}});
+    const auto nics = plugin.rig.manager->nics("vm2");
+    REQUIRE(nics.size() == 1);
+    CHECK(nics[0].network == "hostlo:podA");
+    CHECK(nics[0].ip.str() == "192.0.2.2");
+    CHECK(created["Interface"]["MacAddress"] == nics[0].mac);
+    const json joined = plugin.ok("/NetworkDriver.Join", {{"NetworkID", "pod"}, {"EndpointID", "e1"}, {"SandboxKey", "/var/run/docker/netns/x"}});
+    CHECK(joined["DisableGatewayService"] == true);
+    CHECK_FALSE(joined.contains("Gateway"));
+    // Docker cannot remove the network (or leave the group) while the endpoint exists.
+    CHECK(plugin.error("/IpamDriver.ReleasePool", {{"PoolID", "hostlo:podA"}}, 409).starts_with("VM vm2 still has its NIC on Hostlo group podA"));
+
+    plugin.ok("/NetworkDriver.DeleteEndpoint", {{"NetworkID", "pod"}, {"EndpointID", "e1"}});
+    plugin.ok("/IpamDriver.ReleaseAddress", {{"PoolID", "hostlo:podA"}, {"Address", "192.0.2.2/28"}});
+    plugin.ok("/NetworkDriver.DeleteNetwork", {{"NetworkID", "pod"}});
+    plugin.ok("/IpamDriver.ReleasePool", {{"PoolID", "hostlo:podA"}});
+    CHECK(plugin.rig.manager->hostlo_groups().empty());
+    CHECK(plugin.rig.segment.segments.empty());
+    plugin.require_clean();
+}
+
+TEST_CASE("driver: Hostlo - a VM whose config does not allow the group is refused by name") {
+    Plugin plugin;
+    CHECK(plugin.error("/IpamDriver.RequestPool", {{"AddressSpace", "brfusion"}, {"Pool", ""}, {"Options", {{"group", "podA"}}}}, 403) ==
+          "VM vm2 may not join Hostlo group podA; its hostlo_groups allow: none (the host's admin adds the group, or a prefix ending in '*', there)");
+    CHECK(plugin.rig.manager->hostlo_groups().empty());
 }

@@ -34,7 +34,7 @@ TEST_CASE("options: unknown and conflicting options are refused with what is acc
                       "-o vlan is not a brfusion option; brfusion takes -o network=HOSTNET, -o mode=brfusion|hostlo, -o group=POD and -o "
                       "com.docker.network.driver.mtu=N");
     CHECK_THROWS_WITH(parse_network_options(generic({{"mode", "bridge"}})), "-o mode=bridge is not a brfusion mode; use brfusion (the default) or hostlo");
-    CHECK_THROWS_WITH(parse_network_options(generic({{"mode", "hostlo"}})), "-o mode=hostlo needs -o group=POD, the pod whose VMs share the segment");
+    CHECK(parse_network_options(generic({{"mode", "hostlo"}})).mode == NetworkMode::Hostlo);  // the group comes from --ipam-opt group
     CHECK_THROWS_WITH(parse_network_options(generic({{"group", "p"}})), "-o group=p needs -o mode=hostlo");
     CHECK_THROWS_WITH(parse_network_options(generic({{"com.docker.network.driver.mtu", "9x"}})),
                       "-o com.docker.network.driver.mtu=9x: the MTU must be a number from 68 to 65535");
@@ -43,9 +43,14 @@ TEST_CASE("options: unknown and conflicting options are refused with what is acc
     CHECK_THROWS_WITH(parse_network_options(generic({{"network", ""}})), "-o network= needs the name of a host network");
     CHECK_THROWS_AS(parse_network_options(generic({{"network", 5}})), PluginError);
 
-    CHECK(parse_pool_options({{"network", "lab"}}) == "lab");
-    CHECK_FALSE(parse_pool_options({}));
-    CHECK_THROWS_WITH(parse_pool_options({{"subnet", "x"}}), "--ipam-opt subnet is not a brfusion IPAM option; brfusion takes --ipam-opt network=HOSTNET");
+    CHECK(parse_pool_options({{"network", "lab"}}).host_network == "lab");
+    CHECK(parse_pool_options({{"group", "pod-a"}}).group == "pod-a");
+    CHECK_FALSE(parse_pool_options({}).host_network);
+    CHECK_FALSE(parse_pool_options({}).group);
+    CHECK_THROWS_WITH(parse_pool_options({{"subnet", "x"}}),
+                      "--ipam-opt subnet is not a brfusion IPAM option; brfusion takes --ipam-opt network=HOSTNET or --ipam-opt group=POD (Hostlo)");
+    CHECK_THROWS_WITH(parse_pool_options({{"group", ""}}), "--ipam-opt group= needs the name of the pod");
+    CHECK_THROWS_WITH(parse_pool_options({{"group", "p"}, {"network", "lab"}}), Catch::StartsWith("--ipam-opt network= and --ipam-opt group= do not go together"));
 }
 
 TEST_CASE("options: docker run -p bindings become the shim's port mappings") {

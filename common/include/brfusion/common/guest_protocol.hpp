@@ -49,6 +49,8 @@ inline constexpr const char* kPublish = "nic.publish";
 inline constexpr const char* kUnpublish = "nic.unpublish";
 inline constexpr const char* kHostloJoin = "hostlo.join";
 inline constexpr const char* kHostloLeave = "hostlo.leave";
+// The network (pool) of Hostlo group G is this prefix and G.
+inline constexpr const char* kHostloNetworkPrefix = "hostlo:";
 
 // JSON-RPC 2.0 error codes: the standard ones, and ours for ShimError kinds.
 enum ErrorCode : int {

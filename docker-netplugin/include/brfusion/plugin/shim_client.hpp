@@ -65,6 +65,8 @@ public:
     void release_address(const std::string& network, const std::string& ip);
     std::vector<guest::PortMapping> publish(const std::string& nic, const std::vector<guest::PortMapping>& ports);
     void unpublish(const std::string& nic);
+    guest::PoolInfo join_hostlo(const std::string& group, const std::optional<std::string>& subnet);
+    void leave_hostlo(const std::string& group);  // idempotent
 
 private:
     ShimChannel& channel_;

@@ -23,6 +23,7 @@
 //
 // Thread-safe: operations are serialized (one at a time).
 
+#include "brfusion/common/guest_protocol.hpp"
 #include "brfusion/hostlo/segment.hpp"
 #include "brfusion/shim/backend.hpp"
 #include "brfusion/shim/config.hpp"
@@ -125,7 +126,7 @@ public:
     std::vector<hostlo::Group> hostlo_groups() const;
     // Where an admin finds the group's segment (with the ovs backend, its bridge).
     std::string hostlo_segment(const std::string& group) const { return segment_.segment_name(group); }
-    static std::string hostlo_network(const std::string& group) { return "hostlo:" + group; }
+    static std::string hostlo_network(const std::string& group) { return guest::kHostloNetworkPrefix + group; }
 
     // Run-time changes, persisted. add_*: Conflict if the name (or a network's tag) is taken,
     // NotFound if a network it names does not exist, BadRequest if invalid. remove_*: NotFound,
