@@ -199,3 +199,57 @@ TEST_CASE("docker: with a warm pool, run claims a spare NIC - the pool refills -
     CHECK(state["ipam"]["lab"]["leases"].empty());
     CHECK(state["nics"].size() == 2);  // the spares, and nothing else
 }
+
+TEST_CASE("docker: Hostlo - pod A's containers in two VMs share a segment (TCP and UDP) - pod B cannot reach them - the last network rm removes it") {
+    DockerLab lab;
+    auto& vm1 = *lab.vm1;
+    auto& vm2 = *lab.vm2;
+    // The pod must reach brfusion's IPAM too: Docker asks it for the subnet before the driver sees -o.
+    CHECK_THAT(vm2.docker("network create -d brfusion --ipam-driver brfusion -o mode=hostlo -o group=podA pod").output,
+               Contains("add --ipam-opt group=podA"));
+    const std::string create_pod = "network create -d brfusion --ipam-driver brfusion --ipam-opt group=podA -o mode=hostlo pod";
+    DockerLab::docker_ok(vm1, create_pod);
+    DockerLab::docker_ok(vm2, create_pod);
+    DockerLab::docker_ok(vm1, "network create -d brfusion --ipam-driver brfusion --ipam-opt group=podB podb");
+    DockerLab::docker_ok(vm1, "network create -d brfusion --ipam-driver brfusion --ipam-opt network=lab lab");
+    CHECK_THAT(DockerLab::docker_ok(vm2, "network inspect pod --format '{{json .IPAM.Config}}'"), Contains(R"("Subnet":"192.0.2.128/28")"));
+
+    // a1 also has a regular network for its other traffic; the group gives it no gateway.
+    DockerLab::docker_ok(vm1, "run -d --name a1 --network pod brfusion-test httpd -f -p 80 -h /www");
+    DockerLab::docker_ok(vm1, "network connect lab a1");
+    DockerLab::docker_ok(vm2, "run -d --name a2 --network pod brfusion-test sleep 3600");
+    DockerLab::docker_ok(vm1, "run -d --name b1 --network podb brfusion-test sleep 3600");
+    const std::string a1 = DockerLab::container_ip(vm1, "a1", "pod"), a2 = DockerLab::container_ip(vm2, "a2", "pod");
+    CHECK(a1.starts_with("192.0.2.13"));
+    CHECK_THAT(DockerLab::docker_ok(vm1, "exec a1 ip route"), Contains("default via 198.51.100.1") && !Contains("via 192.0.2."));
+    CHECK_THAT(lab.ovs_port_of(vm1, "a1"), Contains("brfusion-hostlo-group=podA") && Contains("brfusion-vm=vm1"));
+    const std::string bridge = trim(lab.host.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group=podA"));
+    REQUIRE_FALSE(bridge.empty());
+    CHECK(std::count(bridge.begin(), bridge.end(), '\n') == 0);  // one bridge for the pod
+    CHECK(trim(lab.host.vsctl("list-ports " + bridge)).size() == 2 * 14 + 1);  // two member ports, nothing else
+    CHECK_THAT(lab.ctl("hostlo list"), Contains("podA") && Contains("192.0.2.128/28") && Contains(bridge) && Contains("vm1,vm2"));
+    CHECK_THAT(lab.ctl("hostlo show podA"), Contains(a1) && Contains(a2));
+
+    // Across VMs over the group: ping, 10 MB of TCP, and UDP.
+    DockerLab::docker_ok(vm2, "exec a2 ping -c 1 -W 5 " + a1);
+    DockerLab::docker_ok(vm1, "exec a1 dd if=/dev/zero of=/www/big bs=1M count=10");
+    CHECK(DockerLab::docker_ok(vm2, "exec a2 sh -c 'wget -qO- http://" + a1 + "/big | wc -c'") == "10485760");
+    DockerLab::docker_ok(vm1, "exec -d a1 iperf3 -s -1");
+    CHECK(testing::wait_until([&] { return vm1.docker("exec a1 netstat -ltn").output.find(":5201") != std::string::npos; }, std::chrono::seconds(10)));
+    const json udp = json::parse(DockerLab::docker_ok(vm2, "exec a2 iperf3 -u -b 20M -n 2M -J -c " + a1));
+    CHECK(udp["end"]["sum"]["packets"].get<int>() > 0);
+    CHECK(udp["end"]["sum"]["lost_percent"].get<double>() < 20);
+
+    // Pod B's container in the same VM cannot reach pod A's members.
+    CHECK(vm1.docker("exec b1 ping -c 1 -W 2 " + a2).exit_code != 0);
+    CHECK(vm1.docker("exec b1 wget -qO- -T 2 http://" + a1 + "/").exit_code != 0);
+
+    DockerLab::docker_ok(vm1, "rm -f a1 b1");
+    DockerLab::docker_ok(vm2, "rm -f a2");
+    DockerLab::docker_ok(vm1, "network rm pod podb lab");
+    CHECK_FALSE(trim(lab.host.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group=podA")).empty());  // vm2 still holds it
+    DockerLab::docker_ok(vm2, "network rm pod");
+    CHECK(trim(lab.host.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group!=none")).empty());
+    CHECK(json::parse(lab.ctl("--json hostlo list")).empty());
+    lab.require_nothing_left();
+}

@@ -26,8 +26,9 @@ DockerLab::DockerLab(LabBinaries lab_binaries, std::string lab_dir, int vm1_spar
                          {"run_dir", dir + "/run"},
                          {"networks", {{{"name", "lab"}, {"subnet", "198.51.100.0/24"}, {"tag", 100}},
                                        {{"name", "lab2"}, {"subnet", "203.0.113.0/24"}, {"tag", 200}}}},
-                         {"vms", {{{"name", "vm1"}, {"netns", vm1->name()}, {"networks", {"lab", "lab2"}}},
-                                  {{"name", "vm2"}, {"netns", vm2->name()}, {"networks", {"lab"}}}}}};
+                         {"hostlo", {{"range", "192.0.2.128/25"}}},
+                         {"vms", {{{"name", "vm1"}, {"netns", vm1->name()}, {"networks", {"lab", "lab2"}}, {"hostlo_groups", {"pod*"}}},
+                                  {{"name", "vm2"}, {"netns", vm2->name()}, {"networks", {"lab"}}, {"hostlo_groups", {"pod*"}}}}}};
     if (vm1_spares) config["vms"][0]["warm_pool"] = {{"lab", vm1_spares}};
     std::ofstream(dir + "/shim.json") << config.dump(2);
     start_shim();

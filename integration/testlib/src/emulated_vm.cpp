@@ -15,7 +15,10 @@ std::string test_image_tarball(const std::string& dir) {
     const std::string root = dir + "/image-root";
     run_checked("rm -rf " + root + " && mkdir -p " + root + "/bin " + root + "/www " + root + "/tmp && cp /bin/busybox " + root +
                 "/bin/ && for applet in $(" + root + "/bin/busybox --list); do [ $applet = busybox ] || ln -s busybox " + root +
-                "/bin/$applet; done && echo brfusion-test-page > " + root + "/www/index.html && tar -C " + root + " -cf " + tarball + " .");
+                "/bin/$applet; done && echo brfusion-test-page > " + root + "/www/index.html");
+    // iperf3 with the libraries it links (copied at their paths), for UDP and bulk traffic.
+    run_checked("cp /usr/bin/iperf3 " + root + "/bin/ && for lib in $(ldd /usr/bin/iperf3 | grep -o '/[^ ]*'); do mkdir -p " + root +
+                "$(dirname $lib) && cp -L $lib " + root + "$lib; done && tar -C " + root + " -cf " + tarball + " .");
     return tarball;
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 // DockerLab: brfusion's whole path on one machine. A "host" (private OVS in its own netns, and
 // brfusion-shim serving host networks lab 198.51.100.0/24 and lab2 203.0.113.0/24) and two emulated
-// VMs running dockerd and brfusion-plugin: vm1 may use lab and lab2, vm2 lab only.
+// VMs running dockerd and brfusion-plugin: vm1 may use lab and lab2, vm2 lab only; both may join
+// Hostlo groups named pod*, whose subnets are /28s of 192.0.2.128/25.
 // Constructed = everything answering; destroyed = everything gone.
 
 #include "brfusion/testing/daemon.hpp"
