@@ -26,6 +26,29 @@ std::string trimmed(std::string text) {
     return text;
 }
 
+const std::string docker = "/usr/bin/docker";  // Debian's 20.10 CLI, as the daemon
+
+// In the guest: containerd, dockerd, the test image (from `dir`), and brfusion-plugin on the
+// virtio-serial guest channel.
+void start_docker_and_plugin(testing::QemuVm& vm, const std::string& dir) {
+    const auto started = vm.exec("(containerd >/tmp/containerd.log 2>&1 &); (dockerd --iptables=false --bridge=none >/tmp/dockerd.log 2>&1 &);"
+                                 " for i in $(seq 1 240); do " + docker + " info >/dev/null 2>&1 && exit 0; sleep 0.5; done; cat /tmp/dockerd.log; exit 1");
+    INFO(started.output);
+    REQUIRE(started.exit_code == 0);
+    REQUIRE(vm.exec(docker + " import -c 'ENV PATH=/bin' " + testing::test_image_tarball(dir) + " brfusion-test:latest").exit_code == 0);
+    REQUIRE(vm.exec("(" BRFUSION_PLUGIN_BINARY " --channel virtio-serial:org.brfusion.shim.0 >/tmp/plugin.log 2>&1 &);"
+                    " for i in $(seq 1 100); do [ -S /run/docker/plugins/brfusion.sock ] && exit 0; sleep 0.1; done; cat /tmp/plugin.log; exit 1")
+                .exit_code == 0);
+}
+
+// `docker ARGS` in the guest, which must succeed; its output.
+std::string docker_ok(testing::QemuVm& vm, const std::string& args, std::chrono::seconds limit = std::chrono::seconds(120)) {
+    const auto result = vm.exec(docker + " " + args, limit);
+    INFO("docker " << args << " in " << vm.name() << ":\n" << result.output << "\nplugin log:\n" << vm.exec("cat /tmp/plugin.log").output);
+    REQUIRE(result.exit_code == 0);
+    return trimmed(result.output);
+}
+
 }  // namespace
 
 TEST_CASE("qemu: docker in a real VM - the plugin over virtio-serial - a hot-plugged NIC in the container - "
@@ -48,15 +71,7 @@ TEST_CASE("qemu: docker in a real VM - the plugin over virtio-serial - a hot-plu
     {
         testing::QemuVm vm({"vm1", dir + "/vm1", 2, 1536, dir + "/run/vm-vm1.sock", ""});
         INFO("shim log:\n" << shim.log());
-        const std::string docker = "/usr/bin/docker";  // Debian's 20.10 CLI, as the daemon
-        const auto started = vm.exec("(containerd >/tmp/containerd.log 2>&1 &); (dockerd --iptables=false --bridge=none >/tmp/dockerd.log 2>&1 &);"
-                                     " for i in $(seq 1 240); do " + docker + " info >/dev/null 2>&1 && exit 0; sleep 0.5; done; cat /tmp/dockerd.log; exit 1");
-        INFO(started.output);
-        REQUIRE(started.exit_code == 0);
-        REQUIRE(vm.exec(docker + " import -c 'ENV PATH=/bin' " + testing::test_image_tarball(dir) + " brfusion-test:latest").exit_code == 0);
-        REQUIRE(vm.exec("(" BRFUSION_PLUGIN_BINARY " --channel virtio-serial:org.brfusion.shim.0 >/tmp/plugin.log 2>&1 &);"
-                        " for i in $(seq 1 100); do [ -S /run/docker/plugins/brfusion.sock ] && exit 0; sleep 0.1; done; cat /tmp/plugin.log; exit 1")
-                    .exit_code == 0);
+        start_docker_and_plugin(vm, dir);
 
         const auto created = vm.exec(docker + " network create -d brfusion --ipam-driver brfusion web");
         INFO(created.output + vm.exec("cat /tmp/plugin.log").output);
@@ -89,6 +104,58 @@ TEST_CASE("qemu: docker in a real VM - the plugin over virtio-serial - a hot-plu
                                   std::chrono::seconds(10)));
         CHECK(host.vsctl("--bare --columns=name find Port external_ids:brfusion-endpoint!=none").empty());
         CHECK(vm.exec(docker + " network rm web").exit_code == 0);
+    }
+    shim.stop(15);
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("qemu: Hostlo - pod A's containers in two real VMs exchange 10 MB of TCP and UDP over their group - network rm removes it") {
+    testing::OvsSandbox host;
+    const std::string dir = "/tmp/brfusion-qemu-hostlo-" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir + "/run");
+    json vms = json::array();
+    for (const char* name : {"vm1", "vm2"})
+        vms.push_back({{"name", name}, {"backend", "qmp"}, {"qmp", dir + "/" + name + "/qmp.sock"}, {"hostlo_groups", {"podA"}}});
+    const json config = {{"ovsdb", host.db_socket()}, {"host_netns", host.netns()}, {"state_dir", dir + "/shim-state"},
+                         {"run_dir", dir + "/run"},   {"hostlo", {{"range", "192.0.2.0/24"}}}, {"vms", vms}};
+    std::ofstream(dir + "/shim.json") << config.dump(2);
+    testing::Daemon shim;
+    shim.start({BRFUSION_SHIM_BINARY, "--config", dir + "/shim.json"}, dir + "/shim.log");
+    REQUIRE(testing::wait_until([&] { return std::filesystem::exists(dir + "/run/vm-vm2.sock"); }, std::chrono::seconds(10)));
+    {
+        testing::QemuVm vm1({"vm1", dir + "/vm1", 2, 1536, dir + "/run/vm-vm1.sock", ""});
+        testing::QemuVm vm2({"vm2", dir + "/vm2", 2, 1536, dir + "/run/vm-vm2.sock", ""});
+        INFO("shim log:\n" << shim.log());
+        start_docker_and_plugin(vm1, dir);
+        start_docker_and_plugin(vm2, dir);
+        for (auto* vm : {&vm1, &vm2}) docker_ok(*vm, "network create -d brfusion --ipam-driver brfusion --ipam-opt group=podA -o mode=hostlo pod");
+        docker_ok(vm1, "run -d --name a1 --network pod brfusion-test:latest httpd -f -p 80 -h /www");
+        docker_ok(vm2, "run -d --name a2 --network pod brfusion-test:latest sleep 600");
+        const std::string a1 = docker_ok(vm1, "inspect -f '{{.NetworkSettings.Networks.pod.IPAddress}}' a1");
+        CHECK(a1.starts_with("192.0.2."));
+        // Each container's NIC is one QEMU hot-plugged, on the pod's bridge.
+        const std::string bridge = trimmed(host.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group=podA"));
+        REQUIRE_FALSE(bridge.empty());
+        CHECK(trimmed(host.vsctl("list-ports " + bridge)).size() == 2 * 14 + 1);
+        CHECK_THAT(vm2.exec(docker + " exec a2 readlink /sys/class/net/eth0").output, Catch::Contains("0000:01:00.0"));
+
+        docker_ok(vm2, "exec a2 ping -c 3 -W 5 " + a1);
+        docker_ok(vm1, "exec a1 dd if=/dev/zero of=/www/big bs=1M count=10");
+        CHECK(docker_ok(vm2, "exec a2 sh -c 'wget -q -O - http://" + a1 + "/big | wc -c'", std::chrono::seconds(300)) == "10485760");
+        docker_ok(vm1, "exec -d a1 iperf3 -s -1");
+        CHECK(testing::wait_until([&] { return vm1.exec(docker + " exec a1 netstat -ltn").output.find(":5201") != std::string::npos; },
+                                  std::chrono::seconds(20)));
+        const json udp = json::parse(docker_ok(vm2, "exec a2 iperf3 -u -b 5M -n 1M -J -c " + a1, std::chrono::seconds(120)));
+        CHECK(udp["end"]["sum"]["packets"].get<int>() > 0);
+        CHECK(udp["end"]["sum"]["lost_percent"].get<double>() < 20);
+
+        docker_ok(vm1, "rm -f a1");
+        docker_ok(vm2, "rm -f a2");
+        docker_ok(vm1, "network rm pod");
+        docker_ok(vm2, "network rm pod");
+        CHECK(trimmed(host.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group=podA")).empty());
+        CHECK(host.vsctl("--bare --columns=name find Port external_ids:brfusion-endpoint!=none").empty());
     }
     shim.stop(15);
     std::filesystem::remove_all(dir);
