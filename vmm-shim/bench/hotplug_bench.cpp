@@ -33,7 +33,6 @@
 #include <vector>
 
 using namespace brfusion;
-using namespace brfusion;
 using namespace brfusion::shim;
 using Clock = std::chrono::steady_clock;
 

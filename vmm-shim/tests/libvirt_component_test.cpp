@@ -12,7 +12,6 @@
 #include <fstream>
 
 using namespace brfusion;
-using namespace brfusion;
 using namespace brfusion::shim;
 
 TEST_CASE("libvirt: a real domain - the guest sees the NIC at the reported PCI address - ping and 10 MB of TCP to the gateway - "

@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 using namespace brfusion;
-using namespace brfusion;
 using namespace brfusion::shim;
 using testing::Netns;
 using testing::OvsSandbox;

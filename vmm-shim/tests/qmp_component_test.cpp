@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 using namespace brfusion;
-using namespace brfusion;
 using namespace brfusion::shim;
 using testing::Netns;
 

@@ -19,7 +19,6 @@
 #include <set>
 
 using namespace brfusion;
-using namespace brfusion;
 using namespace brfusion::shim;
 using nlohmann::json;
 
