@@ -112,7 +112,8 @@ void measure(Path& path, int seconds) {
 
 std::string first_line(const std::string& command) {
     const std::string output = testing::run(command).output;
-    return trim(output.substr(0, output.find('\n')));
+    const std::string line = trim(output.substr(0, output.find('\n')));
+    return line.substr(std::min(line.size(), line.find_first_not_of(' ')));
 }
 
 }  // namespace

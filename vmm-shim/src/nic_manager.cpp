@@ -63,8 +63,13 @@ auto hostlo_call(F&& operation) {
     try {
         return operation();
     } catch (const hostlo::HostloError& e) {
-        static constexpr ErrorKind kinds[] = {ErrorKind::BadRequest, ErrorKind::Conflict, ErrorKind::Exhausted, ErrorKind::Backend};
-        throw ShimError(kinds[static_cast<int>(e.kind())], e.what());
+        switch (e.kind()) {
+        case hostlo::ErrorKind::BadRequest: throw ShimError(ErrorKind::BadRequest, e.what());
+        case hostlo::ErrorKind::Conflict: throw ShimError(ErrorKind::Conflict, e.what());
+        case hostlo::ErrorKind::Exhausted: throw ShimError(ErrorKind::Exhausted, e.what());
+        case hostlo::ErrorKind::Backend: break;
+        }
+        throw ShimError(ErrorKind::Backend, e.what());
     }
 }
 
@@ -641,13 +646,11 @@ HostNetwork NicManager::join_hostlo(const std::string& vm_name, const std::strin
         hostlo_call([&] { segment_.ensure_group(group); });  // also for a member joining again: completes a removal cut short
     } catch (...) {
         state_.hostlo = before;
-        if (created) {
-            state_.ipam.remove_pool(network.name);
-            try {
-                hostlo_call([&] { segment_.remove_group(group); });
-                journal_.save(state_);
-            } catch (...) {  // the next start removes a segment the journal does not know
-            }
+        if (created) state_.ipam.remove_pool(network.name);
+        try {
+            if (created) hostlo_call([&] { segment_.remove_group(group); });
+            journal_.save(state_);
+        } catch (...) {  // the next start removes a segment the journal does not know
         }
         throw;
     }
