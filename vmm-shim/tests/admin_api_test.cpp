@@ -11,7 +11,10 @@ using nlohmann::json;
 
 namespace {
 struct Admin {
-    Rig rig;
+    Rig rig{[](ShimConfig& config) {
+        config.hostlo.subnets = {*Ipv4Prefix::parse("192.0.2.128/25"), 28};
+        for (auto& vm : config.vms) vm.hostlo_groups = {"*"};
+    }};
     std::vector<std::string> served, stopped;  // what the daemon was told to do with channels
     bool refuse_channel = false;
     AdminContext context{*rig.manager, [] { return std::vector<Check>{{"ovs", true, "fine"}}; },
@@ -86,4 +89,28 @@ TEST_CASE("admin: bad requests name the problem") {
     CHECK(bad_field.status == 400);
     CHECK(bad_field.body["error"] == "network.tag: is required");
     CHECK(admin("GET", "/v1/vms/nope").body["error"] == "VM nope is not configured on this host");
+}
+
+TEST_CASE("admin: Hostlo groups - list and show with members and their NICs - an unknown group is 404") {
+    Admin admin;
+    CHECK(admin("GET", "/v1/hostlo").body == json::array());
+    admin.rig.manager->join_hostlo("vm1", "podA", std::nullopt);
+    admin.rig.manager->join_hostlo("vm2", "podA", std::nullopt);
+    const AttachedNic nic = admin.rig.manager->attach("vm1", NicManager::hostlo_network("podA"));
+    const auto groups = admin("GET", "/v1/hostlo");
+    REQUIRE(groups.body.size() == 1);
+    CHECK(groups.body[0]["name"] == "podA");
+    CHECK(groups.body[0]["subnet"] == "192.0.2.128/28");
+    CHECK(groups.body[0]["network"] == "hostlo:podA");
+    CHECK(groups.body[0]["segment"] == "fake-podA");
+    const auto group = admin("GET", "/v1/hostlo/podA").body;
+    REQUIRE(group["members"].size() == 2);
+    CHECK(group["members"][0]["vm"] == "vm1");
+    CHECK(group["members"][0]["nic"]["endpoint"] == nic.endpoint);
+    CHECK(group["members"][0]["nic"]["ip"] == nic.ip.str());
+    CHECK(group["members"][1]["vm"] == "vm2");
+    CHECK(group["members"][1]["nic"].is_null());  // a member whose container has not started yet
+    const auto unknown = admin("GET", "/v1/hostlo/podB");
+    CHECK(unknown.status == 404);
+    CHECK(unknown.body["error"] == "Hostlo group podB does not exist (its first member creates it)");
 }
