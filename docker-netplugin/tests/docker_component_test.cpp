@@ -242,7 +242,7 @@ TEST_CASE("docker: Hostlo - pod A's containers in two VMs share a segment (TCP a
 
     // Pod B's container in the same VM cannot reach pod A's members.
     CHECK(vm1.docker("exec b1 ping -c 1 -W 2 " + a2).exit_code != 0);
-    CHECK(vm1.docker("exec b1 wget -qO- -T 2 http://" + a1 + "/").exit_code != 0);
+    CHECK(vm1.docker("exec b1 timeout 3 wget -qO- http://" + a1 + "/").exit_code != 0);  // busybox wget has no -T
 
     DockerLab::docker_ok(vm1, "rm -f a1 b1");
     DockerLab::docker_ok(vm2, "rm -f a2");

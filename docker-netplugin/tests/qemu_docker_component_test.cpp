@@ -69,7 +69,7 @@ TEST_CASE("qemu: docker in a real VM - the plugin over virtio-serial - a hot-plu
     shim.start({BRFUSION_SHIM_BINARY, "--config", dir + "/shim.json"}, dir + "/shim.log");
     REQUIRE(testing::wait_until([&] { return std::filesystem::exists(dir + "/run/vm-vm1.sock"); }, std::chrono::seconds(10)));
     {
-        testing::QemuVm vm({"vm1", dir + "/vm1", 2, 1536, dir + "/run/vm-vm1.sock", ""});
+        testing::QemuVm vm({"vm1", dir + "/vm1", 2, 1536, dir + "/run/vm-vm1.sock", "", {}});
         INFO("shim log:\n" << shim.log());
         start_docker_and_plugin(vm, dir);
 
@@ -124,8 +124,8 @@ TEST_CASE("qemu: Hostlo - pod A's containers in two real VMs exchange 10 MB of T
     shim.start({BRFUSION_SHIM_BINARY, "--config", dir + "/shim.json"}, dir + "/shim.log");
     REQUIRE(testing::wait_until([&] { return std::filesystem::exists(dir + "/run/vm-vm2.sock"); }, std::chrono::seconds(10)));
     {
-        testing::QemuVm vm1({"vm1", dir + "/vm1", 2, 1536, dir + "/run/vm-vm1.sock", ""});
-        testing::QemuVm vm2({"vm2", dir + "/vm2", 2, 1536, dir + "/run/vm-vm2.sock", ""});
+        testing::QemuVm vm1({"vm1", dir + "/vm1", 2, 1536, dir + "/run/vm-vm1.sock", "", {}});
+        testing::QemuVm vm2({"vm2", dir + "/vm2", 2, 1536, dir + "/run/vm-vm2.sock", "", {}});
         INFO("shim log:\n" << shim.log());
         start_docker_and_plugin(vm1, dir);
         start_docker_and_plugin(vm2, dir);

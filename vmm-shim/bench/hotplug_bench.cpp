@@ -130,7 +130,7 @@ int main(int argc, char** argv) {
         return [&vm](const std::string& mac) { return vm.exec("grep -qs " + mac + " /sys/class/net/*/address").exit_code == 0; };
     };
     {
-        testing::QemuVm vm({"vm1", dir + "/qmp", 2, 1024, "", ""});
+        testing::QemuVm vm({"vm1", dir + "/qmp", 2, 1024, "", "", {}});
         measure_both("qmp TCG", host, {{"name", "vm1"}, {"backend", "qmp"}, {"qmp", vm.qmp_socket()}, {"networks", {"lab"}}}, rounds, guest_has(vm));
         std::vector<double> round_trips;
         for (int i = 0; i < rounds; ++i) {
@@ -146,7 +146,7 @@ int main(int argc, char** argv) {
     } else {
         testing::Libvirtd libvirtd(host.netns(), dir + "/libvirtd");
         const std::string domain = "bf-bench-" + std::to_string(::getpid());
-        testing::QemuVm vm({domain, dir + "/libvirt", 2, 1024, "", testing::Libvirtd::kUri});
+        testing::QemuVm vm({domain, dir + "/libvirt", 2, 1024, "", testing::Libvirtd::kUri, {}});
         std::printf("\n");
         measure_both("libvirt TCG", host,
                      {{"name", "vm1"}, {"backend", "libvirt"}, {"domain", domain}, {"libvirt_uri", testing::Libvirtd::kUri}, {"networks", {"lab"}}}, rounds,

@@ -64,7 +64,7 @@ struct RealVmLab : ShimCore {
 
 private:
     testing::QemuVm& boot(const std::string& backend, int root_ports) {
-        testing::QemuVmOptions options{"vm1", dir + "/vm1", root_ports, 1024, "", ""};
+        testing::QemuVmOptions options{"vm1", dir + "/vm1", root_ports, 1024, "", "", {}};
         if (backend == "libvirt") {
             libvirtd = std::make_unique<testing::Libvirtd>(host.netns(), dir + "/libvirt");
             options.name = "bf-test-vm1-" + std::to_string(::getpid());  // a domain name unique on this libvirtd

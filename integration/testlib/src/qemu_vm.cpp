@@ -107,6 +107,9 @@ QemuVm::QemuVm(QemuVmOptions options) : options_(std::move(options)) {
                "    <controller type='virtio-serial' index='0'><address type='pci' domain='0x0000' bus='0x00' slot='0x06' function='0x0'/></controller>\n"
                "    <serial type='file'><source path='" + dir + "/console.log'/><target port='0'/></serial>\n"
                "    <channel type='unix'><source mode='bind' path='" + dir + "/exec.sock'/><target type='virtio' name='org.brfusion.exec.0'/></channel>\n";
+        if (!options_.primary_nic.tap.empty())
+            xml += "    <interface type='ethernet'><mac address='" + options_.primary_nic.mac + "'/><target dev='" + options_.primary_nic.tap +
+                   "' managed='no'/><model type='virtio'/><address type='pci' domain='0x0000' bus='0x00' slot='0x07' function='0x0'/></interface>\n";
         if (!options_.shim_channel.empty())
             xml += "    <channel type='unix'><source mode='connect' path='" + options_.shim_channel +
                    "'><reconnect enabled='yes' timeout='1'/></source><target type='virtio' name='org.brfusion.shim.0'/></channel>\n";
@@ -128,6 +131,11 @@ QemuVm::QemuVm(QemuVmOptions options) : options_(std::move(options)) {
             // The shim listens; QEMU connects, and again after a shim restart.
             argv.insert(argv.end(), {"-chardev", "socket,id=shim,path=" + options_.shim_channel + ",reconnect=1", "-device",
                                      "virtserialport,chardev=shim,name=org.brfusion.shim.0"});
+        }
+        if (!options_.primary_nic.tap.empty()) {
+            argv.insert(argv.end(), {"-netdev", "tap,id=primary,ifname=" + options_.primary_nic.tap + ",script=no,downscript=no", "-device",
+                                     "virtio-net-pci,netdev=primary,mac=" + options_.primary_nic.mac + ",bus=pcie.0,addr=0x7"});
+            argv.insert(argv.begin(), {"ip", "netns", "exec", options_.primary_nic.netns});  // where the TAP is
         }
         for (int port = 0; port < options_.root_ports; ++port)
             argv.insert(argv.end(), {"-device", "pcie-root-port,id=bfport" + std::to_string(port + 1) + ",chassis=" + std::to_string(port + 1) +

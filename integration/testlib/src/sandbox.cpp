@@ -14,7 +14,10 @@ std::string unique_suffix() {
 }
 }  // namespace
 
-Netns::Netns() : name_("bft-ns-" + unique_suffix()) {
+Netns::Netns() : Netns("bft-ns-" + unique_suffix()) {}
+
+Netns::Netns(std::string name) : name_(std::move(name)) {
+    run("ip netns del " + name_ + " 2>/dev/null");
     run_checked("ip netns add " + name_ + " && ip -n " + name_ + " link set lo up");
 }
 
@@ -29,6 +32,15 @@ OvsSandbox::OvsSandbox() {
     const std::string suffix = unique_suffix();
     dir_ = "/tmp/brfusion-ovs-" + suffix;
     netns_ = "bft-ovs-" + suffix;
+    start();
+}
+
+OvsSandbox::OvsSandbox(std::string dir, std::string netns) : dir_(std::move(dir)), netns_(std::move(netns)) {
+    run(std::string(BRFUSION_OVS_SANDBOX) + " stop " + dir_ + " " + netns_);  // a previous run's
+    start();
+}
+
+void OvsSandbox::start() {
     try {
         sandbox("start " + dir_ + " " + netns_);
     } catch (...) {

@@ -1,12 +1,8 @@
 // brfusionctl: the host admin's CLI over brfusion-shim's admin API (HTTP/JSON on a unix socket).
 
-#include <utility>  // before asio: Boost + GCC 12 + C++20 need it
-
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "brfusion/common/http_client.hpp"
 #include "brfusion/shim/backends/libvirt_backend.hpp"
 #include "brfusion/shim/config.hpp"
 
@@ -16,8 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace asio = boost::asio;
-namespace http = boost::beast::http;
+using brfusion::HttpReply;
 using nlohmann::json;
 
 namespace {
@@ -60,29 +55,14 @@ struct Reply {
 };
 
 struct Call {
-    http::verb method = http::verb::get;
+    std::string method = "GET";
     std::string target;
     json body;  // null: none
 };
 
 Reply send(const std::string& socket_path, const Call& call) {
-    asio::io_context io;
-    asio::local::stream_protocol::socket socket(io);
-    boost::system::error_code ec;
-    socket.connect(asio::local::stream_protocol::endpoint(socket_path), ec);
-    if (ec) throw std::runtime_error("cannot reach brfusion-shim at " + socket_path + " (" + ec.message() + "); is it running? (--socket PATH)");
-    http::request<http::string_body> request(call.method, call.target, 11);
-    request.set(http::field::host, "brfusion-shim");
-    if (!call.body.is_null()) {
-        request.set(http::field::content_type, "application/json");
-        request.body() = call.body.dump();
-    }
-    request.prepare_payload();
-    http::write(socket, request);
-    boost::beast::flat_buffer buffer;
-    http::response<http::string_body> response;
-    http::read(socket, buffer, response);
-    return {static_cast<int>(response.result_int()), json::parse(response.body(), nullptr, false)};
+    const HttpReply reply = brfusion::http_call(socket_path, "brfusion-shim", call.method, call.target, call.body.is_null() ? "" : call.body.dump());
+    return {reply.status, json::parse(reply.body, nullptr, false)};
 }
 
 std::string text(const json& value) {
@@ -236,11 +216,11 @@ int main(int argc, char** argv) {
         call.target = "/v1/vms/" + words[2];
         columns = {"endpoint", "network", "mac", "ip", "port", "state", "published"};
     } else if (is({"vm", "add"}) && words.size() >= 3) {
-        call = {http::verb::post, "/v1/vms", {{"name", words[2]}}};
+        call = {"POST", "/v1/vms", {{"name", words[2]}}};
         error = options(words, 3, call.body, {{"--backend", "backend"}, {"--netns", "netns"}, {"--channel", "channel"}}, {{"--network", "networks"}}, {});
         columns = {"name", "backend", "netns", "networks", "channel"};
     } else if (is({"vm", "rm"}) && words.size() == 3) {
-        call = {http::verb::delete_, "/v1/vms/" + words[2], nullptr};
+        call = {"DELETE", "/v1/vms/" + words[2], nullptr};
     } else if (words == std::vector<std::string>{"networks"}) {
         call.target = "/v1/networks";
         columns = {"name", "subnet", "gateway", "tag", "nat", "mtu", "forward_to", "gateway_port", "origin"};
@@ -248,12 +228,12 @@ int main(int argc, char** argv) {
         call.target = "/v1/networks/" + words[2];
         columns = {"name", "subnet", "gateway", "tag", "nat", "mtu", "forward_to", "gateway_port", "origin"};
     } else if (is({"network", "add"}) && words.size() >= 3) {
-        call = {http::verb::post, "/v1/networks", {{"name", words[2]}}};
+        call = {"POST", "/v1/networks", {{"name", words[2]}}};
         error = options(words, 3, call.body, {{"--subnet", "subnet"}, {"--gateway", "gateway"}, {"--tag", "tag"}, {"--mtu", "mtu"}},
                         {{"--forward-to", "forward_to"}}, {{"--no-nat", "nat"}});
         columns = {"name", "subnet", "gateway", "tag", "nat", "mtu", "forward_to", "gateway_port"};
     } else if (is({"network", "rm"}) && words.size() == 3) {
-        call = {http::verb::delete_, "/v1/networks/" + words[2], nullptr};
+        call = {"DELETE", "/v1/networks/" + words[2], nullptr};
     } else if (is({"nics"}) && (words.size() == 1 || (words.size() == 3 && words[1] == "--vm"))) {
         call.target = words.size() == 3 ? "/v1/nics?vm=" + words[2] : "/v1/nics";
         columns = {"vm", "network", "mac", "ip", "port", "pci", "endpoint", "state", "published"};
@@ -282,7 +262,7 @@ int main(int argc, char** argv) {
         }
         if (as_json) {
             std::cout << reply.body.dump(2) << "\n";
-        } else if (call.method == http::verb::delete_) {
+        } else if (call.method == "DELETE") {
             std::cout << "removed " << text(reply.body["removed"]) << "\n";
         } else if (target.rfind("/v1/hostlo", 0) == 0) {
             print_hostlo(reply.body);

@@ -7,16 +7,13 @@
 
 #include "brfusion/testing/daemon.hpp"
 #include "brfusion/testing/emulated_vm.hpp"
+#include "brfusion/testing/lab.hpp"
 #include "brfusion/testing/ovs_sandbox.hpp"
 
 #include <memory>
 #include <string>
 
 namespace brfusion::testing {
-
-struct LabBinaries {
-    std::string shim, ctl, plugin;
-};
 
 class DockerLab {
 public:

@@ -11,6 +11,7 @@ namespace brfusion::testing {
 class Netns {
 public:
     Netns();
+    explicit Netns(std::string name);  // a chosen name (the lab's); replaces a namespace of that name
     ~Netns();
     Netns(const Netns&) = delete;
     Netns& operator=(const Netns&) = delete;
@@ -29,6 +30,7 @@ private:
 class OvsSandbox {
 public:
     OvsSandbox();   // throws std::runtime_error with the script's output if OVS does not start
+    OvsSandbox(std::string dir, std::string netns);  // chosen names (the lab's); replaces a sandbox there
     ~OvsSandbox();  // never throws
     OvsSandbox(const OvsSandbox&) = delete;
     OvsSandbox& operator=(const OvsSandbox&) = delete;
@@ -49,6 +51,7 @@ public:
     void start_vswitchd() const;
 
 private:
+    void start();
     std::string sandbox(const std::string& args) const;
     std::string dir_;
     std::string netns_;

@@ -16,6 +16,14 @@
 
 namespace brfusion::testing {
 
+// A NIC the VM has from boot (a cloud VM's primary NIC), on pcie.0: QEMU opens the existing TAP
+// `tap` of network namespace `netns` (where QEMU then runs; with libvirt, where libvirtd runs).
+struct PrimaryNic {
+    std::string tap;
+    std::string mac;
+    std::string netns;
+};
+
 struct QemuVmOptions {
     std::string name;          // the guest's hostname
     std::string dir;           // made if missing
@@ -26,6 +34,7 @@ struct QemuVmOptions {
     // on this libvirt (its libvirtd must run where the VM's TAPs will be: see Libvirtd). The same
     // machine either way.
     std::string libvirt_uri;
+    PrimaryNic primary_nic;  // tap "" = none
 };
 
 class QemuVm {
