@@ -7,7 +7,7 @@
 //   lab down LAB                       removes everything the lab made
 //
 // `up` forks a keeper that owns the lab (testing::Lab) and serves the other commands on
-// /run/brfusion-lab/LAB/control.sock (HTTP/JSON); `down` asks it to take everything down and exit.
+// /tmp/brfusion-lab/LAB/control.sock (HTTP/JSON); `down` asks it to take everything down and exit.
 
 #include "brfusion/common/http_client.hpp"
 #include "brfusion/common/http_server.hpp"
@@ -42,7 +42,7 @@ constexpr const char* kUsage = R"(usage: integration/lab COMMAND
   down LAB                         remove everything the lab made
 )";
 
-std::string lab_dir(const std::string& name) { return "/run/brfusion-lab/" + name; }
+std::string lab_dir(const std::string& name) { return "/tmp/brfusion-lab/" + name; }
 std::string control_socket(const std::string& name) { return lab_dir(name) + "/control.sock"; }
 
 bool keeper_alive(const std::string& name) {
@@ -141,7 +141,7 @@ int up(const std::vector<std::string>& args) {
     if (child == 0) {
         ::close(pipe_fds[0]);
         ::setsid();
-        const int log = ::open(("/run/brfusion-lab/" + options.name + ".keeper.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        const int log = ::open(("/tmp/brfusion-lab/" + options.name + ".keeper.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         ::dup2(log, 1);
         ::dup2(log, 2);
         const int null = ::open("/dev/null", O_RDONLY);
@@ -157,7 +157,7 @@ int up(const std::vector<std::string>& args) {
     ::close(pipe_fds[0]);
     if (answer != "ok\n") {
         ::waitpid(child, nullptr, 0);
-        throw std::runtime_error("lab " + options.name + " did not come up: " + answer + "(keeper log: /run/brfusion-lab/" + options.name + ".keeper.log)");
+        throw std::runtime_error("lab " + options.name + " did not come up: " + answer + "(keeper log: /tmp/brfusion-lab/" + options.name + ".keeper.log)");
     }
     std::cout << call_keeper(options.name, "GET", "/status").dump(2) << "\nlab " << options.name
               << " is up. Try: integration/lab exec " << options.name << " vm1 -- docker ps; integration/lab down " << options.name << "\n";

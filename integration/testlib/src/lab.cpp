@@ -81,6 +81,7 @@ public:
         : plugin_(lab.options().binaries.plugin), vm_(boot(lab, number, dir, libvirt_uri)) {
         const auto configured = vm_.exec(configure_primary(number));
         if (configured.exit_code != 0) throw std::runtime_error(vm_.name() + ": primary NIC: " + configured.output);
+        vm_.exec("(containerd >/tmp/containerd.log 2>&1 &)");
         start_dockerd();
         const auto imported = vm_.exec(kDocker + " import -c 'ENV PATH=/bin' " + test_image_tarball(lab.options().dir) + " brfusion-test:latest");
         if (imported.exit_code != 0) throw std::runtime_error(vm_.name() + ": cannot load the test image: " + imported.output);
@@ -88,11 +89,12 @@ public:
     }
     CommandResult exec(const std::string& command) override { return vm_.exec(command, std::chrono::seconds(600)); }
     void restart_plugin() override {
-        vm_.exec("pkill -TERM -x brfusion-plugin; while pgrep -x brfusion-plugin >/dev/null; do sleep 0.1; done");
+        // -r: a process the agent started is reparented to guest-init, which leaves zombies.
+        vm_.exec("pkill -TERM -x brfusion-plugin; while pgrep -r R,S,D -x brfusion-plugin >/dev/null; do sleep 0.1; done");
         start_plugin();
     }
     void restart_dockerd() override {
-        vm_.exec("pkill -TERM -x dockerd; while pgrep -x dockerd >/dev/null; do sleep 0.1; done");
+        vm_.exec("pkill -TERM -x dockerd; while pgrep -r R,S,D -x dockerd >/dev/null; do sleep 0.1; done");
         start_dockerd();
     }
     json status() override { return {{"name", vm_.name()}, {"boot_ms", vm_.boot_time().count()}, {"console", vm_dir_ + "/console.log"}}; }
@@ -109,7 +111,7 @@ private:
         return *holder_;
     }
     void start_dockerd() {
-        const auto started = vm_.exec("(containerd >/tmp/containerd.log 2>&1 &); (dockerd --live-restore >/tmp/dockerd.log 2>&1 &);"
+        const auto started = vm_.exec("(dockerd --live-restore >>/tmp/dockerd.log 2>&1 &);"
                                       " for i in $(seq 1 240); do " + kDocker + " info >/dev/null 2>&1 && exit 0; sleep 0.5; done; cat /tmp/dockerd.log; exit 1",
                                       std::chrono::seconds(300));
         if (started.exit_code != 0) throw std::runtime_error(vm_.name() + ": dockerd did not come up: " + started.output);
@@ -132,7 +134,7 @@ struct Lab::Backing {
 };
 
 Lab::Lab(LabOptions options) : options_(std::move(options)), backing_(std::make_unique<Backing>()) {
-    if (options_.dir.empty()) options_.dir = "/run/brfusion-lab/" + options_.name;
+    if (options_.dir.empty()) options_.dir = "/tmp/brfusion-lab/" + options_.name;
     if (options_.vms < 1 || options_.vms > 9) throw std::invalid_argument("a lab has 1-9 VMs, not " + std::to_string(options_.vms));
     if (options_.backend != "netns" && options_.backend != "qmp" && options_.backend != "libvirt")
         throw std::invalid_argument("backend " + options_.backend + " is not one of netns, qmp, libvirt");

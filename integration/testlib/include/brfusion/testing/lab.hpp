@@ -36,7 +36,7 @@ struct LabOptions {
     int vms = 2;                    // 1-9
     std::string backend = "netns";  // netns | qmp | libvirt
     LabBinaries binaries;
-    std::string dir;                // default /run/brfusion-lab/NAME (sockets, logs, state)
+    std::string dir;                // default /tmp/brfusion-lab/NAME (sockets, logs, state; a QEMU guest sees /tmp)
 };
 
 // One VM of the lab, whatever its backend.
