@@ -44,6 +44,7 @@ constexpr const char* kUsage = R"(usage: integration/lab COMMAND
 
 std::string lab_dir(const std::string& name) { return "/tmp/brfusion-lab/" + name; }
 std::string control_socket(const std::string& name) { return lab_dir(name) + "/control.sock"; }
+std::string keeper_log(const std::string& name) { return "/tmp/brfusion-lab/" + name + ".keeper.log"; }
 
 bool keeper_alive(const std::string& name) {
     std::ifstream file(lab_dir(name) + "/keeper.pid");
@@ -141,7 +142,7 @@ int up(const std::vector<std::string>& args) {
     if (child == 0) {
         ::close(pipe_fds[0]);
         ::setsid();
-        const int log = ::open(("/tmp/brfusion-lab/" + options.name + ".keeper.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        const int log = ::open(keeper_log(options.name).c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         ::dup2(log, 1);
         ::dup2(log, 2);
         const int null = ::open("/dev/null", O_RDONLY);
@@ -157,7 +158,7 @@ int up(const std::vector<std::string>& args) {
     ::close(pipe_fds[0]);
     if (answer != "ok\n") {
         ::waitpid(child, nullptr, 0);
-        throw std::runtime_error("lab " + options.name + " did not come up: " + answer + "(keeper log: /tmp/brfusion-lab/" + options.name + ".keeper.log)");
+        throw std::runtime_error("lab " + options.name + " did not come up: " + answer + "(keeper log: " + keeper_log(options.name) + ")");
     }
     std::cout << call_keeper(options.name, "GET", "/status").dump(2) << "\nlab " << options.name
               << " is up. Try: integration/lab exec " << options.name << " vm1 -- docker ps; integration/lab down " << options.name << "\n";
@@ -198,6 +199,7 @@ int main(int argc, char** argv) {
             call_keeper(args[1], "POST", "/down");
             if (!testing::wait_until([&] { return ::kill(pid, 0) != 0; }, std::chrono::minutes(2)))
                 throw std::runtime_error("the keeper of lab " + args[1] + " (pid " + std::to_string(pid) + ") did not finish within 2 minutes");
+            std::filesystem::remove(keeper_log(args[1]));
             std::cout << "lab " << args[1] << " is down\n";
             return 0;
         }
