@@ -117,7 +117,9 @@ private:
         if (started.exit_code != 0) throw std::runtime_error(vm_.name() + ": dockerd did not come up: " + started.output);
     }
     void start_plugin() {
-        const auto started = vm_.exec("(" + plugin_ + " --channel virtio-serial:org.brfusion.shim.0 >>/tmp/plugin.log 2>&1 &);"
+        // Without the old socket file, the wait below sees the new plugin's.
+        const auto started = vm_.exec("rm -f /run/docker/plugins/brfusion.sock; (" + plugin_ +
+                                      " --channel virtio-serial:org.brfusion.shim.0 >>/tmp/plugin.log 2>&1 &);"
                                       " for i in $(seq 1 100); do [ -S /run/docker/plugins/brfusion.sock ] && exit 0; sleep 0.1; done; cat /tmp/plugin.log; exit 1");
         if (started.exit_code != 0) throw std::runtime_error(vm_.name() + ": brfusion-plugin did not come up: " + started.output);
     }
