@@ -172,6 +172,7 @@ std::string QemuVm::console() const {
 }
 
 CommandResult QemuVm::exec(const std::string& command, std::chrono::seconds limit) {
+    std::lock_guard lock(agent_mutex_);
     const std::string request = base64_encode(command) + "\n";
     if (::send(agent_, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size()))
         throw std::runtime_error("QEMU VM " + options_.name + ": cannot write to the exec agent");

@@ -12,6 +12,7 @@
 #include "brfusion/testing/daemon.hpp"
 
 #include <chrono>
+#include <mutex>
 #include <string>
 
 namespace brfusion::testing {
@@ -51,7 +52,8 @@ public:
     // How long the boot took, until the exec agent answered.
     std::chrono::milliseconds boot_time() const { return boot_time_; }
     // Runs `command` with sh in the guest (as root, in its root netns); stdout and stderr.
-    // Throws std::runtime_error if the agent does not answer within `limit`.
+    // Throws std::runtime_error if the agent does not answer within `limit`. Thread-safe: the
+    // agent takes one command at a time, so concurrent calls wait for each other.
     CommandResult exec(const std::string& command, std::chrono::seconds limit = std::chrono::seconds(120));
     std::string console() const;
 
@@ -59,6 +61,7 @@ private:
     QemuVmOptions options_;
     Daemon qemu_;
     int agent_ = -1;
+    std::mutex agent_mutex_;  // one command at a time over the agent
     std::string buffer_;
     std::chrono::milliseconds boot_time_{0};
 };
