@@ -28,17 +28,12 @@ std::string trimmed(std::string text) {
 
 const std::string docker = "/usr/bin/docker";  // Debian's 20.10 CLI, as the daemon
 
-// In the guest: containerd, dockerd, the test image (from `dir`), and brfusion-plugin on the
-// virtio-serial guest channel.
+// In the guest: dockerd without Docker's own networking, the test image (from `dir`), and
+// brfusion-plugin on the virtio-serial guest channel.
 void start_docker_and_plugin(testing::QemuVm& vm, const std::string& dir) {
-    const auto started = vm.exec("(containerd >/tmp/containerd.log 2>&1 &); (dockerd --iptables=false --bridge=none >/tmp/dockerd.log 2>&1 &);"
-                                 " for i in $(seq 1 240); do " + docker + " info >/dev/null 2>&1 && exit 0; sleep 0.5; done; cat /tmp/dockerd.log; exit 1");
-    INFO(started.output);
-    REQUIRE(started.exit_code == 0);
-    REQUIRE(vm.exec(docker + " import -c 'ENV PATH=/bin' " + testing::test_image_tarball(dir) + " brfusion-test:latest").exit_code == 0);
-    REQUIRE(vm.exec("(" BRFUSION_PLUGIN_BINARY " --channel virtio-serial:org.brfusion.shim.0 >/tmp/plugin.log 2>&1 &);"
-                    " for i in $(seq 1 100); do [ -S /run/docker/plugins/brfusion.sock ] && exit 0; sleep 0.1; done; cat /tmp/plugin.log; exit 1")
-                .exit_code == 0);
+    testing::start_guest_dockerd(vm, "--iptables=false --bridge=none");
+    testing::load_guest_test_image(vm, dir);
+    testing::start_guest_plugin(vm, BRFUSION_PLUGIN_BINARY);
 }
 
 // `docker ARGS` in the guest, which must succeed; its output.

@@ -73,33 +73,31 @@ private:
 
 // --- QEMU VMs ---------------------------------------------------------------------------------
 
-const std::string kDocker = "/usr/bin/docker";  // Debian's CLI, as the daemon
-
 class QemuLabVm final : public LabVm {
 public:
     QemuLabVm(const Lab& lab, int number, const std::string& dir, const std::string& libvirt_uri)
         : plugin_(lab.options().binaries.plugin), vm_(boot(lab, number, dir, libvirt_uri)) {
         const auto configured = vm_.exec(configure_primary(number));
         if (configured.exit_code != 0) throw std::runtime_error(vm_.name() + ": primary NIC: " + configured.output);
-        vm_.exec("(containerd >/tmp/containerd.log 2>&1 &)");
-        start_dockerd();
-        const auto imported = vm_.exec(kDocker + " import -c 'ENV PATH=/bin' " + test_image_tarball(lab.options().dir) + " brfusion-test:latest");
-        if (imported.exit_code != 0) throw std::runtime_error(vm_.name() + ": cannot load the test image: " + imported.output);
-        start_plugin();
+        start_guest_dockerd(vm_, kDockerdFlags);
+        load_guest_test_image(vm_, lab.options().dir);
+        start_guest_plugin(vm_, plugin_);
     }
     CommandResult exec(const std::string& command) override { return vm_.exec(command, std::chrono::seconds(600)); }
     void restart_plugin() override {
         // -r: a process the agent started is reparented to guest-init, which leaves zombies.
         vm_.exec("pkill -TERM -x brfusion-plugin; while pgrep -r R,S,D -x brfusion-plugin >/dev/null; do sleep 0.1; done");
-        start_plugin();
+        start_guest_plugin(vm_, plugin_);
     }
     void restart_dockerd() override {
         vm_.exec("pkill -TERM -x dockerd; while pgrep -r R,S,D -x dockerd >/dev/null; do sleep 0.1; done");
-        start_dockerd();
+        start_guest_dockerd(vm_, kDockerdFlags);
     }
     json status() override { return {{"name", vm_.name()}, {"boot_ms", vm_.boot_time().count()}, {"console", vm_dir_ + "/console.log"}}; }
 
 private:
+    static constexpr const char* kDockerdFlags = "--live-restore";  // Docker's own bridge and NAT: the nested-NAT baseline
+
     QemuVm& boot(const Lab& lab, int number, const std::string& dir, const std::string& libvirt_uri) {
         vm_dir_ = dir;
         const std::string tap = primary_port(number);
@@ -109,19 +107,6 @@ private:
                                     {tap, primary_mac(number), lab.host().netns()}};
         holder_ = std::make_unique<QemuVm>(options);
         return *holder_;
-    }
-    void start_dockerd() {
-        const auto started = vm_.exec("(dockerd --live-restore >>/tmp/dockerd.log 2>&1 &);"
-                                      " for i in $(seq 1 240); do " + kDocker + " info >/dev/null 2>&1 && exit 0; sleep 0.5; done; cat /tmp/dockerd.log; exit 1",
-                                      std::chrono::seconds(300));
-        if (started.exit_code != 0) throw std::runtime_error(vm_.name() + ": dockerd did not come up: " + started.output);
-    }
-    void start_plugin() {
-        // Without the old socket file, the wait below sees the new plugin's.
-        const auto started = vm_.exec("rm -f /run/docker/plugins/brfusion.sock; (" + plugin_ +
-                                      " --channel virtio-serial:org.brfusion.shim.0 >>/tmp/plugin.log 2>&1 &);"
-                                      " for i in $(seq 1 100); do [ -S /run/docker/plugins/brfusion.sock ] && exit 0; sleep 0.1; done; cat /tmp/plugin.log; exit 1");
-        if (started.exit_code != 0) throw std::runtime_error(vm_.name() + ": brfusion-plugin did not come up: " + started.output);
     }
 
     std::string plugin_, vm_dir_;

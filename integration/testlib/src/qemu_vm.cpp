@@ -1,5 +1,7 @@
 #include "brfusion/testing/qemu_vm.hpp"
 
+#include "brfusion/testing/emulated_vm.hpp"  // test_image_tarball
+
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -195,6 +197,31 @@ CommandResult QemuVm::exec(const std::string& command, std::chrono::seconds limi
     result.exit_code = std::stoi(line.substr(0, space));
     if (space != std::string::npos) result.output = base64_decode(line.substr(space + 1));
     return result;
+}
+
+namespace {
+const std::string kGuestDocker = "/usr/bin/docker";  // Debian's CLI, as the daemon
+}  // namespace
+
+void start_guest_dockerd(QemuVm& vm, const std::string& dockerd_flags) {
+    // -r: a process the agent started is reparented to guest-init, which leaves zombies.
+    const auto started = vm.exec("pgrep -r R,S,D -x containerd >/dev/null || (containerd >>/tmp/containerd.log 2>&1 &);"
+                                 " (dockerd " + dockerd_flags + " >>/tmp/dockerd.log 2>&1 &);"
+                                 " for i in $(seq 1 240); do " + kGuestDocker + " info >/dev/null 2>&1 && exit 0; sleep 0.5; done; cat /tmp/dockerd.log; exit 1",
+                                 std::chrono::seconds(300));
+    if (started.exit_code != 0) throw std::runtime_error(vm.name() + ": dockerd did not come up: " + started.output);
+}
+
+void load_guest_test_image(QemuVm& vm, const std::string& image_dir) {
+    const auto imported = vm.exec(kGuestDocker + " import -c 'ENV PATH=/bin' " + test_image_tarball(image_dir) + " brfusion-test:latest");
+    if (imported.exit_code != 0) throw std::runtime_error(vm.name() + ": cannot load the test image: " + imported.output);
+}
+
+void start_guest_plugin(QemuVm& vm, const std::string& binary) {
+    // Without the old socket file, the wait below sees the new plugin's.
+    const auto started = vm.exec("rm -f /run/docker/plugins/brfusion.sock; (" + binary + " --channel virtio-serial:org.brfusion.shim.0 >>/tmp/plugin.log 2>&1 &);"
+                                 " for i in $(seq 1 100); do [ -S /run/docker/plugins/brfusion.sock ] && exit 0; sleep 0.1; done; cat /tmp/plugin.log; exit 1");
+    if (started.exit_code != 0) throw std::runtime_error(vm.name() + ": brfusion-plugin did not come up: " + started.output);
 }
 
 }  // namespace brfusion::testing

@@ -66,4 +66,15 @@ private:
     std::chrono::milliseconds boot_time_{0};
 };
 
+// Docker in a test guest: dockerd, containerd and the plugin are the host's own binaries, seen
+// over the 9p root. Each throws std::runtime_error with the guest's log if it does not come up.
+// containerd (unless it runs already, e.g. after a dockerd restart) and dockerd with
+// `dockerd_flags`; returns once dockerd answers.
+void start_guest_dockerd(QemuVm& vm, const std::string& dockerd_flags);
+// The test image (test_image_tarball(image_dir), which the guest sees under the host's /tmp) as
+// brfusion-test:latest.
+void load_guest_test_image(QemuVm& vm, const std::string& image_dir);
+// brfusion-plugin `binary` on the virtio-serial guest channel; returns once Docker can find it.
+void start_guest_plugin(QemuVm& vm, const std::string& binary);
+
 }  // namespace brfusion::testing
