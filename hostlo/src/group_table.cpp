@@ -2,7 +2,6 @@
 
 #include "brfusion/hostlo/error.hpp"
 
-#include <cctype>
 #include <stdexcept>
 
 namespace brfusion::hostlo {
@@ -15,15 +14,8 @@ namespace {
 std::uint64_t block_size(int length) { return std::uint64_t{1} << (32 - length); }
 }  // namespace
 
-bool is_valid_group_name(const std::string& name) {
-    if (name.empty() || name.size() > 64) return false;
-    for (char c : name)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
-    return true;
-}
-
 Group GroupTable::join(const std::string& name, const std::string& vm, const std::optional<Ipv4Prefix>& subnet, const SubnetPolicy& policy) {
-    if (!is_valid_group_name(name)) fail(ErrorKind::BadRequest, "Hostlo group '" + name + "' must be 1-64 characters of [A-Za-z0-9._-]");
+    if (!is_valid_name(name)) fail(ErrorKind::BadRequest, "Hostlo group '" + name + "' must be 1-64 characters of [A-Za-z0-9._-]");
     if (auto found = groups_.find(name); found != groups_.end()) {
         if (subnet && *subnet != found->second.subnet)
             fail(ErrorKind::Conflict, "Hostlo group " + name + " has subnet " + found->second.subnet.str() + ", not " + subnet->str() +

@@ -88,8 +88,8 @@ TEST_CASE("a full range is Exhausted - invalid names are refused") {
 
     for (const char* name : {"", "pod A", "pod/a", "pod:a"})
         CHECK(error_of([&] { table.join(name, "vm1", std::nullopt, policy()); }).first == ErrorKind::BadRequest);
-    CHECK(is_valid_group_name("shop-frontend_1.v2"));
-    CHECK_FALSE(is_valid_group_name(std::string(65, 'a')));
+    CHECK(is_valid_name("shop-frontend_1.v2"));
+    CHECK_FALSE(is_valid_name(std::string(65, 'a')));
 }
 
 TEST_CASE("the table survives its JSON - malformed JSON is refused by name") {

@@ -1,6 +1,7 @@
 #include "brfusion/shim/config.hpp"
 
 #include "brfusion/common/json_keys.hpp"
+#include "brfusion/common/names.hpp"
 
 #include "brfusion/shim/error.hpp"
 
@@ -38,13 +39,6 @@ T get(const json& object, const std::string& path, const char* key, std::optiona
     } catch (const json::exception&) {
         refuse(path + "." + key, "has the wrong type (" + found->dump() + ")");
     }
-}
-
-bool is_valid_name(const std::string& name) {
-    if (name.empty() || name.size() > 64) return false;
-    for (char c : name)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
-    return true;
 }
 
 std::string name_of(const json& object, const std::string& path) {
@@ -121,7 +115,7 @@ VmConfig parse_vm(const json& object, const std::string& path) {
     vm.hostlo_groups = get<std::vector<std::string>>(object, path, "hostlo_groups", std::vector<std::string>{});
     for (const auto& pattern : vm.hostlo_groups) {
         const std::string name = pattern.ends_with('*') ? pattern.substr(0, pattern.size() - 1) : pattern;
-        if (pattern != "*" && !hostlo::is_valid_group_name(name))
+        if (pattern != "*" && !is_valid_name(name))
             refuse(path + ".hostlo_groups", "'" + pattern + "' is neither a group name ([A-Za-z0-9._-]) nor such a prefix ending in '*'");
     }
     return vm;

@@ -8,6 +8,7 @@
 // all of them lie inside the range (which the shim keeps apart from its host networks).
 
 #include "brfusion/common/ipv4.hpp"
+#include "brfusion/common/names.hpp"  // is_valid_name: a group's name is its pod's
 
 #include <nlohmann/json.hpp>
 
@@ -31,8 +32,6 @@ struct Group {
     bool operator==(const Group&) const = default;
 };
 
-// Group names are pod names: 1-64 characters of [A-Za-z0-9._-].
-bool is_valid_group_name(const std::string& name);
 
 class GroupTable {
 public:
