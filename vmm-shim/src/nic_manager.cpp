@@ -666,14 +666,14 @@ void NicManager::leave_hostlo(const std::string& vm, const std::string& group) {
         if (record.vm == vm && record.network == network)
             throw ShimError(ErrorKind::Conflict, "VM " + vm + " still has its NIC on Hostlo group " + group + " (endpoint " + endpoint +
                                                      "); remove the container using it first");
-    const bool last = found->members.size() == 1;
-    // The segment goes first: if that fails, the VM is still a member and a retry finishes it.
-    if (last) hostlo_call([&] { segment_.remove_group(group); });
     const ShimState before = state_;
-    for (const auto& lease : state_.ipam.leases(network))
-        if (lease.owner == reservation_of(vm)) state_.ipam.release(network, lease.address);
+    if (found->members.size() == 1) {
+        remove_hostlo_group(group);  // its segment first: if that fails, the VM is still a member and a retry finishes it
+    } else {
+        for (const auto& lease : state_.ipam.leases(network))
+            if (lease.owner == reservation_of(vm)) state_.ipam.release(network, lease.address);
+    }
     state_.hostlo.leave(group, vm);
-    if (last) state_.ipam.remove_pool(network);
     try {
         journal_.save(state_);
     } catch (...) {
@@ -685,7 +685,7 @@ void NicManager::leave_hostlo(const std::string& vm, const std::string& group) {
 void NicManager::remove_hostlo_group(const std::string& group) {
     hostlo_call([&] { segment_.remove_group(group); });
     const std::string network = hostlo_network(group);
-    for (const auto& lease : state_.ipam.leases(network)) state_.ipam.release(network, lease.address);  // reservations of members that are gone
+    for (const auto& lease : state_.ipam.leases(network)) state_.ipam.release(network, lease.address);  // members' reservations: no NIC is left
     state_.ipam.remove_pool(network);
 }
 

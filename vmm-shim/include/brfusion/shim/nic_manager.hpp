@@ -161,7 +161,9 @@ private:
     // The host network or Hostlo group behind `network`, if it exists.
     std::optional<HostNetwork> network_of(const std::string& network) const;
     HostNetwork group_network(const hostlo::Group& group) const;
-    // Removes the group's segment and pool, after its last member left.
+    // Removes the group's segment, then its pool with any reservations left in it: for the last
+    // member's leave (or a last member that is gone). If the segment cannot be removed it throws
+    // with nothing changed.
     void remove_hostlo_group(const std::string& group);
     void remove_port(const NicRecord& record);
     FirewallRules rules() const;
