@@ -15,7 +15,8 @@ nat=(nftables)                                    # brfusion-shim's host NAT and
 docker=(docker.io containerd runc busybox-static)  # emulated VMs running dockerd + the plugin; the busybox test image
 qemu=(qemu-system-x86 linux-image-amd64 cpio)     # real VMs (qmp backend, QemuVm): QEMU, the guest kernel, its initramfs
 libvirt=(libvirt-daemon-system)                   # the libvirt backend's tests: libvirtd, virtlogd, the QEMU driver
-packages=("${build[@]}" "${ovs[@]}" "${netns[@]}" "${nat[@]}" "${docker[@]}" "${qemu[@]}" "${libvirt[@]}")
+bench=(gnuplot-nox)                               # bench/run's plots
+packages=("${build[@]}" "${ovs[@]}" "${netns[@]}" "${nat[@]}" "${docker[@]}" "${qemu[@]}" "${libvirt[@]}" "${bench[@]}")
 
 [ "$(id -u)" = 0 ] || { echo "install-deps: run as root (apt-get needs it)" >&2; exit 1; }
 

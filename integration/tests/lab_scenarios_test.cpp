@@ -26,8 +26,15 @@ std::string trim(std::string text) {
 }
 
 struct Scenario {
-    testing::Lab lab{{"bfl" + std::to_string(::getpid() % 100000), 2, BRFUSION_LAB_BACKEND,
-                      {BRFUSION_SHIM_BINARY, BRFUSION_CTL_BINARY, BRFUSION_PLUGIN_BINARY}, ""}};
+    testing::Lab lab{options()};
+
+    static testing::LabOptions options() {
+        testing::LabOptions options;
+        options.name = "bfl" + std::to_string(::getpid() % 100000);
+        options.backend = BRFUSION_LAB_BACKEND;
+        options.binaries = {BRFUSION_SHIM_BINARY, BRFUSION_CTL_BINARY, BRFUSION_PLUGIN_BINARY};
+        return options;
+    }
 
     // CMD on NODE, which must succeed; its output.
     std::string ok(const std::string& node, const std::string& command) {

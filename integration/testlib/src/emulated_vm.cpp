@@ -65,9 +65,7 @@ void EmulatedVm::kill_processes_in_vm() {
 }
 
 CommandResult EmulatedVm::exec(const std::string& command) const {
-    std::string quoted = "'";
-    for (char c : command) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return run("nsenter -t " + std::to_string(holder_.pid()) + " -m -n sh -c " + quoted + "'");
+    return run("nsenter -t " + std::to_string(holder_.pid()) + " -m -n sh -c " + shell_quoted(command));
 }
 
 CommandResult EmulatedVm::docker(const std::string& args) const { return exec("/usr/bin/docker -H unix://" + dir_ + "/docker.sock " + args); }

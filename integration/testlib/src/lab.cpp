@@ -15,12 +15,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string quoted(const std::string& text) {
-    std::string result = "'";
-    for (char c : text) result += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return result + "'";
-}
-
 // The lab's fixed addresses.
 std::string primary_address(int vm) { return "192.0.2." + std::to_string(129 + vm); }
 constexpr const char* kMgmtGateway = "192.0.2.129";
@@ -102,7 +96,7 @@ private:
         vm_dir_ = dir;
         const std::string tap = primary_port(number);
         run_checked("ip -n " + lab.host().netns() + " tuntap add name " + tap + " mode tap && ip -n " + lab.host().netns() + " link set " + tap + " up");
-        const QemuVmOptions options{lab.options().name + "-vm" + std::to_string(number), dir, 4, 1536,
+        const QemuVmOptions options{lab.options().name + "-vm" + std::to_string(number), dir, lab.options().root_ports, 1536,
                                     lab.options().dir + "/run/vm-vm" + std::to_string(number) + ".sock", libvirt_uri,
                                     {tap, primary_mac(number), lab.host().netns()}};
         holder_ = std::make_unique<QemuVm>(options);
@@ -146,6 +140,7 @@ Lab::Lab(LabOptions options) : options_(std::move(options)), backing_(std::make_
     for (int i = 1; i <= options_.vms; ++i) {
         json vm = {{"name", "vm" + std::to_string(i)}, {"networks", i == 1 ? json{"lab", "lab2"} : json{"lab"}}, {"hostlo_groups", {"*"}},
                    {"channel", options_.dir + "/run/vm-vm" + std::to_string(i) + ".sock"}};
+        if (i == 1 && options_.warm_pool > 0) vm["warm_pool"] = {{"lab2", options_.warm_pool}};
         if (options_.backend == "netns") vm["netns"] = name + "-vm" + std::to_string(i);
         else if (options_.backend == "qmp") vm.update({{"backend", "qmp"}, {"qmp", options_.dir + "/vm" + std::to_string(i) + "/qmp.sock"}});
         else vm.update({{"backend", "libvirt"}, {"domain", name + "-vm" + std::to_string(i)}, {"libvirt_uri", Libvirtd::kUri}});
@@ -157,7 +152,7 @@ Lab::Lab(LabOptions options) : options_(std::move(options)), backing_(std::make_
                          {"state_dir", options_.dir + "/shim-state"},
                          {"run_dir", options_.dir + "/run"},
                          {"networks",
-                          {{{"name", "lab"}, {"subnet", "198.51.100.0/24"}, {"tag", 100}},
+                          {{{"name", "lab"}, {"subnet", options_.lab_subnet}, {"tag", 100}},
                            {{"name", "lab2"}, {"subnet", "203.0.113.0/24"}, {"tag", 200}},
                            {{"name", "mgmt"}, {"subnet", "192.0.2.128/26"}, {"tag", kMgmtTag}}}},
                          {"hostlo", {{"range", "192.0.2.192/26"}}},
@@ -207,9 +202,9 @@ CommandResult Lab::exec(const std::string& node, const std::string& command) {
         // ovs-vsctl and ovs-appctl find the lab's OVS through OVS_RUNDIR; brfusionctl its shim.
         const std::string prelude = "export OVS_RUNDIR=" + host_->dir() + "; brfusionctl() { " + options_.binaries.ctl + " --socket " + options_.dir +
                                     "/run/shim.sock \"$@\"; }; ";
-        return run("ip netns exec " + host_->netns() + " sh -c " + quoted(prelude + command));
+        return run("ip netns exec " + host_->netns() + " sh -c " + shell_quoted(prelude + command));
     }
-    if (node == "outside") return run("ip netns exec " + outside_->name() + " sh -c " + quoted(command));
+    if (node == "outside") return run("ip netns exec " + outside_->name() + " sh -c " + shell_quoted(command));
     return vm(node).exec(command);
 }
 

@@ -19,6 +19,9 @@ CommandResult run(const std::string& command);
 // Polls `condition` every 50 ms until it holds (true) or `limit` has passed (false).
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds limit);
 
+// `text` as one sh word: in single quotes, each ' written as '\''.
+std::string shell_quoted(const std::string& text);
+
 // Like run(), but throws std::runtime_error with the command and its output on a non-zero exit.
 std::string run_checked(const std::string& command);
 

@@ -37,6 +37,10 @@ struct LabOptions {
     std::string backend = "netns";  // netns | qmp | libvirt
     LabBinaries binaries;
     std::string dir;                // default /tmp/brfusion-lab/NAME (sockets, logs, state; a QEMU guest sees /tmp)
+    // What benchmarks vary; the defaults are the lab's fixed facts.
+    int root_ports = 4;                        // QEMU VMs: PCIe root ports, one per hot-plugged NIC (1-112)
+    int warm_pool = 0;                         // spare NICs the shim keeps plugged into vm1 on lab2 (0-32)
+    std::string lab_subnet = "198.51.100.0/24";  // network lab's subnet
 };
 
 // One VM of the lab, whatever its backend.

@@ -1,0 +1,53 @@
+#pragma once
+// The measuring tools, run on integration/lab's Lab (its fixed facts: README, "The lab"), and the
+// facts every run reports about the machine. Every function throws std::runtime_error with the
+// command and its output when a tool fails: a benchmark never reports a number it did not get.
+
+#include "brfusion/testing/lab.hpp"
+
+#include <string>
+
+namespace brfusion::bench {
+
+// Where a tool runs: a lab node (vmN, outside) in its own network namespace, or in the network
+// namespace of a container on that VM. The tools are the node's own (the test image has no
+// sockperf), entered into the container's namespace with nsenter.
+struct Place {
+    std::string node;
+    std::string container;  // "" = the node's own network namespace
+};
+
+// `command` with sh on `node`, which must succeed; its output, without the final newline.
+std::string ok(testing::Lab& lab, const std::string& node, const std::string& command);
+// `command` prefixed to run in the network namespace of `place`.
+std::string at(testing::Lab& lab, const Place& place, const std::string& command);
+
+// Starts `command` (a server) in the background at `place` and waits until something listens on
+// `port` there. It runs until stopped, or until its container goes.
+void start_server(testing::Lab& lab, const Place& place, const std::string& command, int port);
+// Stops the servers started on `node` whose command line contains `pattern`.
+void stop_servers(testing::Lab& lab, const std::string& node, const std::string& pattern);
+
+// Request/response latency in microseconds: sockperf ping-pong for `seconds`, 64-byte messages,
+// against a `sockperf server` at address:port. sockperf reports half the round trip.
+struct RrLatency {
+    double average = 0, p50 = 0, p99 = 0;
+};
+RrLatency sockperf_ping_pong(testing::Lab& lab, const Place& client, const std::string& address, int port, bool tcp, int seconds);
+
+// One TCP stream from `client` to the iperf3 server at `address` for `seconds`, writes of
+// `write_size` bytes (iperf3 -l; 0 = its default, 128 KiB); what the server received, in Mbit/s.
+double iperf3_mbits(testing::Lab& lab, const Place& client, const std::string& address, int seconds, int write_size);
+
+// The pid of the process that accepted a connection on the unix socket at `path` (SO_PEERCRED),
+// in the caller's pid namespace.
+int pid_serving(const std::string& path);
+// Resident memory (VmRSS) of process `pid`, in MiB.
+double rss_mib(int pid);
+
+// "2 cores, AMD EPYC 7B13, kernel 6.1.0-...; OVS 3.1.0 (userspace datapath)".
+std::string machine_description();
+// "emulated VMs (network namespaces)" or "QEMU 7.2.22 VMs under TCG (qmp)".
+std::string vm_description(const std::string& backend);
+
+}  // namespace brfusion::bench

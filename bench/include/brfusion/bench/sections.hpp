@@ -1,0 +1,54 @@
+#pragma once
+// The benchmark's sections (README, "Performance"). Each one sets up what it measures on the lab it
+// is given, measures its baselines in the same run, interleaved with what they are compared to,
+// adds its tables and plots to the report, and removes its containers and networks again. None
+// asserts anything about a time. Each throws std::runtime_error when a step fails.
+
+#include "brfusion/bench/report.hpp"
+#include "brfusion/testing/lab.hpp"
+
+#include <string>
+#include <vector>
+
+namespace brfusion::bench {
+
+struct BenchOptions {
+    int seconds = 3;    // one traffic measurement
+    int runs = 3;       // repetitions of each traffic measurement; the tables show medians
+    int startups = 50;  // container starts per start-up mode
+};
+
+// Throughput and latency: a process in vm1, a container on a brfusion network and a container on Docker's default
+// bridge, each to the outside server: TCP throughput by write size (iperf3 -l), then UDP and TCP
+// request/response latency (sockperf ping-pong).
+void measure_paths_to_outside(testing::Lab& lab, const BenchOptions& options, Report& report);
+
+// Start-up: `docker run` until the container's first request reached the outside server, in vm1: on
+// Docker's default bridge, on a brfusion network with every NIC hot-plugged (host network lab),
+// and on one served from the warm pool (lab2; the lab needs LabOptions::warm_pool > 0).
+void measure_startup(testing::Lab& lab, const BenchOptions& options, Report& report);
+
+// Hostlo: two containers of one pod: both in vm1 (the pod's localhost), across vm1 and vm2 over
+// Hostlo, and across them over Docker's bridge and NAT in both VMs.
+void measure_hostlo(testing::Lab& lab, const BenchOptions& options, Report& report);
+
+// Scale: endpoints on vm1 of `lab`, created through brfusion-plugin's socket the way dockerd does
+// (CreateEndpoint, then Join) by `driver` (this binary's attach-endpoints, run in the VM), up to
+// each of `steps` in turn; per step, the attach latency of the endpoints added since the previous
+// step, and the resident memory of brfusion-shim, brfusion-plugin and ovs-vswitchd, appended to
+// `results` as each step completes (a failure keeps the steps before it).
+struct ScaleStep {
+    std::string vms;  // "emulated (netns)", "QEMU TCG (qmp)"
+    int endpoints = 0;
+    double attach_p50_ms = 0, attach_p90_ms = 0, shim_mib = 0, plugin_mib = 0, vswitchd_mib = 0;
+};
+void measure_scale(testing::Lab& lab, const std::string& driver, const std::vector<int>& steps, std::vector<ScaleStep>& results);
+void report_scale(const std::vector<ScaleStep>& steps, Report& report);
+
+// The driver's side, in the VM: makes brfusion network `network_id` on host network
+// `host_network` through the plugin at `plugin_socket` (RequestPool, CreateNetwork; idempotent),
+// then creates and joins endpoints first..first+count-1. Prints one line per endpoint, its
+// milliseconds from CreateEndpoint to Join's answer, then "plugin_rss_mib N".
+void attach_endpoints(const std::string& plugin_socket, const std::string& host_network, const std::string& network_id, int first, int count);
+
+}  // namespace brfusion::bench

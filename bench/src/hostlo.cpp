@@ -1,0 +1,77 @@
+#include "brfusion/bench/lab_tools.hpp"
+#include "brfusion/bench/sections.hpp"
+#include "brfusion/bench/stats.hpp"
+
+#include <cstdio>
+
+namespace brfusion::bench {
+
+namespace {
+
+constexpr int kUdpPort = 11111, kTcpPort = 11112, kIperfPort = 5201;
+
+struct PodPath {
+    std::string name;
+    Place server, client;
+    std::string address;  // where the client reaches the server
+    std::vector<double> udp, tcp, mbits;
+};
+
+void start_servers(testing::Lab& lab, const Place& place) {
+    start_server(lab, place, "sockperf server -i 0.0.0.0 -p " + std::to_string(kUdpPort), kUdpPort);
+    start_server(lab, place, "sockperf server --tcp -i 0.0.0.0 -p " + std::to_string(kTcpPort), kTcpPort);
+    start_server(lab, place, "iperf3 -s -p " + std::to_string(kIperfPort), kIperfPort);
+}
+
+}  // namespace
+
+void measure_hostlo(testing::Lab& lab, const BenchOptions& options, Report& report) {
+    // Pod A over Hostlo: a1 in vm1 (with a1b in its network namespace), a2 in vm2.
+    for (const char* vm : {"vm1", "vm2"})
+        ok(lab, vm, "docker network create -d brfusion --ipam-driver brfusion --ipam-opt group=bench-pod -o mode=hostlo bench-pod");
+    ok(lab, "vm1", "docker run -d --name bench-a1 --network bench-pod brfusion-test sleep 86400");
+    ok(lab, "vm1", "docker run -d --name bench-a1b --network container:bench-a1 brfusion-test sleep 86400");
+    ok(lab, "vm2", "docker run -d --name bench-a2 --network bench-pod brfusion-test sleep 86400");
+    const std::string a1 = ok(lab, "vm1", "docker inspect -f '{{(index .NetworkSettings.Networks \"bench-pod\").IPAddress}}' bench-a1");
+    // The nested path: Docker's bridge and NAT in each VM; vm1 publishes the servers on its primary
+    // NIC (192.0.2.130), on host network mgmt with vm2's.
+    ok(lab, "vm1", "docker run -d --name bench-n1 -p 11111:11111/udp -p 11112:11112 -p 5201:5201 brfusion-test sleep 86400");
+    ok(lab, "vm2", "docker run -d --name bench-n2 brfusion-test sleep 86400");
+    start_servers(lab, {"vm1", "bench-a1"});
+    start_servers(lab, {"vm1", "bench-n1"});
+
+    std::vector<PodPath> paths = {
+        {"same VM: the pod's localhost", {"vm1", "bench-a1"}, {"vm1", "bench-a1b"}, "127.0.0.1", {}, {}, {}},
+        {"across VMs: Hostlo", {"vm1", "bench-a1"}, {"vm2", "bench-a2"}, a1, {}, {}, {}},
+        {"across VMs: nested NAT (Docker bridge+NAT in both VMs)", {"vm1", "bench-n1"}, {"vm2", "bench-n2"}, "192.0.2.130", {}, {}, {}},
+    };
+    for (int run = 1; run <= options.runs; ++run)
+        for (auto& path : paths) {
+            std::fprintf(stderr, "bench: Hostlo run %d/%d: %s\n", run, options.runs, path.name.c_str());
+            path.udp.push_back(sockperf_ping_pong(lab, path.client, path.address, kUdpPort, false, options.seconds).average);
+            path.tcp.push_back(sockperf_ping_pong(lab, path.client, path.address, kTcpPort, true, options.seconds).average);
+            path.mbits.push_back(iperf3_mbits(lab, path.client, path.address, options.seconds, 0));
+        }
+    ok(lab, "vm1", "docker rm -f bench-a1b bench-a1 bench-n1 >/dev/null && docker network rm bench-pod >/dev/null");
+    ok(lab, "vm2", "docker rm -f bench-a2 bench-n2 >/dev/null && docker network rm bench-pod >/dev/null");
+
+    Table table{"Hostlo: two containers of one pod (latency in us, throughput in Mbit/s)",
+                {"path", "UDP RR avg", "TCP RR avg", "TCP throughput", "latency vs nested NAT (UDP / TCP)", "throughput vs nested NAT"},
+                {},
+                {"sockperf ping-pong (64 B, half the round trip) and one iperf3 TCP stream between the pod's containers, " +
+                 std::to_string(options.seconds) + " s each; median of " + std::to_string(options.runs) + " runs."}};
+    const PodPath& nested = paths.back();
+    std::string data = "# path udp_avg tcp_avg (us) mbits\n";
+    for (const auto& path : paths) {
+        table.rows.push_back({path.name, fixed(median(path.udp), 1), fixed(median(path.tcp), 1), fixed(median(path.mbits), 1),
+                              fixed(median(path.udp) / median(nested.udp), 2) + "x / " + fixed(median(path.tcp) / median(nested.tcp), 2) + "x",
+                              fixed(median(path.mbits) / median(nested.mbits), 2) + "x"});
+        data += "\"" + path.name + "\" " + fixed(median(path.udp), 2) + " " + fixed(median(path.tcp), 2) + " " + fixed(median(path.mbits), 2) + "\n";
+    }
+    table.notes.push_back("Hostlo against the same pod inside one VM: UDP " + fixed(median(paths[1].udp) / median(paths[0].udp), 2) + "x, TCP " +
+                          fixed(median(paths[1].tcp) / median(paths[0].tcp), 2) + "x the latency.");
+    report.add(table);
+    report.plot("hostlo", data, "Hostlo: request/response latency between two containers of one pod");
+}
+
+}  // namespace brfusion::bench

@@ -1,0 +1,116 @@
+#include "brfusion/bench/lab_tools.hpp"
+
+#include "brfusion/testing/command.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <regex>
+#include <stdexcept>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <thread>
+#include <unistd.h>
+
+namespace brfusion::bench {
+
+using testing::shell_quoted;
+
+namespace {
+
+std::string without_final_newlines(std::string text) {
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    return text;
+}
+
+double number_after(const std::string& text, const std::string& label) {
+    std::smatch match;
+    if (!std::regex_search(text, match, std::regex(label + R"(\s*=?\s*([0-9.]+))"))) throw std::runtime_error("no '" + label + "' in:\n" + text);
+    return std::stod(match[1]);
+}
+
+std::string first_line_of(const std::string& command) {
+    const std::string output = testing::run(command).output;
+    const std::string line = without_final_newlines(output.substr(0, output.find('\n')));
+    return line.substr(std::min(line.size(), line.find_first_not_of(' ')));
+}
+
+}  // namespace
+
+std::string ok(testing::Lab& lab, const std::string& node, const std::string& command) {
+    const auto result = lab.exec(node, command);
+    if (result.exit_code != 0) throw std::runtime_error(node + "$ " + command + "\n" + result.output);
+    return without_final_newlines(result.output);
+}
+
+std::string at(testing::Lab&, const Place& place, const std::string& command) {
+    if (place.container.empty()) return command;
+    return "nsenter -t \"$(docker inspect -f '{{.State.Pid}}' " + place.container + ")\" -n " + command;
+}
+
+void start_server(testing::Lab& lab, const Place& place, const std::string& command, int port) {
+    lab.exec(place.node, at(lab, place, command) + " >/dev/null 2>&1 &");
+    const std::string listening = "for i in $(seq 100); do [ -n \"$(ss -Hlntu 'sport = :" + std::to_string(port) +
+                                  "')\" ] && exit 0; sleep 0.1; done; exit 1";
+    if (lab.exec(place.node, at(lab, place, "sh -c " + shell_quoted(listening))).exit_code != 0)
+        throw std::runtime_error(place.node + (place.container.empty() ? "" : "/" + place.container) + ": nothing listens on port " +
+                                 std::to_string(port) + " 10 s after: " + command);
+}
+
+void stop_servers(testing::Lab& lab, const std::string& node, const std::string& pattern) { lab.exec(node, "pkill -f " + shell_quoted(pattern)); }
+
+RrLatency sockperf_ping_pong(testing::Lab& lab, const Place& client, const std::string& address, int port, bool tcp, int seconds) {
+    const std::string command = "sockperf ping-pong -m 64 -i " + address + " -p " + std::to_string(port) + (tcp ? " --tcp" : "") + " -t " +
+                                std::to_string(seconds);
+    const std::string output = ok(lab, client.node, at(lab, client, command));
+    return {number_after(output, "avg-latency"), number_after(output, "percentile 50.000"), number_after(output, "percentile 99.000")};
+}
+
+double iperf3_mbits(testing::Lab& lab, const Place& client, const std::string& address, int seconds, int write_size) {
+    const std::string command = "iperf3 -J -t " + std::to_string(seconds) + (write_size > 0 ? " -l " + std::to_string(write_size) : "") + " -c " + address;
+    std::string output;
+    for (int attempt = 1; attempt <= 5; ++attempt) {  // the server takes one test at a time and needs a moment between two
+        const auto result = lab.exec(client.node, at(lab, client, command));
+        const auto report = nlohmann::json::parse(result.output, nullptr, false);
+        if (result.exit_code == 0 && !report.is_discarded() && !report.contains("error"))
+            return report["end"]["sum_received"]["bits_per_second"].get<double>() / 1e6;
+        output = result.output;
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    throw std::runtime_error(client.node + ": " + command + "\n" + output);
+}
+
+int pid_serving(const std::string& path) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    path.copy(address.sun_path, sizeof address.sun_path - 1);
+    ucred peer{};
+    socklen_t length = sizeof peer;
+    const bool found = fd >= 0 && ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0 &&
+                       ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) == 0;
+    if (fd >= 0) ::close(fd);
+    if (!found) throw std::runtime_error("nothing serves the unix socket " + path);
+    return peer.pid;
+}
+
+double rss_mib(int pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024;  // "VmRSS:   12345 kB"
+    throw std::runtime_error("no VmRSS for process " + std::to_string(pid));
+}
+
+std::string machine_description() {
+    return first_line_of("nproc") + " cores, " + first_line_of("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2") + ", " +
+           first_line_of("free -g | awk '/Mem:/ {print $2}'") + " GiB, kernel " + first_line_of("uname -r") + "; OVS " +
+           first_line_of("ovs-vswitchd --version | grep -o '[0-9.]*$'") + " (userspace datapath)";
+}
+
+std::string vm_description(const std::string& backend) {
+    if (backend == "netns") return "emulated VMs (network and mount namespaces, no hypervisor)";
+    return "QEMU " + first_line_of("qemu-system-x86_64 --version | grep -o 'version [0-9.]*' | cut -d' ' -f2") +
+           " VMs under TCG, no KVM (" + backend + " backend), 1 vCPU, 1.5 GiB each";
+}
+
+}  // namespace brfusion::bench

@@ -1,0 +1,163 @@
+// brfusion-bench: the founding paper's measurements, side by side in one run on integration/lab
+// (README, "Performance"). A benchmark, not a test: it prints tables and draws plots, and fails
+// only when a measurement could not be made.
+//
+//   brfusion-bench [--backend qmp|libvirt|netns] [--out DIR] [--only SECTION,...] [--quick]
+//       SECTION: outside (1 throughput by write size, 2 request/response latency), startup (3),
+//       scale (4), hostlo (5); default all. --quick: 1 run of 1 s, 3 starts, scale steps 5 and
+//       10 (a smoke run: its numbers mean little).
+//   brfusion-bench attach-endpoints SOCKET HOST_NETWORK NETWORK_ID FIRST COUNT
+//       the scale section's driver, run inside a VM (see sections.hpp)
+//
+// Labs: the main one (2 VMs of the backend, warm pool of 2 on vm1's lab2) for sections 1, 2, 3,
+// 5; scale runs on its own 1-VM labs: netns with 10/100/500/1000 endpoints (network lab on
+// 198.18.0.0/22, RFC 2544's benchmarking range: no documentation range holds 1000 addresses, and
+// no packet is sent), and, unless the backend is netns, a QEMU VM with all the root ports it
+// takes. Writes DIR/results.md, DIR/*.dat and DIR/*.png (default DIR: ./bench-results).
+
+#include "brfusion/bench/lab_tools.hpp"
+#include "brfusion/bench/sections.hpp"
+#include "brfusion/testing/command.hpp"
+
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+using namespace brfusion;
+using namespace brfusion::bench;
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: brfusion-bench [--backend qmp|libvirt|netns] [--out DIR] [--only outside,startup,scale,hostlo] [--quick]\n"
+    "       brfusion-bench attach-endpoints SOCKET HOST_NETWORK NETWORK_ID FIRST COUNT\n";
+// One hot-plugged NIC each. The scale section's QEMU VM fills them all: with more (QemuVm takes up
+// to 112), NICs behind the 33rd and later ports never appeared in the guest here.
+constexpr int kQemuRootPorts = 32;
+
+testing::LabOptions lab_options(const std::string& kind, int vms, const std::string& backend) {
+    testing::LabOptions options;
+    options.name = "bf" + kind + std::to_string(::getpid() % 100000);
+    options.vms = vms;
+    options.backend = backend;
+    options.binaries = {BRFUSION_SHIM_BINARY, BRFUSION_CTL_BINARY, BRFUSION_PLUGIN_BINARY};
+    return options;
+}
+
+std::string today() {
+    char text[32];
+    const std::time_t now = std::time(nullptr);
+    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+    return text;
+}
+
+std::string joined(const std::vector<int>& numbers) {
+    std::string text;
+    for (const int n : numbers) text += (text.empty() ? "" : "/") + std::to_string(n);
+    return text;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (!args.empty() && args[0] == "attach-endpoints") {
+        if (args.size() != 6) throw std::invalid_argument(kUsage);
+        attach_endpoints(args[1], args[2], args[3], std::stoi(args[4]), std::stoi(args[5]));
+        return 0;
+    }
+    std::string backend = "qmp", out = "bench-results";
+    std::set<std::string> sections = {"outside", "startup", "scale", "hostlo"};
+    BenchOptions options;
+    std::vector<int> netns_steps = {10, 100, 500, 1000}, qemu_steps = {10, 20, kQemuRootPorts};
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const auto value = [&] {
+            if (i + 1 >= args.size()) throw std::invalid_argument(args[i] + " needs a value\n" + kUsage);
+            return args[++i];
+        };
+        if (args[i] == "--backend") backend = value();
+        else if (args[i] == "--out") out = value();
+        else if (args[i] == "--quick") {
+            options = {1, 1, 3};
+            netns_steps = {5, 10};
+            qemu_steps = {2, 4};
+        } else if (args[i] == "--only") {
+            std::set<std::string> chosen;
+            std::istringstream list(value());
+            for (std::string name; std::getline(list, name, ',');) {
+                if (!sections.contains(name)) throw std::invalid_argument("no section " + name + "\n" + kUsage);
+                chosen.insert(name);
+            }
+            sections = chosen;
+        } else if (args[i] == "--help") {
+            std::printf("%s", kUsage);
+            return 0;
+        } else throw std::invalid_argument("unknown argument " + args[i] + "\n" + kUsage);
+    }
+    if (backend != "qmp" && backend != "libvirt" && backend != "netns") throw std::invalid_argument("backend " + backend + " is not one of qmp, libvirt, netns");
+    std::vector<std::string> needs = {"root", "ovs", "netns", "nft", "docker"};
+    if (backend != "netns") needs.push_back("qemu");
+    if (backend == "libvirt") needs.push_back("libvirt");
+    if (const auto missing = testing::missing_prerequisite(needs)) throw std::runtime_error(*missing);
+    for (const char* tool : {"sockperf", "iperf3", "nsenter", "gnuplot"})
+        if (testing::run(std::string("command -v ") + tool).exit_code != 0) throw std::runtime_error(std::string("needs ") + tool + ": run packaging/install-deps.sh");
+
+    Report report(out, BRFUSION_BENCH_PLOTS_DIR,
+                  "# brfusion benchmark, " + today() + "\n\n- Machine: " + machine_description() + "\n- VMs: " + vm_description(backend) +
+                      "\n- Repetitions: traffic " + std::to_string(options.runs) + " runs of " + std::to_string(options.seconds) +
+                      " s per figure (medians); start-up " + std::to_string(options.startups) + " runs per mode; scale steps " +
+                      joined(netns_steps) + " endpoints (netns)" + (backend == "netns" ? "" : " and " + joined(qemu_steps) + " (QEMU)") +
+                      "\n- Baselines measured in the same run, interleaved with what they are compared to.");
+    int failed = 0;
+    const auto section = [&](const std::string& name, const std::function<void()>& measure) {
+        if (!sections.contains(name)) return;
+        try {
+            measure();
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "bench: section %s failed: %s\n", name.c_str(), e.what());
+            ++failed;
+        }
+    };
+    if (sections.contains("outside") || sections.contains("startup") || sections.contains("hostlo")) {
+        std::fprintf(stderr, "bench: bringing up a 2-VM %s lab\n", backend.c_str());
+        auto main_lab = lab_options("b", 2, backend);
+        main_lab.warm_pool = 2;
+        testing::Lab lab(main_lab);
+        section("outside", [&] { measure_paths_to_outside(lab, options, report); });
+        section("startup", [&] { measure_startup(lab, options, report); });
+        section("hostlo", [&] { measure_hostlo(lab, options, report); });
+    }
+    section("scale", [&] {
+        const std::string driver = std::filesystem::read_symlink("/proc/self/exe");  // this binary, run in the VMs
+        std::vector<ScaleStep> steps;
+        const auto scale_on = [&](const testing::LabOptions& options_of_lab, const std::vector<int>& steps_of_lab) {
+            std::fprintf(stderr, "bench: bringing up a 1-VM %s lab for scale\n", options_of_lab.backend.c_str());
+            testing::Lab lab(options_of_lab);
+            measure_scale(lab, driver, steps_of_lab, steps);
+        };
+        auto netns_lab = lab_options("s", 1, "netns");
+        netns_lab.lab_subnet = "198.18.0.0/22";
+        auto qemu_lab = lab_options("q", 1, backend);
+        qemu_lab.root_ports = kQemuRootPorts;
+        std::string failure;
+        try {
+            scale_on(netns_lab, netns_steps);
+            if (backend != "netns") scale_on(qemu_lab, qemu_steps);
+        } catch (const std::exception& e) {
+            failure = e.what();
+        }
+        if (!steps.empty()) report_scale(steps, report);  // what was measured, also when a step failed
+        if (!failure.empty()) throw std::runtime_error(failure);
+    });
+    std::printf("\nbench: results in %s/results.md%s\n", out.c_str(), failed ? " (some sections failed: see above)" : "");
+    return failed ? 1 : 0;
+} catch (const std::exception& e) {
+    std::fprintf(stderr, "brfusion-bench: %s\n", e.what());
+    return 1;
+}

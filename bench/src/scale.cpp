@@ -1,0 +1,101 @@
+#include "brfusion/bench/lab_tools.hpp"
+#include "brfusion/bench/sections.hpp"
+#include "brfusion/bench/stats.hpp"
+#include "brfusion/common/http_client.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace brfusion::bench {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kPluginSocket = "/run/docker/plugins/brfusion.sock";
+// Docker's IDs are 64 hex digits.
+std::string docker_id(const char* prefix, int index) {
+    char id[65];
+    std::snprintf(id, sizeof id, "%s%0*x", prefix, 64 - static_cast<int>(std::strlen(prefix)), index);
+    return id;
+}
+
+json plugin_call(const std::string& socket, const std::string& method, const json& body) {
+    const HttpReply reply = http_call(socket, "brfusion-plugin", "POST", "/" + method, body.dump());
+    const json answer = json::parse(reply.body, nullptr, false);
+    if (reply.status != 200 || answer.is_discarded() || (answer.contains("Err") && !answer["Err"].get<std::string>().empty()))
+        throw std::runtime_error(method + " " + body.dump() + ": " + std::to_string(reply.status) + " " + reply.body);
+    return answer;
+}
+
+double ms_between(std::chrono::steady_clock::time_point start, std::chrono::steady_clock::time_point end) {
+    return std::chrono::duration<double, std::milli>(end - start).count();
+}
+
+}  // namespace
+
+void attach_endpoints(const std::string& plugin_socket, const std::string& host_network, const std::string& network_id, int first, int count) {
+    const json pool = plugin_call(plugin_socket, "IpamDriver.RequestPool", {{"AddressSpace", "brfusion"}, {"Options", {{"network", host_network}}}});
+    plugin_call(plugin_socket, "NetworkDriver.CreateNetwork",
+                {{"NetworkID", network_id}, {"Options", json::object()}, {"IPv4Data", {{{"AddressSpace", "brfusion"}, {"Pool", pool["Pool"]}}}}});
+    for (int index = first; index < first + count; ++index) {
+        const auto start = std::chrono::steady_clock::now();
+        plugin_call(plugin_socket, "NetworkDriver.CreateEndpoint", {{"NetworkID", network_id}, {"EndpointID", docker_id("be", index)}, {"Interface", json::object()}});
+        plugin_call(plugin_socket, "NetworkDriver.Join", {{"NetworkID", network_id}, {"EndpointID", docker_id("be", index)}, {"SandboxKey", ""}});
+        std::printf("%.3f\n", ms_between(start, std::chrono::steady_clock::now()));
+    }
+    std::printf("plugin_rss_mib %.2f\n", rss_mib(pid_serving(plugin_socket)));
+}
+
+void measure_scale(testing::Lab& lab, const std::string& driver, const std::vector<int>& steps, std::vector<ScaleStep>& results) {
+    const std::string vms = lab.options().backend == "netns" ? "emulated (netns)" : "QEMU TCG (" + lab.options().backend + ")";
+    int endpoints = 0;
+    for (const int step : steps) {
+        std::fprintf(stderr, "bench: scale, %s: %d endpoints\n", vms.c_str(), step);
+        std::istringstream lines(ok(lab, "vm1", driver + " attach-endpoints " + kPluginSocket + " lab " + docker_id("5ca1e", 0) + " " + std::to_string(endpoints) + " " +
+                                                    std::to_string(step - endpoints)));
+        ScaleStep result{vms, step, 0, 0, 0, 0, 0};
+        std::vector<double> attach_ms;
+        for (std::string word; lines >> word;) {
+            if (word == "plugin_rss_mib") lines >> result.plugin_mib;
+            else attach_ms.push_back(std::stod(word));
+        }
+        result.attach_p50_ms = median(attach_ms);
+        result.attach_p90_ms = percentile(attach_ms, 0.9);
+        result.shim_mib = rss_mib(pid_serving(lab.options().dir + "/run/shim.sock"));
+        std::ifstream vswitchd_pid(lab.host().dir() + "/ovs-vswitchd.pid");
+        int pid = 0;
+        vswitchd_pid >> pid;
+        result.vswitchd_mib = rss_mib(pid);
+        results.push_back(result);
+        endpoints = step;
+    }
+}
+
+void report_scale(const std::vector<ScaleStep>& steps, Report& report) {
+    Table table{"Scale: endpoints on one host",
+                {"VMs", "endpoints", "attach p50 (ms)", "attach p90 (ms)", "brfusion-shim (MiB)", "brfusion-plugin (MiB)", "ovs-vswitchd (MiB)"},
+                {},
+                {"Endpoints are made in one VM through brfusion-plugin's socket the way dockerd makes them (CreateEndpoint, then Join, "
+                 "which returns once the NIC is in the VM), without containers; attach = those two calls, over the endpoints added "
+                 "since the previous row. Memory: resident set (VmRSS) at that row. A QEMU VM takes one NIC per PCIe root port."}};
+    // One block per kind of VM (gnuplot's index), its name heading the first column.
+    std::string data, vms;
+    for (const auto& step : steps) {
+        table.rows.push_back({step.vms, std::to_string(step.endpoints), fixed(step.attach_p50_ms, 1), fixed(step.attach_p90_ms, 1),
+                              fixed(step.shim_mib, 1), fixed(step.plugin_mib, 1), fixed(step.vswitchd_mib, 1)});
+        if (step.vms != vms) data += (vms.empty() ? "" : "\n\n") + ("\"" + step.vms + "\" attach_p50_ms attach_p90_ms shim_mib plugin_mib vswitchd_mib\n");
+        vms = step.vms;
+        data += std::to_string(step.endpoints) + " " + fixed(step.attach_p50_ms, 2) + " " + fixed(step.attach_p90_ms, 2) + " " + fixed(step.shim_mib, 2) +
+                " " + fixed(step.plugin_mib, 2) + " " + fixed(step.vswitchd_mib, 2) + "\n";
+    }
+    report.add(table);
+    report.plot("scale", data, "Attach latency and memory as endpoints grow");
+}
+
+}  // namespace brfusion::bench

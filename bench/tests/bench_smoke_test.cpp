@@ -1,0 +1,75 @@
+// The benchmark end to end on emulated VMs, as small as it goes (--quick): every section runs and
+// writes its table and plot. What it checks is the output's shape and that every figure is a
+// positive number, never how fast anything was.
+
+#include "brfusion/testing/command.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <unistd.h>
+
+using namespace brfusion;
+
+namespace {
+
+// The rows of the markdown table under "### TITLE...".
+std::vector<std::vector<std::string>> table_rows(const std::string& markdown, const std::string& title) {
+    std::vector<std::vector<std::string>> rows;
+    std::istringstream lines(markdown.substr(markdown.find("### " + title)));
+    std::string line;
+    std::getline(lines, line);  // the title
+    std::getline(lines, line);  // blank
+    std::getline(lines, line);  // header
+    std::getline(lines, line);  // |---|
+    while (std::getline(lines, line) && line.rfind("|", 0) == 0) {
+        std::vector<std::string> cells;
+        std::istringstream cell_text(line.substr(1));
+        for (std::string cell; std::getline(cell_text, cell, '|');) cells.push_back(cell.substr(1, cell.size() - 2));
+        rows.push_back(cells);
+    }
+    return rows;
+}
+
+bool positive_number(const std::string& cell) {
+    return std::regex_match(cell, std::regex(R"([0-9]+(\.[0-9]+)?x?)")) && std::stod(cell) > 0;
+}
+
+}  // namespace
+
+TEST_CASE("bench: a quick run on emulated VMs writes every section's table and plot") {
+    const std::string out = "/tmp/brfusion-bench-smoke-" + std::to_string(::getpid());
+    std::filesystem::remove_all(out);
+    const auto result = testing::run(std::string(BRFUSION_BENCH_BINARY) + " --backend netns --quick --out " + out + " 2>&1");
+    INFO(result.output);
+    REQUIRE(result.exit_code == 0);
+    std::stringstream text;
+    text << std::ifstream(out + "/results.md").rdbuf();
+    const std::string markdown = text.str();
+    INFO(markdown);
+    CHECK(markdown.find("Machine: ") != std::string::npos);
+    CHECK(markdown.find("VMs: emulated VMs") != std::string::npos);
+
+    const std::vector<std::pair<std::string, std::size_t>> tables = {
+        {"TCP throughput", 6}, {"Request/response latency", 3}, {"Container start-up", 3}, {"Hostlo", 3}, {"Scale", 2}};
+    for (const auto& [title, row_count] : tables) {
+        const auto rows = table_rows(markdown, title);
+        INFO(title);
+        CHECK(rows.size() == row_count);
+        for (const auto& row : rows)
+            for (std::size_t cell = 1; cell < row.size(); ++cell) {
+                INFO(row[0] << ", column " << cell << ": '" << row[cell] << "'");
+                CHECK((positive_number(row[cell]) || row[cell].find(" / ") != std::string::npos));
+            }
+    }
+    for (const char* plot : {"throughput", "latency", "startup", "scale", "hostlo"}) {
+        INFO(plot);
+        CHECK(std::filesystem::file_size(out + "/" + plot + ".png") > 1000);
+        CHECK(markdown.find(std::string("](") + plot + ".png)") != std::string::npos);
+    }
+    CHECK(testing::run("ip netns list | grep -E '^bf[bsq][0-9]+-'").output.empty());  // the labs are gone
+    std::filesystem::remove_all(out);
+}
