@@ -17,10 +17,9 @@ struct PodPath {
     std::vector<double> udp, tcp, mbits;
 };
 
-void start_servers(testing::Lab& lab, const Place& place) {
+void start_sockperf_servers(testing::Lab& lab, const Place& place) {
     start_server(lab, place, "sockperf server -i 0.0.0.0 -p " + std::to_string(kUdpPort), kUdpPort);
     start_server(lab, place, "sockperf server --tcp -i 0.0.0.0 -p " + std::to_string(kTcpPort), kTcpPort);
-    start_server(lab, place, "iperf3 -s -p " + std::to_string(kIperfPort), kIperfPort);
 }
 
 }  // namespace
@@ -37,8 +36,8 @@ void measure_hostlo(testing::Lab& lab, const BenchOptions& options, Report& repo
     // NIC (192.0.2.130), on host network mgmt with vm2's.
     ok(lab, "vm1", "docker run -d --name bench-n1 -p 11111:11111/udp -p 11112:11112 -p 5201:5201 brfusion-test sleep 86400");
     ok(lab, "vm2", "docker run -d --name bench-n2 brfusion-test sleep 86400");
-    start_servers(lab, {"vm1", "bench-a1"});
-    start_servers(lab, {"vm1", "bench-n1"});
+    start_sockperf_servers(lab, {"vm1", "bench-a1"});
+    start_sockperf_servers(lab, {"vm1", "bench-n1"});
 
     std::vector<PodPath> paths = {
         {"same VM: the pod's localhost", {"vm1", "bench-a1"}, {"vm1", "bench-a1b"}, "127.0.0.1", {}, {}, {}},
@@ -50,7 +49,7 @@ void measure_hostlo(testing::Lab& lab, const BenchOptions& options, Report& repo
             std::fprintf(stderr, "bench: Hostlo run %d/%d: %s\n", run, options.runs, path.name.c_str());
             path.udp.push_back(sockperf_ping_pong(lab, path.client, path.address, kUdpPort, false, options.seconds).average);
             path.tcp.push_back(sockperf_ping_pong(lab, path.client, path.address, kTcpPort, true, options.seconds).average);
-            path.mbits.push_back(iperf3_mbits(lab, path.client, path.address, options.seconds, 0));
+            path.mbits.push_back(iperf3_mbits(lab, path.client, {path.server, path.address, kIperfPort}, options.seconds, 0));
         }
     ok(lab, "vm1", "docker rm -f bench-a1b bench-a1 bench-n1 >/dev/null && docker network rm bench-pod >/dev/null");
     ok(lab, "vm2", "docker rm -f bench-a2 bench-n2 >/dev/null && docker network rm bench-pod >/dev/null");

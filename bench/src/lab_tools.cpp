@@ -4,12 +4,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <csignal>
+#include <cstdio>
 #include <fstream>
 #include <regex>
 #include <stdexcept>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <thread>
 #include <unistd.h>
 
 namespace brfusion::bench {
@@ -37,8 +38,23 @@ std::string first_line_of(const std::string& command) {
 
 }  // namespace
 
+namespace {
+volatile std::sig_atomic_t stop_signal = 0;
+}  // namespace
+
+void stop_on_signals() {
+    for (const int signal : {SIGINT, SIGTERM, SIGHUP}) std::signal(signal, [](int number) { stop_signal = number; });
+}
+
+bool stopping() { return stop_signal != 0; }
+
+testing::CommandResult exec(testing::Lab& lab, const std::string& node, const std::string& command) {
+    if (stopping()) throw std::runtime_error("stopped by signal " + std::to_string(stop_signal) + "; taking the labs down");
+    return lab.exec(node, command);
+}
+
 std::string ok(testing::Lab& lab, const std::string& node, const std::string& command) {
-    const auto result = lab.exec(node, command);
+    const auto result = exec(lab, node, command);
     if (result.exit_code != 0) throw std::runtime_error(node + "$ " + command + "\n" + result.output);
     return without_final_newlines(result.output);
 }
@@ -49,15 +65,15 @@ std::string at(testing::Lab&, const Place& place, const std::string& command) {
 }
 
 void start_server(testing::Lab& lab, const Place& place, const std::string& command, int port) {
-    lab.exec(place.node, at(lab, place, command) + " >/dev/null 2>&1 &");
+    exec(lab, place.node, at(lab, place, command) + " >/dev/null 2>&1 &");
     const std::string listening = "for i in $(seq 100); do [ -n \"$(ss -Hlntu 'sport = :" + std::to_string(port) +
                                   "')\" ] && exit 0; sleep 0.1; done; exit 1";
-    if (lab.exec(place.node, at(lab, place, "sh -c " + shell_quoted(listening))).exit_code != 0)
+    if (exec(lab, place.node, at(lab, place, "sh -c " + shell_quoted(listening))).exit_code != 0)
         throw std::runtime_error(place.node + (place.container.empty() ? "" : "/" + place.container) + ": nothing listens on port " +
                                  std::to_string(port) + " 10 s after: " + command);
 }
 
-void stop_servers(testing::Lab& lab, const std::string& node, const std::string& pattern) { lab.exec(node, "pkill -f " + shell_quoted(pattern)); }
+void stop_servers(testing::Lab& lab, const std::string& node, const std::string& pattern) { exec(lab, node, "pkill -f " + shell_quoted(pattern)); }
 
 RrLatency sockperf_ping_pong(testing::Lab& lab, const Place& client, const std::string& address, int port, bool tcp, int seconds) {
     const std::string command = "sockperf ping-pong -m 64 -i " + address + " -p " + std::to_string(port) + (tcp ? " --tcp" : "") + " -t " +
@@ -66,16 +82,20 @@ RrLatency sockperf_ping_pong(testing::Lab& lab, const Place& client, const std::
     return {number_after(output, "avg-latency"), number_after(output, "percentile 50.000"), number_after(output, "percentile 99.000")};
 }
 
-double iperf3_mbits(testing::Lab& lab, const Place& client, const std::string& address, int seconds, int write_size) {
-    const std::string command = "iperf3 -J -t " + std::to_string(seconds) + (write_size > 0 ? " -l " + std::to_string(write_size) : "") + " -c " + address;
+double iperf3_mbits(testing::Lab& lab, const Place& client, const Iperf3Target& target, int seconds, int write_size) {
+    const std::string port = std::to_string(target.port), server = "iperf3 -s -1 -p " + port;
+    const std::string command = "timeout " + std::to_string(seconds + 30) + " iperf3 -J -t " + std::to_string(seconds) +
+                                (write_size > 0 ? " -l " + std::to_string(write_size) : "") + " -p " + port + " -c " + target.address;
     std::string output;
-    for (int attempt = 1; attempt <= 5; ++attempt) {  // the server takes one test at a time and needs a moment between two
-        const auto result = lab.exec(client.node, at(lab, client, command));
+    for (int attempt = 1; attempt <= 3; ++attempt) {
+        start_server(lab, target.server, server, target.port);
+        const auto result = exec(lab, client.node, at(lab, client, command));
+        stop_servers(lab, target.server.node, server);  // one whose client gave up
         const auto report = nlohmann::json::parse(result.output, nullptr, false);
         if (result.exit_code == 0 && !report.is_discarded() && !report.contains("error"))
             return report["end"]["sum_received"]["bits_per_second"].get<double>() / 1e6;
         output = result.output;
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        std::fprintf(stderr, "bench: iperf3 attempt %d failed (exit %d), trying again\n", attempt, result.exit_code);
     }
     throw std::runtime_error(client.node + ": " + command + "\n" + output);
 }

@@ -108,6 +108,7 @@ int main(int argc, char** argv) try {
     for (const char* tool : {"sockperf", "iperf3", "nsenter", "gnuplot"})
         if (testing::run(std::string("command -v ") + tool).exit_code != 0) throw std::runtime_error(std::string("needs ") + tool + ": run packaging/install-deps.sh");
 
+    stop_on_signals();
     Report report(out, BRFUSION_BENCH_PLOTS_DIR,
                   "# brfusion benchmark, " + today() + "\n\n- Machine: " + machine_description() + "\n- VMs: " + vm_description(backend) +
                       "\n- Repetitions: traffic " + std::to_string(options.runs) + " runs of " + std::to_string(options.seconds) +
@@ -116,7 +117,7 @@ int main(int argc, char** argv) try {
                       "\n- Baselines measured in the same run, interleaved with what they are compared to.");
     int failed = 0;
     const auto section = [&](const std::string& name, const std::function<void()>& measure) {
-        if (!sections.contains(name)) return;
+        if (!sections.contains(name) || stopping()) return;
         try {
             measure();
         } catch (const std::exception& e) {

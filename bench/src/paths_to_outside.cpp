@@ -15,7 +15,7 @@ struct PathToOutside {
 };
 
 constexpr std::array kWriteSizes = {64, 128, 256, 512, 1024, 1280};
-constexpr int kUdpPort = 11111, kTcpPort = 11112;
+constexpr int kUdpPort = 11111, kTcpPort = 11112, kIperfPort = 5202;  // the lab's own iperf3 server has 5201
 
 }  // namespace
 
@@ -37,12 +37,12 @@ void measure_paths_to_outside(testing::Lab& lab, const BenchOptions& options, Re
         for (std::size_t size = 0; size < kWriteSizes.size(); ++size)
             for (std::size_t path = 0; path < paths.size(); ++path) {
                 std::fprintf(stderr, "bench: throughput run %d/%d, %d B: %s\n", run, options.runs, kWriteSizes[size], paths[path].name.c_str());
-                mbits[path][size].push_back(iperf3_mbits(lab, paths[path].client, outside, options.seconds, kWriteSizes[size]));
+                mbits[path][size].push_back(iperf3_mbits(lab, paths[path].client, {{"outside", ""}, outside, kIperfPort}, options.seconds, kWriteSizes[size]));
             }
     Table throughput{"TCP throughput to the outside by write size (Mbit/s)",
                      {"write size (B)", paths[0].name, paths[1].name, paths[2].name, "brfusion / no container", "brfusion / nested NAT"},
                      {},
-                     {"iperf3, one TCP stream from vm1 to the outside server (192.0.2.2) through the host's NAT, `-l SIZE`, " +
+                     {"iperf3, one TCP stream from vm1 to a server outside (192.0.2.2) through the host's NAT, `-l SIZE`, " +
                       std::to_string(options.seconds) + " s; median of " + std::to_string(options.runs) + " runs."}};
     std::string data = "# write_size no_container brfusion nested_nat (Mbit/s, medians)\n";
     for (std::size_t size = 0; size < kWriteSizes.size(); ++size) {

@@ -47,7 +47,7 @@ void wait_for_warm_pool(testing::Lab& lab, int spares) {
             if (static_cast<int>(macs.size()) < spares) return false;
             std::string visible = "ip -o link 2>/dev/null | grep -c";
             for (const auto& mac : macs) visible += " -e " + mac;
-            return std::atoi(lab.exec("vm1", visible).output.c_str()) == static_cast<int>(macs.size());
+            return std::atoi(exec(lab, "vm1", visible).output.c_str()) == static_cast<int>(macs.size());
         },
         std::chrono::seconds(60));
     if (!full) throw std::runtime_error("the warm pool did not refill to " + std::to_string(spares) + " spares within 60 s: " + lab.ctl("nics --vm vm1"));

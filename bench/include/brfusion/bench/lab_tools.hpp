@@ -17,7 +17,15 @@ struct Place {
     std::string container;  // "" = the node's own network namespace
 };
 
-// `command` with sh on `node`, which must succeed; its output, without the final newline.
+// From now on SIGINT, SIGTERM and SIGHUP make the command running stop (its process group is the
+// terminal's, for SIGINT) and every later one throw std::runtime_error, so that a run unwinds and
+// its labs take themselves down instead of leaving VMs behind.
+void stop_on_signals();
+bool stopping();  // a signal asked to stop
+
+// `command` with sh on `node` (Lab::exec), unless a signal asked to stop: then it throws.
+testing::CommandResult exec(testing::Lab& lab, const std::string& node, const std::string& command);
+// Like exec, but `command` must succeed; its output, without the final newline.
 std::string ok(testing::Lab& lab, const std::string& node, const std::string& command);
 // `command` prefixed to run in the network namespace of `place`.
 std::string at(testing::Lab& lab, const Place& place, const std::string& command);
@@ -35,9 +43,16 @@ struct RrLatency {
 };
 RrLatency sockperf_ping_pong(testing::Lab& lab, const Place& client, const std::string& address, int port, bool tcp, int seconds);
 
-// One TCP stream from `client` to the iperf3 server at `address` for `seconds`, writes of
-// `write_size` bytes (iperf3 -l; 0 = its default, 128 KiB); what the server received, in Mbit/s.
-double iperf3_mbits(testing::Lab& lab, const Place& client, const std::string& address, int seconds, int write_size);
+// One TCP stream for `seconds` from `client` to a one-off iperf3 server started at `server` on
+// `port`, reached at `address`, writes of `write_size` bytes (iperf3 -l; 0 = its default, 128 KiB);
+// what the server received, in Mbit/s. A stream that stalls is given up after `seconds` + 30 s and
+// tried again with a fresh server, up to 3 times.
+struct Iperf3Target {
+    Place server;
+    std::string address;
+    int port = 5201;
+};
+double iperf3_mbits(testing::Lab& lab, const Place& client, const Iperf3Target& target, int seconds, int write_size);
 
 // The pid of the process that accepted a connection on the unix socket at `path` (SO_PEERCRED),
 // in the caller's pid namespace.
