@@ -11,7 +11,7 @@ namespace {
 constexpr int kUdpPort = 11111, kTcpPort = 11112, kIperfPort = 5201;
 
 struct PodPath {
-    std::string name;
+    std::string name, label;  // label: the plot's
     Place server, client;
     std::string address;  // where the client reaches the server
     std::vector<double> udp, tcp, mbits;
@@ -36,13 +36,14 @@ void measure_hostlo(testing::Lab& lab, const BenchOptions& options, Report& repo
     // NIC (192.0.2.130), on host network mgmt with vm2's.
     ok(lab, "vm1", "docker run -d --name bench-n1 -p 11111:11111/udp -p 11112:11112 -p 5201:5201 brfusion-test sleep 86400");
     ok(lab, "vm2", "docker run -d --name bench-n2 brfusion-test sleep 86400");
-    start_sockperf_servers(lab, {"vm1", "bench-a1"});
-    start_sockperf_servers(lab, {"vm1", "bench-n1"});
+    const Place a1_place = container(lab, "vm1", "bench-a1"), n1_place = container(lab, "vm1", "bench-n1");
+    start_sockperf_servers(lab, a1_place);
+    start_sockperf_servers(lab, n1_place);
 
     std::vector<PodPath> paths = {
-        {"same VM: the pod's localhost", {"vm1", "bench-a1"}, {"vm1", "bench-a1b"}, "127.0.0.1", {}, {}, {}},
-        {"across VMs: Hostlo", {"vm1", "bench-a1"}, {"vm2", "bench-a2"}, a1, {}, {}, {}},
-        {"across VMs: nested NAT (Docker bridge+NAT in both VMs)", {"vm1", "bench-n1"}, {"vm2", "bench-n2"}, "192.0.2.130", {}, {}, {}},
+        {"same VM: the pod's localhost", "same VM", a1_place, container(lab, "vm1", "bench-a1b"), "127.0.0.1", {}, {}, {}},
+        {"across VMs: Hostlo", "Hostlo", a1_place, container(lab, "vm2", "bench-a2"), a1, {}, {}, {}},
+        {"across VMs: nested NAT (Docker bridge+NAT in both VMs)", "nested NAT", n1_place, container(lab, "vm2", "bench-n2"), "192.0.2.130", {}, {}, {}},
     };
     for (int run = 1; run <= options.runs; ++run)
         for (auto& path : paths) {
@@ -65,7 +66,7 @@ void measure_hostlo(testing::Lab& lab, const BenchOptions& options, Report& repo
         table.rows.push_back({path.name, fixed(median(path.udp), 1), fixed(median(path.tcp), 1), fixed(median(path.mbits), 1),
                               fixed(median(path.udp) / median(nested.udp), 2) + "x / " + fixed(median(path.tcp) / median(nested.tcp), 2) + "x",
                               fixed(median(path.mbits) / median(nested.mbits), 2) + "x"});
-        data += "\"" + path.name + "\" " + fixed(median(path.udp), 2) + " " + fixed(median(path.tcp), 2) + " " + fixed(median(path.mbits), 2) + "\n";
+        data += "\"" + path.label + "\" " + fixed(median(path.udp), 2) + " " + fixed(median(path.tcp), 2) + " " + fixed(median(path.mbits), 2) + "\n";
     }
     table.notes.push_back("Hostlo against the same pod inside one VM: UDP " + fixed(median(paths[1].udp) / median(paths[0].udp), 2) + "x, TCP " +
                           fixed(median(paths[1].tcp) / median(paths[0].tcp), 2) + "x the latency.");

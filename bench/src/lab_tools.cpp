@@ -36,10 +36,8 @@ std::string first_line_of(const std::string& command) {
     return line.substr(std::min(line.size(), line.find_first_not_of(' ')));
 }
 
-}  // namespace
-
-namespace {
 volatile std::sig_atomic_t stop_signal = 0;
+
 }  // namespace
 
 void stop_on_signals() {
@@ -59,26 +57,30 @@ std::string ok(testing::Lab& lab, const std::string& node, const std::string& co
     return without_final_newlines(result.output);
 }
 
-std::string at(testing::Lab&, const Place& place, const std::string& command) {
-    if (place.container.empty()) return command;
-    return "nsenter -t \"$(docker inspect -f '{{.State.Pid}}' " + place.container + ")\" -n " + command;
+Place container(testing::Lab& lab, const std::string& node, const std::string& name) {
+    return {node, std::stoi(ok(lab, node, "docker inspect -f '{{.State.Pid}}' " + name))};
+}
+
+std::string at(const Place& place, const std::string& command) {
+    return place.container_pid ? "nsenter -t " + std::to_string(place.container_pid) + " -n " + command : command;
 }
 
 void start_server(testing::Lab& lab, const Place& place, const std::string& command, int port) {
-    exec(lab, place.node, at(lab, place, command) + " >/dev/null 2>&1 &");
+    exec(lab, place.node, at(place, command) + " >/dev/null 2>&1 &");
     const std::string listening = "for i in $(seq 100); do [ -n \"$(ss -Hlntu 'sport = :" + std::to_string(port) +
                                   "')\" ] && exit 0; sleep 0.1; done; exit 1";
-    if (exec(lab, place.node, at(lab, place, "sh -c " + shell_quoted(listening))).exit_code != 0)
-        throw std::runtime_error(place.node + (place.container.empty() ? "" : "/" + place.container) + ": nothing listens on port " +
+    if (exec(lab, place.node, at(place, "sh -c " + shell_quoted(listening))).exit_code != 0)
+        throw std::runtime_error(place.node + (place.container_pid ? " (container process " + std::to_string(place.container_pid) + ")" : "") +
+                                 ": nothing listens on port " +
                                  std::to_string(port) + " 10 s after: " + command);
 }
 
 void stop_servers(testing::Lab& lab, const std::string& node, const std::string& pattern) { exec(lab, node, "pkill -f " + shell_quoted(pattern)); }
 
 RrLatency sockperf_ping_pong(testing::Lab& lab, const Place& client, const std::string& address, int port, bool tcp, int seconds) {
-    const std::string command = "sockperf ping-pong -m 64 -i " + address + " -p " + std::to_string(port) + (tcp ? " --tcp" : "") + " -t " +
+    const std::string command = "timeout " + std::to_string(seconds + 30) + " sockperf ping-pong -m 64 -i " + address + " -p " + std::to_string(port) + (tcp ? " --tcp" : "") + " -t " +
                                 std::to_string(seconds);
-    const std::string output = ok(lab, client.node, at(lab, client, command));
+    const std::string output = ok(lab, client.node, at(client, command));
     return {number_after(output, "avg-latency"), number_after(output, "percentile 50.000"), number_after(output, "percentile 99.000")};
 }
 
@@ -89,7 +91,7 @@ double iperf3_mbits(testing::Lab& lab, const Place& client, const Iperf3Target& 
     std::string output;
     for (int attempt = 1; attempt <= 3; ++attempt) {
         start_server(lab, target.server, server, target.port);
-        const auto result = exec(lab, client.node, at(lab, client, command));
+        const auto result = exec(lab, client.node, at(client, command));
         stop_servers(lab, target.server.node, server);  // one whose client gave up
         const auto report = nlohmann::json::parse(result.output, nullptr, false);
         if (result.exit_code == 0 && !report.is_discarded() && !report.contains("error"))

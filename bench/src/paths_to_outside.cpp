@@ -10,7 +10,7 @@ namespace brfusion::bench {
 namespace {
 
 struct PathToOutside {
-    std::string name;
+    std::string name, label;  // label: the plot's
     Place client;
 };
 
@@ -26,9 +26,9 @@ void measure_paths_to_outside(testing::Lab& lab, const BenchOptions& options, Re
     ok(lab, "vm1", "docker run -d --name bench-nat brfusion-test sleep 86400");
     // The baselines first: a process in the VM (the ceiling) and Docker's nested bridge+NAT.
     const std::vector<PathToOutside> paths = {
-        {"no container (process in the VM)", {"vm1", ""}},
-        {"brfusion (container on a host NIC)", {"vm1", "bench-brfusion"}},
-        {"nested NAT (Docker bridge+NAT in the VM)", {"vm1", "bench-nat"}},
+        {"no container (process in the VM)", "no container", {"vm1", 0}},
+        {"brfusion (container on a host NIC)", "brfusion", container(lab, "vm1", "bench-brfusion")},
+        {"nested NAT (Docker bridge+NAT in the VM)", "nested NAT", container(lab, "vm1", "bench-nat")},
     };
 
     // 1. Throughput by write size: runs x sizes x paths, interleaved so drift hits every path alike.
@@ -37,7 +37,7 @@ void measure_paths_to_outside(testing::Lab& lab, const BenchOptions& options, Re
         for (std::size_t size = 0; size < kWriteSizes.size(); ++size)
             for (std::size_t path = 0; path < paths.size(); ++path) {
                 std::fprintf(stderr, "bench: throughput run %d/%d, %d B: %s\n", run, options.runs, kWriteSizes[size], paths[path].name.c_str());
-                mbits[path][size].push_back(iperf3_mbits(lab, paths[path].client, {{"outside", ""}, outside, kIperfPort}, options.seconds, kWriteSizes[size]));
+                mbits[path][size].push_back(iperf3_mbits(lab, paths[path].client, {{"outside", 0}, outside, kIperfPort}, options.seconds, kWriteSizes[size]));
             }
     Table throughput{"TCP throughput to the outside by write size (Mbit/s)",
                      {"write size (B)", paths[0].name, paths[1].name, paths[2].name, "brfusion / no container", "brfusion / nested NAT"},
@@ -55,8 +55,8 @@ void measure_paths_to_outside(testing::Lab& lab, const BenchOptions& options, Re
     report.plot("throughput", data, "TCP throughput to the outside by write size");
 
     // 2. Request/response latency, UDP and TCP, against sockperf servers outside.
-    start_server(lab, {"outside", ""}, "sockperf server -i " + outside + " -p " + std::to_string(kUdpPort), kUdpPort);
-    start_server(lab, {"outside", ""}, "sockperf server --tcp -i " + outside + " -p " + std::to_string(kTcpPort), kTcpPort);
+    start_server(lab, {"outside", 0}, "sockperf server -i " + outside + " -p " + std::to_string(kUdpPort), kUdpPort);
+    start_server(lab, {"outside", 0}, "sockperf server --tcp -i " + outside + " -p " + std::to_string(kTcpPort), kTcpPort);
     std::vector<std::array<std::vector<RrLatency>, 2>> latencies(paths.size());  // [path][tcp]
     for (int run = 1; run <= options.runs; ++run)
         for (std::size_t path = 0; path < paths.size(); ++path)
@@ -78,7 +78,7 @@ void measure_paths_to_outside(testing::Lab& lab, const BenchOptions& options, Re
     data = "# path udp_avg udp_p50 udp_p99 tcp_avg tcp_p50 tcp_p99 (us)\n";
     for (std::size_t path = 0; path < paths.size(); ++path) {
         std::vector<std::string> row = {paths[path].name};
-        data += "\"" + paths[path].name + "\"";
+        data += "\"" + paths[path].label + "\"";
         for (const bool tcp : {false, true})
             for (const auto field : {&RrLatency::average, &RrLatency::p50, &RrLatency::p99}) {
                 row.push_back(fixed(summary(path, tcp, field), 1));

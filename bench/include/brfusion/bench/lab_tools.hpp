@@ -14,7 +14,7 @@ namespace brfusion::bench {
 // sockperf), entered into the container's namespace with nsenter.
 struct Place {
     std::string node;
-    std::string container;  // "" = the node's own network namespace
+    int container_pid = 0;  // a process of the container, in the node's pid namespace; 0 = the node's own namespace
 };
 
 // From now on SIGINT, SIGTERM and SIGHUP make the command running stop (its process group is the
@@ -27,8 +27,10 @@ bool stopping();  // a signal asked to stop
 testing::CommandResult exec(testing::Lab& lab, const std::string& node, const std::string& command);
 // Like exec, but `command` must succeed; its output, without the final newline.
 std::string ok(testing::Lab& lab, const std::string& node, const std::string& command);
+// Container `name` (running) on VM `node`, found once: docker is slow under TCG.
+Place container(testing::Lab& lab, const std::string& node, const std::string& name);
 // `command` prefixed to run in the network namespace of `place`.
-std::string at(testing::Lab& lab, const Place& place, const std::string& command);
+std::string at(const Place& place, const std::string& command);
 
 // Starts `command` (a server) in the background at `place` and waits until something listens on
 // `port` there. It runs until stopped, or until its container goes.
@@ -37,7 +39,8 @@ void start_server(testing::Lab& lab, const Place& place, const std::string& comm
 void stop_servers(testing::Lab& lab, const std::string& node, const std::string& pattern);
 
 // Request/response latency in microseconds: sockperf ping-pong for `seconds`, 64-byte messages,
-// against a `sockperf server` at address:port. sockperf reports half the round trip.
+// against a `sockperf server` at address:port (given up after `seconds` + 30 s). sockperf reports
+// half the round trip.
 struct RrLatency {
     double average = 0, p50 = 0, p99 = 0;
 };

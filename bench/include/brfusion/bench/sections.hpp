@@ -13,7 +13,7 @@
 namespace brfusion::bench {
 
 struct BenchOptions {
-    int seconds = 3;    // one traffic measurement
+    int seconds = 2;    // one traffic measurement
     int runs = 3;       // repetitions of each traffic measurement; the tables show medians
     int startups = 50;  // container starts per start-up mode
 };
@@ -24,8 +24,9 @@ struct BenchOptions {
 void measure_paths_to_outside(testing::Lab& lab, const BenchOptions& options, Report& report);
 
 // Start-up: `docker run` until the container's first request reached the outside server, in vm1: on
-// Docker's default bridge, on a brfusion network with every NIC hot-plugged (host network lab),
-// and on one served from the warm pool (lab2; the lab needs LabOptions::warm_pool > 0).
+// Docker's default bridge, on a user-defined Docker bridge network, on a brfusion network with
+// every NIC hot-plugged (host network lab), and on one served from the warm pool (lab2; the lab
+// needs LabOptions::warm_pool > 0).
 void measure_startup(testing::Lab& lab, const BenchOptions& options, Report& report);
 
 // Hostlo: two containers of one pod: both in vm1 (the pod's localhost), across vm1 and vm2 over
