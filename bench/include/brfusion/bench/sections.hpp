@@ -33,7 +33,7 @@ void measure_startup(testing::Lab& lab, const BenchOptions& options, Report& rep
 // Hostlo, and across them over Docker's bridge and NAT in both VMs.
 void measure_hostlo(testing::Lab& lab, const BenchOptions& options, Report& report);
 
-// Scale: endpoints on `vm` of `lab` (a VM with no NIC on host network lab yet), created through brfusion-plugin's socket the way dockerd does
+// Scale: endpoints on vm1 of `lab`, created through brfusion-plugin's socket the way dockerd does
 // (CreateEndpoint, then Join) by `driver` (this binary's attach-endpoints, run in the VM), up to
 // each of `steps` in turn; per step, the attach latency of the endpoints added since the previous
 // step, and the resident memory of brfusion-shim, brfusion-plugin and ovs-vswitchd, appended to
@@ -43,8 +43,7 @@ struct ScaleStep {
     int endpoints = 0;
     double attach_p50_ms = 0, attach_p90_ms = 0, shim_mib = 0, plugin_mib = 0, vswitchd_mib = 0;
 };
-void measure_scale(testing::Lab& lab, const std::string& vm, const std::string& driver, const std::vector<int>& steps,
-                   std::vector<ScaleStep>& results);
+void measure_scale(testing::Lab& lab, const std::string& driver, const std::vector<int>& steps, std::vector<ScaleStep>& results);
 void report_scale(const std::vector<ScaleStep>& steps, Report& report);
 
 // The driver's side, in the VM: makes brfusion network `network_id` on host network
