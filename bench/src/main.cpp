@@ -3,14 +3,14 @@
 // only when a measurement could not be made.
 //
 //   brfusion-bench [--backend qmp|libvirt|netns] [--out DIR] [--only SECTION,...] [--quick]
-//       SECTION: outside (1 throughput by write size, 2 request/response latency), startup (3),
-//       scale (4), hostlo (5); default all. --quick: 1 run of 1 s, 3 starts, scale steps 5 and
+//       SECTION: outside (throughput by write size, request/response latency), startup, hostlo,
+//       scale; default all. --quick: 1 run of 1 s, 3 starts, scale steps 5 and
 //       10 (a smoke run: its numbers mean little).
 //   brfusion-bench attach-endpoints SOCKET HOST_NETWORK NETWORK_ID FIRST COUNT
 //       the scale section's driver, run inside a VM (see sections.hpp)
 //
-// Labs: the main one (2 VMs of the backend, warm pool of 2 on vm1's lab2) for sections 1, 2, 3,
-// 5; scale runs on its own 1-VM labs: netns with 10/100/500/1000 endpoints (network lab on
+// Labs: the main one (2 VMs of the backend, warm pool of 2 on vm1's lab2) for outside, startup
+// and hostlo; scale runs on its own 1-VM labs: netns with 10/100/500/1000 endpoints (network lab on
 // 198.18.0.0/22, RFC 2544's benchmarking range: no documentation range holds 1000 addresses, and
 // no packet is sent), and, unless the backend is netns, a QEMU VM with all the root ports it
 // takes. Writes DIR/results.md, DIR/*.dat and DIR/*.png (default DIR: ./bench-results).
