@@ -19,11 +19,6 @@ using testing::shell_quoted;
 
 namespace {
 
-std::string without_final_newlines(std::string text) {
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-    return text;
-}
-
 double number_after(const std::string& text, const std::string& label) {
     std::smatch match;
     if (!std::regex_search(text, match, std::regex(label + R"(\s*=?\s*([0-9.]+))"))) throw std::runtime_error("no '" + label + "' in:\n" + text);
@@ -32,7 +27,7 @@ double number_after(const std::string& text, const std::string& label) {
 
 std::string first_line_of(const std::string& command) {
     const std::string output = testing::run(command).output;
-    const std::string line = without_final_newlines(output.substr(0, output.find('\n')));
+    const std::string line = testing::trim_end(output.substr(0, output.find('\n')));
     return line.substr(std::min(line.size(), line.find_first_not_of(' ')));
 }
 
@@ -54,7 +49,7 @@ testing::CommandResult exec(testing::Lab& lab, const std::string& node, const st
 std::string ok(testing::Lab& lab, const std::string& node, const std::string& command) {
     const auto result = exec(lab, node, command);
     if (result.exit_code != 0) throw std::runtime_error(node + "$ " + command + "\n" + result.output);
-    return without_final_newlines(result.output);
+    return testing::trim_end(result.output);
 }
 
 Place container(testing::Lab& lab, const std::string& node, const std::string& name) {

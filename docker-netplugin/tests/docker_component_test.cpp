@@ -20,11 +20,6 @@ using Catch::Contains;
 
 namespace {
 
-std::string trim(std::string text) {
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-    return text;
-}
-
 // The lab of testlib, with the checks every scenario uses.
 struct DockerLab : testing::DockerLab {
     explicit DockerLab(int vm1_spares = 0)
@@ -35,7 +30,7 @@ struct DockerLab : testing::DockerLab {
         const auto result = vm.docker(args);
         INFO("docker " << args << " in " << vm.name() << ":\n" << result.output << "\nplugin log:\n" << vm.plugin_log());
         REQUIRE(result.exit_code == 0);
-        return trim(result.output);
+        return testing::trim_end(result.output);
     }
     static std::string container_ip(const testing::EmulatedVm& vm, const std::string& container, const std::string& network) {
         return docker_ok(vm, "inspect -f '{{(index .NetworkSettings.Networks \"" + network + "\").IPAddress}}' " + container);
@@ -47,15 +42,15 @@ struct DockerLab : testing::DockerLab {
     }
     // Nothing of any container is left on the host, in the VMs or in the plugins' state.
     void require_nothing_left() {
-        CHECK(trim(host.vsctl("--bare --columns=name find Interface external_ids:brfusion-vm=vm1")).empty());
-        CHECK(trim(host.vsctl("--bare --columns=name find Interface external_ids:brfusion-vm=vm2")).empty());
+        CHECK(testing::trim_end(host.vsctl("--bare --columns=name find Interface external_ids:brfusion-vm=vm1")).empty());
+        CHECK(testing::trim_end(host.vsctl("--bare --columns=name find Interface external_ids:brfusion-vm=vm2")).empty());
         CHECK(json::parse(ctl("--json nics")).empty());
         CHECK_THAT(host.in_netns("nft list table ip brfusion"), !Contains("dnat to"));
         const json shim_state = json::parse(testing::run_checked("cat " + dir + "/shim-state/state.json"));
         CHECK(shim_state["nics"].empty());
         for (const auto& [network, pool] : shim_state["ipam"].items()) CHECK(pool["leases"].empty());
         for (const auto* vm : {vm1.get(), vm2.get()}) {
-            CHECK(trim(vm->exec("ip -o link | grep -E ' bf[cg]' || true").output).empty());
+            CHECK(testing::trim_end(vm->exec("ip -o link | grep -E ' bf[cg]' || true").output).empty());
             const json plugin = json::parse(testing::run_checked("cat " + vm->plugin_state_dir() + "/state.json"));
             CHECK(plugin["endpoints"].empty());
             CHECK(plugin["reservations"].empty());
@@ -93,7 +88,7 @@ TEST_CASE("docker: network create - run - containers in two VMs talk over host N
     CHECK(DockerLab::container_ip(vm2, "c2", "lab") == "198.51.100.50");
     CHECK_THAT(lab.ovs_port_of(vm1, "c1"), Contains("brfusion-vm=vm1") && Contains("brfusion-network=lab"));
     CHECK_THAT(lab.ovs_port_of(vm2, "c2"), Contains("brfusion-vm=vm2"));
-    CHECK(trim(vm1.exec("ip -o link show master docker0").output).empty());
+    CHECK(testing::trim_end(vm1.exec("ip -o link show master docker0").output).empty());
     CHECK_THAT(DockerLab::docker_ok(vm1, "exec c1 ip -o -4 addr show eth0"), Contains(c1 + "/24"));
     CHECK_THAT(DockerLab::docker_ok(vm1, "exec c1 ip route"), Contains("default via 198.51.100.1"));
 
@@ -117,7 +112,7 @@ TEST_CASE("docker: network create - run - containers in two VMs talk over host N
     CHECK_THAT(DockerLab::docker_ok(vm1, "exec c1 ip -o -4 addr show eth1"), Contains("203.0.113.9/24"));
     CHECK_THAT(lab.ovs_port_of(vm1, "c1", "eth1"), Contains("brfusion-network=lab2"));
     DockerLab::docker_ok(vm1, "network disconnect lab2 c1");
-    CHECK(trim(lab.host.vsctl("--bare --columns=name find Interface external_ids:brfusion-network=lab2 external_ids:brfusion-vm=vm1")).empty());
+    CHECK(testing::trim_end(lab.host.vsctl("--bare --columns=name find Interface external_ids:brfusion-network=lab2 external_ids:brfusion-vm=vm1")).empty());
 
     // Stop and start keep working (a new endpoint each time).
     DockerLab::docker_ok(vm2, "stop -t 1 c2");
@@ -181,7 +176,7 @@ TEST_CASE("docker: with a warm pool, run claims a spare NIC - the pool refills -
         return macs;
     };
     REQUIRE(testing::wait_until([&] { return spares().size() == 2; }, std::chrono::seconds(30)));
-    CHECK(trim(lab.host.vsctl("--bare --columns=name find Interface external_ids:brfusion-spare=true")).size() > 0);
+    CHECK(testing::trim_end(lab.host.vsctl("--bare --columns=name find Interface external_ids:brfusion-spare=true")).size() > 0);
     const auto before = spares();
 
     DockerLab::docker_ok(vm1, "network create -d brfusion --ipam-driver brfusion --ipam-opt network=lab lab");
@@ -194,7 +189,7 @@ TEST_CASE("docker: with a warm pool, run claims a spare NIC - the pool refills -
 
     DockerLab::docker_ok(vm1, "rm -f c1");
     DockerLab::docker_ok(vm1, "network rm lab");
-    CHECK(trim(lab.host.vsctl("--bare --columns=name find Interface external_ids:attached-mac=\\\"" + mac + "\\\"")).empty());
+    CHECK(testing::trim_end(lab.host.vsctl("--bare --columns=name find Interface external_ids:attached-mac=\\\"" + mac + "\\\"")).empty());
     const json state = json::parse(testing::run_checked("cat " + lab.dir + "/shim-state/state.json"));
     CHECK(state["ipam"]["lab"]["leases"].empty());
     CHECK(state["nics"].size() == 2);  // the spares, and nothing else
@@ -223,10 +218,10 @@ TEST_CASE("docker: Hostlo - pod A's containers in two VMs share a segment (TCP a
     CHECK(a1.starts_with("192.0.2.13"));
     CHECK_THAT(DockerLab::docker_ok(vm1, "exec a1 ip route"), Contains("default via 198.51.100.1") && !Contains("via 192.0.2."));
     CHECK_THAT(lab.ovs_port_of(vm1, "a1"), Contains("brfusion-hostlo-group=podA") && Contains("brfusion-vm=vm1"));
-    const std::string bridge = trim(lab.host.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group=podA"));
+    const std::string bridge = testing::trim_end(lab.host.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group=podA"));
     REQUIRE_FALSE(bridge.empty());
     CHECK(std::count(bridge.begin(), bridge.end(), '\n') == 0);  // one bridge for the pod
-    CHECK(trim(lab.host.vsctl("list-ports " + bridge)).size() == 2 * 14 + 1);  // two member ports, nothing else
+    CHECK(testing::trim_end(lab.host.vsctl("list-ports " + bridge)).size() == 2 * 14 + 1);  // two member ports, nothing else
     CHECK_THAT(lab.ctl("hostlo list"), Contains("podA") && Contains("192.0.2.128/28") && Contains(bridge) && Contains("vm1,vm2"));
     CHECK_THAT(lab.ctl("hostlo show podA"), Contains(a1) && Contains(a2));
 
@@ -247,9 +242,9 @@ TEST_CASE("docker: Hostlo - pod A's containers in two VMs share a segment (TCP a
     DockerLab::docker_ok(vm1, "rm -f a1 b1");
     DockerLab::docker_ok(vm2, "rm -f a2");
     DockerLab::docker_ok(vm1, "network rm pod podb lab");
-    CHECK_FALSE(trim(lab.host.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group=podA")).empty());  // vm2 still holds it
+    CHECK_FALSE(testing::trim_end(lab.host.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group=podA")).empty());  // vm2 still holds it
     DockerLab::docker_ok(vm2, "network rm pod");
-    CHECK(trim(lab.host.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group!=none")).empty());
+    CHECK(testing::trim_end(lab.host.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group!=none")).empty());
     CHECK(json::parse(lab.ctl("--json hostlo list")).empty());
     lab.require_nothing_left();
 }

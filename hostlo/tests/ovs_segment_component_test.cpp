@@ -5,6 +5,7 @@
 #include "brfusion/hostlo/backends/ovs_segment.hpp"
 #include "brfusion/hostlo/error.hpp"
 #include "brfusion/ovs/client.hpp"
+#include "brfusion/testing/command.hpp"
 #include "brfusion/testing/ovs_sandbox.hpp"
 
 #include <catch2/catch.hpp>
@@ -14,11 +15,6 @@ using namespace brfusion::hostlo;
 using brfusion::testing::OvsSandbox;
 
 namespace {
-std::string trim(std::string text) {
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-    return text;
-}
-
 struct Lab {
     OvsSandbox sandbox;
     ovs::OvsClient client{[&] {
@@ -42,8 +38,8 @@ TEST_CASE("a group is a labelled bridge of its own - members sit only on their g
     lab.segment.ensure_group("podA");
     lab.segment.ensure_group("podA");  // idempotent
     lab.segment.ensure_group("podB");
-    CHECK(trim(lab.sandbox.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group=podA")) == bridge_a);
-    CHECK(trim(lab.sandbox.vsctl("get Bridge " + bridge_a + " datapath_type")) == "netdev");
+    CHECK(testing::trim_end(lab.sandbox.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group=podA")) == bridge_a);
+    CHECK(testing::trim_end(lab.sandbox.vsctl("get Bridge " + bridge_a + " datapath_type")) == "netdev");
 
     lab.make_device("bfta1");
     lab.make_device("bfta2");
@@ -52,10 +48,10 @@ TEST_CASE("a group is a labelled bridge of its own - members sit only on their g
     lab.segment.add_member("podA", "bfta2", {{"brfusion-vm", "vm2"}});
     lab.segment.add_member("podA", "bfta2", {{"brfusion-vm", "vm2"}});  // idempotent
     lab.segment.add_member("podB", "bftb1", {{"brfusion-vm", "vm1"}});
-    CHECK(trim(lab.sandbox.vsctl("port-to-br bfta1")) == bridge_a);
-    CHECK(trim(lab.sandbox.vsctl("port-to-br bftb1")) == bridge_b);
-    CHECK(trim(lab.sandbox.vsctl("--bare --columns=name find Interface external_ids:brfusion-hostlo-group=podB")) == "bftb1");
-    CHECK(trim(lab.sandbox.vsctl("get Port bfta1 external_ids:brfusion-vm")) == "vm1");
+    CHECK(testing::trim_end(lab.sandbox.vsctl("port-to-br bfta1")) == bridge_a);
+    CHECK(testing::trim_end(lab.sandbox.vsctl("port-to-br bftb1")) == bridge_b);
+    CHECK(testing::trim_end(lab.sandbox.vsctl("--bare --columns=name find Interface external_ids:brfusion-hostlo-group=podB")) == "bftb1");
+    CHECK(testing::trim_end(lab.sandbox.vsctl("get Port bfta1 external_ids:brfusion-vm")) == "vm1");
     // The host itself is not on the segment: the bridge's own port has no address.
     CHECK(lab.sandbox.in_netns("ip -4 addr show dev " + bridge_a).find("inet ") == std::string::npos);
 
@@ -69,8 +65,8 @@ TEST_CASE("a group is a labelled bridge of its own - members sit only on their g
 
     lab.segment.remove_group("podA");
     lab.segment.remove_group("podA");  // idempotent
-    CHECK(trim(lab.sandbox.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group=podA")).empty());
-    CHECK(trim(lab.sandbox.vsctl("--bare --columns=name find Port name=bfta1")).empty());
+    CHECK(testing::trim_end(lab.sandbox.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group=podA")).empty());
+    CHECK(testing::trim_end(lab.sandbox.vsctl("--bare --columns=name find Port name=bfta1")).empty());
     CHECK(lab.segment.groups().count("podA") == 0);
     CHECK(lab.segment.groups().count("podB") == 1);
 }
@@ -88,7 +84,7 @@ TEST_CASE("a member port on another group's bridge is refused with OVS's reason 
         CHECK(e.kind() == ErrorKind::Backend);
         CHECK_THAT(e.what(), Catch::StartsWith("Open vSwitch: "));
     }
-    CHECK(trim(lab.sandbox.vsctl("port-to-br bftx1")) == OvsSegment::bridge_of("podA"));
+    CHECK(testing::trim_end(lab.sandbox.vsctl("port-to-br bftx1")) == OvsSegment::bridge_of("podA"));
     CHECK_THROWS_WITH(make_segment("kmod", lab.client), Catch::Contains("hostlo kernel module"));
     CHECK_THROWS_AS(make_segment("bogus", lab.client), HostloError);
 }

@@ -20,11 +20,6 @@ using Catch::Contains;
 
 namespace {
 
-std::string trim(std::string text) {
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-    return text;
-}
-
 struct Scenario {
     testing::Lab lab{options()};
 
@@ -41,7 +36,7 @@ struct Scenario {
         const auto result = lab.exec(node, command);
         INFO(node << "$ " << command << "\n" << result.output);
         REQUIRE(result.exit_code == 0);
-        return trim(result.output);
+        return testing::trim_end(result.output);
     }
     int code(const std::string& node, const std::string& command) { return lab.exec(node, command).exit_code; }
     std::string ip_of(const std::string& vm, const std::string& container, const std::string& network) {
@@ -124,7 +119,7 @@ TEST_CASE("lab " BRFUSION_LAB_BACKEND ": Docker in two VMs on host-provided NICs
         CHECK(json::parse(s.lab.ctl("--json nics")).empty());
     }
     // lab down: nothing of the lab is left.
-    CHECK(trim(testing::run("ip netns list | grep -c '^" + lab_name + "-' || true").output) == "0");
+    CHECK(testing::trim_end(testing::run("ip netns list | grep -c '^" + lab_name + "-' || true").output) == "0");
     CHECK_FALSE(std::filesystem::exists(lab_dir));
-    CHECK(trim(testing::run("pgrep -f -c '[" + lab_dir.substr(0, 1) + "]" + lab_dir.substr(1) + "' || true").output) == "0");  // [/]: not this pgrep's shell
+    CHECK(testing::trim_end(testing::run("pgrep -f -c '[" + lab_dir.substr(0, 1) + "]" + lab_dir.substr(1) + "' || true").output) == "0");  // [/]: not this pgrep's shell
 }

@@ -2,6 +2,7 @@
 // ovs-vsctl is the oracle: what our client creates, ovs-vsctl sees, and the other way round.
 
 #include "brfusion/ovs/client.hpp"
+#include "brfusion/testing/command.hpp"
 #include "brfusion/testing/ovs_sandbox.hpp"
 
 #include <catch2/catch.hpp>
@@ -12,14 +13,10 @@
 
 using namespace brfusion::ovs;
 using brfusion::testing::OvsSandbox;
+using brfusion::testing::trim_end;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string trim(std::string text) {
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-    return text;
-}
 
 ClientOptions options_for(const OvsSandbox& sandbox, std::chrono::milliseconds timeout = 5000ms) {
     ClientOptions options;
@@ -50,27 +47,27 @@ TEST_CASE("what the client creates - ovs-vsctl sees - with our external_ids") {
 
     CHECK(iface.ofport.value_or(-1) > 0);
     CHECK_FALSE(iface.error);
-    CHECK(trim(sandbox.vsctl("get Bridge br-int datapath_type")) == "netdev");
-    CHECK(trim(sandbox.vsctl("list-ports br-int")) == "bft-p1");
-    CHECK(trim(sandbox.vsctl("get Port bft-p1 tag")) == "10");
-    CHECK(trim(sandbox.vsctl("get Interface bft-p1 ofport")) == std::to_string(*iface.ofport));
-    CHECK(trim(sandbox.vsctl("--bare --columns=name find Interface external_ids:brfusion-vm=vm1")) == "bft-p1");
-    CHECK(trim(sandbox.vsctl("--bare --columns=name find Port external_ids:brfusion-endpoint=ep1")) == "bft-p1");
+    CHECK(trim_end(sandbox.vsctl("get Bridge br-int datapath_type")) == "netdev");
+    CHECK(trim_end(sandbox.vsctl("list-ports br-int")) == "bft-p1");
+    CHECK(trim_end(sandbox.vsctl("get Port bft-p1 tag")) == "10");
+    CHECK(trim_end(sandbox.vsctl("get Interface bft-p1 ofport")) == std::to_string(*iface.ofport));
+    CHECK(trim_end(sandbox.vsctl("--bare --columns=name find Interface external_ids:brfusion-vm=vm1")) == "bft-p1");
+    CHECK(trim_end(sandbox.vsctl("--bare --columns=name find Port external_ids:brfusion-endpoint=ep1")) == "bft-p1");
     // ovs-vswitchd really made the device in the sandbox's namespace.
     CHECK_THAT(sandbox.in_netns("ip link show bft-p1"), Catch::Contains("bft-p1"));
 
     // A tap port: ovs-vswitchd creates the TAP device itself.
     const InterfaceRow tap = client.ensure_port({"br-int", "bft-tap1", PortType::Tap, 11, {{"brfusion-vm", "vm2"}}, ""});
     CHECK(tap.ofport.value_or(-1) > 0);
-    CHECK(trim(sandbox.vsctl("get Interface bft-tap1 type")) == "tap");
+    CHECK(trim_end(sandbox.vsctl("get Interface bft-tap1 type")) == "tap");
     CHECK_THAT(sandbox.in_netns("ip -d link show bft-tap1"), Catch::Contains("tun type tap"));
 
     client.remove_port("bft-p1");
     client.remove_port("bft-tap1");
-    CHECK(trim(sandbox.vsctl("list-ports br-int")).empty());
-    CHECK(trim(sandbox.vsctl("--bare --columns=name find Interface external_ids:brfusion-vm=vm1")).empty());
+    CHECK(trim_end(sandbox.vsctl("list-ports br-int")).empty());
+    CHECK(trim_end(sandbox.vsctl("--bare --columns=name find Interface external_ids:brfusion-vm=vm1")).empty());
     client.remove_bridge("br-int");
-    CHECK(trim(sandbox.vsctl("list-br")).empty());
+    CHECK(trim_end(sandbox.vsctl("list-br")).empty());
 }
 
 TEST_CASE("what ovs-vsctl changes - the replica sees") {
@@ -112,7 +109,7 @@ TEST_CASE("operations are idempotent - list_owned and find_* answer from externa
     CHECK(client.find_ports({{"brfusion-vm", "vm2"}}).empty());
 
     client.set_external_ids(Table::Interface, "bft-p1", {{"brfusion-spare", "true"}});
-    CHECK(trim(sandbox.vsctl("get Interface bft-p1 external_ids:brfusion-spare")) == "\"true\"");
+    CHECK(trim_end(sandbox.vsctl("get Interface bft-p1 external_ids:brfusion-spare")) == "\"true\"");
     client.clear_external_ids(Table::Interface, "bft-p1", {"brfusion-spare"});
     CHECK(sandbox.vsctl("get Interface bft-p1 external_ids").find("brfusion-spare") == std::string::npos);
 
@@ -120,7 +117,7 @@ TEST_CASE("operations are idempotent - list_owned and find_* answer from externa
     client.remove_port("bft-p1");
     client.remove_bridge("br-int");
     client.remove_bridge("br-int");
-    CHECK(trim(sandbox.vsctl("list-br")).empty());
+    CHECK(trim_end(sandbox.vsctl("list-br")).empty());
 }
 
 TEST_CASE("patch ports join two bridges") {
@@ -131,9 +128,9 @@ TEST_CASE("patch ports join two bridges") {
     const PatchPairSpec pair{"br-a", "a-to-b", "br-b", "b-to-a", {{"brfusion-patch", "ab"}}};
     client.ensure_patch_pair(pair);
     client.ensure_patch_pair(pair);
-    CHECK(trim(sandbox.vsctl("get Interface a-to-b options:peer")) == "b-to-a");
-    CHECK(trim(sandbox.vsctl("get Interface b-to-a type")) == "patch");
-    CHECK(trim(sandbox.vsctl("get Interface b-to-a error")) == "[]");
+    CHECK(trim_end(sandbox.vsctl("get Interface a-to-b options:peer")) == "b-to-a");
+    CHECK(trim_end(sandbox.vsctl("get Interface b-to-a type")) == "patch");
+    CHECK(trim_end(sandbox.vsctl("get Interface b-to-a error")) == "[]");
     CHECK(std::stoi(sandbox.vsctl("get Interface b-to-a ofport")) > 0);
     CHECK(client.find_ports({{"brfusion-patch", "ab"}}).size() == 2);
 }
@@ -151,14 +148,14 @@ TEST_CASE("failures give clear errors: missing bridge - conflicting port - devic
     const OvsError conflict = error_of([&] { client.ensure_port({"br-int", "bft-p1", PortType::Internal, 20, {}, ""}); });
     CHECK(conflict.kind() == ErrorKind::Conflict);
     CHECK_THAT(conflict.what(), Catch::Contains("tag 10 (wanted 20)"));
-    CHECK(trim(sandbox.vsctl("get Port bft-p1 tag")) == "10");  // untouched
+    CHECK(trim_end(sandbox.vsctl("get Port bft-p1 tag")) == "10");  // untouched
 
     // A system port for a device that does not exist: ovs-vswitchd reports Interface.error; the
     // client reports it and leaves nothing behind.
     const OvsError device = error_of([&] { client.ensure_port({"br-int", "no-such-dev", PortType::System, {}, {}, ""}); });
     CHECK(device.kind() == ErrorKind::Vswitchd);
     CHECK_THAT(device.what(), Catch::Contains("could not open network device no-such-dev"));
-    CHECK(trim(sandbox.vsctl("list-ports br-int")) == "bft-p1");
+    CHECK(trim_end(sandbox.vsctl("list-ports br-int")) == "bft-p1");
 }
 
 TEST_CASE("ovsdb-server restarted mid-session: the client reconnects and resyncs") {
@@ -183,7 +180,7 @@ TEST_CASE("ovsdb-server restarted mid-session: the client reconnects and resyncs
     REQUIRE(client.wait_until([](const Replica& r) { return !r.port("before"); }, 10s));
     CHECK(client.ready());
     client.ensure_port({"br-int", "after", PortType::Internal, {}, {}, ""});
-    CHECK(trim(sandbox.vsctl("list-ports br-int")) == "after");
+    CHECK(trim_end(sandbox.vsctl("list-ports br-int")) == "after");
 }
 
 TEST_CASE("ovs-vswitchd down: a timeout naming the cause - then recovery once it is back") {
@@ -239,7 +236,7 @@ TEST_CASE("concurrent operations from many threads all land") {
     for (auto& thread : threads) thread.join();
     CHECK(errors == std::vector<std::string>{});
     CHECK(client.find_ports({{"brfusion-vm", "vm2"}}).size() == 10);
-    CHECK(trim(sandbox.vsctl("--bare --columns=name find Port tag=3")).size() > 0);
+    CHECK(trim_end(sandbox.vsctl("--bare --columns=name find Port tag=3")).size() > 0);
     std::string ports = sandbox.vsctl("list-ports br-int");
     CHECK(std::count(ports.begin(), ports.end(), '\n') == 40);
 }

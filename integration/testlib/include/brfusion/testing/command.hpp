@@ -19,6 +19,9 @@ CommandResult run(const std::string& command);
 // Polls `condition` every 50 ms until it holds (true) or `limit` has passed (false).
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds limit);
 
+// `text` without the newlines and spaces at its end: a command's output as a value.
+std::string trim_end(std::string text);
+
 // `text` as one sh word: in single quotes, each ' written as '\''.
 std::string shell_quoted(const std::string& text);
 
