@@ -7,6 +7,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <stdexcept>
 
 namespace brfusion::testing {
@@ -164,13 +165,28 @@ Lab::Lab(LabOptions options) : options_(std::move(options)), backing_(std::make_
     // The shim first (it makes the bridge), the VMs second: reconcile defers VMs not running yet.
     start_shim();
     if (options_.backend == "libvirt") backing_->libvirtd = std::make_unique<Libvirtd>(host_ns, options_.dir + "/libvirtd");
-    for (int i = 1; i <= options_.vms; ++i) {
+    for (int i = 1; i <= options_.vms; ++i)
         host_->vsctl("--may-exist add-port br-int " + primary_port(i) + " tag=" + std::to_string(kMgmtTag) + " -- set Interface " +
                      primary_port(i) + " external_ids:lab-primary-nic=vm" + std::to_string(i));
-        const std::string dir = options_.dir + "/vm" + std::to_string(i);
-        if (options_.backend == "netns") vms_.push_back(std::make_unique<NetnsLabVm>(*this, i, dir));
-        else vms_.push_back(std::make_unique<QemuLabVm>(*this, i, dir, options_.backend == "libvirt" ? Libvirtd::kUri : ""));
+    // The VMs come up side by side: under TCG a boot keeps one core busy for most of a minute.
+    // What they share is made first: the test image's tarball.
+    test_image_tarball(options_.dir);
+    std::vector<std::future<std::unique_ptr<LabVm>>> booting;
+    for (int i = 1; i <= options_.vms; ++i)
+        booting.push_back(std::async(std::launch::async, [this, i]() -> std::unique_ptr<LabVm> {
+            const std::string dir = options_.dir + "/vm" + std::to_string(i);
+            if (options_.backend == "netns") return std::make_unique<NetnsLabVm>(*this, i, dir);
+            return std::make_unique<QemuLabVm>(*this, i, dir, options_.backend == "libvirt" ? Libvirtd::kUri : "");
+        }));
+    std::exception_ptr failure;  // the first VM's that failed; every other VM is awaited, then torn down with the lab
+    for (auto& vm : booting) {
+        try {
+            vms_.push_back(vm.get());
+        } catch (...) {
+            if (!failure) failure = std::current_exception();
+        }
     }
+    if (failure) std::rethrow_exception(failure);
 }
 
 Lab::~Lab() {
