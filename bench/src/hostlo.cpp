@@ -47,7 +47,7 @@ void measure_hostlo(testing::Lab& lab, const BenchOptions& options, Report& repo
     };
     for (int run = 1; run <= options.runs; ++run)
         for (auto& path : paths) {
-            std::fprintf(stderr, "bench: Hostlo run %d/%d: %s\n", run, options.runs, path.name.c_str());
+            progress("Hostlo run %d/%d: %s", run, options.runs, path.name.c_str());
             path.udp.push_back(sockperf_ping_pong(lab, path.client, path.address, kUdpPort, false, options.seconds).average);
             path.tcp.push_back(sockperf_ping_pong(lab, path.client, path.address, kTcpPort, true, options.seconds).average);
             path.mbits.push_back(iperf3_mbits(lab, path.client, {path.server, path.address, kIperfPort}, options.seconds, 0));

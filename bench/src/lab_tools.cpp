@@ -4,7 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <csignal>
+#include <cstdarg>
 #include <cstdio>
 #include <fstream>
 #include <regex>
@@ -32,6 +34,11 @@ std::string first_line_of(const std::string& command) {
 }
 
 volatile std::sig_atomic_t stop_signal = 0;
+const auto run_began = std::chrono::steady_clock::now();
+
+long seconds_since_run_began() {
+    return static_cast<long>(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - run_began).count());
+}
 
 }  // namespace
 
@@ -40,6 +47,25 @@ void stop_on_signals() {
 }
 
 bool stopping() { return stop_signal != 0; }
+
+void progress(const char* format, ...) {
+    const long seconds = seconds_since_run_began();
+    va_list arguments, again;
+    va_start(arguments, format);
+    va_copy(again, arguments);
+    std::string line(static_cast<std::size_t>(std::vsnprintf(nullptr, 0, format, arguments)), '\0');
+    std::vsnprintf(line.data(), line.size() + 1, format, again);
+    va_end(again);
+    va_end(arguments);
+    std::fprintf(stderr, "bench [%02ld:%02ld] %s\n", seconds / 60, seconds % 60, line.c_str());
+}
+
+std::string elapsed() {
+    const long seconds = seconds_since_run_began();
+    char text[32];
+    std::snprintf(text, sizeof text, "%ld min %02ld s", seconds / 60, seconds % 60);
+    return text;
+}
 
 testing::CommandResult exec(testing::Lab& lab, const std::string& node, const std::string& command) {
     if (stopping()) throw std::runtime_error("stopped by signal " + std::to_string(stop_signal) + "; taking the labs down");
@@ -92,7 +118,7 @@ double iperf3_mbits(testing::Lab& lab, const Place& client, const Iperf3Target& 
         if (result.exit_code == 0 && !report.is_discarded() && !report.contains("error"))
             return report["end"]["sum_received"]["bits_per_second"].get<double>() / 1e6;
         output = result.output;
-        std::fprintf(stderr, "bench: iperf3 attempt %d failed (exit %d), trying again\n", attempt, result.exit_code);
+        progress("iperf3 attempt %d failed (exit %d), trying again", attempt, result.exit_code);
     }
     throw std::runtime_error(client.node + ": " + command + "\n" + output);
 }

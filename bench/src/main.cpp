@@ -112,24 +112,29 @@ int main(int argc, char** argv) try {
     Report report(out, BRFUSION_BENCH_PLOTS_DIR,
                   "# brfusion benchmark, " + today() + "\n\n- Machine: " + machine_description() + "\n- VMs: " + vm_description(backend) +
                       "\n- Repetitions: traffic " + std::to_string(options.runs) + " runs of " + std::to_string(options.seconds) +
-                      " s per figure (medians); start-up " + std::to_string(options.startups) + " runs per mode; scale steps " +
+                      " s per figure (medians); start-up up to " + std::to_string(options.startups) + " runs per mode (the table gives each mode's); scale steps " +
                       joined(netns_steps) + " endpoints (netns)" + (backend == "netns" ? "" : " and " + joined(qemu_steps) + " (QEMU)") +
                       "\n- Baselines measured in the same run, interleaved with what they are compared to.");
     int failed = 0;
+    std::string timeline;  // when each part of the run ended: where the time goes
+    const auto mark = [&](const std::string& what) { timeline += "- " + what + ": " + elapsed() + "\n"; };
     const auto section = [&](const std::string& name, const std::function<void()>& measure) {
         if (!sections.contains(name) || stopping()) return;
         try {
             measure();
+            mark(name + " measured");
         } catch (const std::exception& e) {
-            std::fprintf(stderr, "bench: section %s failed: %s\n", name.c_str(), e.what());
+            progress("section %s failed: %s", name.c_str(), e.what());
+            mark(name + " failed");
             ++failed;
         }
     };
     if (sections.contains("outside") || sections.contains("startup") || sections.contains("hostlo")) {
-        std::fprintf(stderr, "bench: bringing up a 2-VM %s lab\n", backend.c_str());
+        progress("bringing up a 2-VM %s lab", backend.c_str());
         auto main_lab = lab_options("b", 2, backend);
         main_lab.warm_pool = 2;
         testing::Lab lab(main_lab);
+        mark("2-VM lab up");
         section("outside", [&] { measure_paths_to_outside(lab, options, report); });
         section("startup", [&] { measure_startup(lab, options, report); });
         section("hostlo", [&] { measure_hostlo(lab, options, report); });
@@ -138,8 +143,9 @@ int main(int argc, char** argv) try {
         const std::string driver = std::filesystem::read_symlink("/proc/self/exe");  // this binary, run in the VMs
         std::vector<ScaleStep> steps;
         const auto scale_on = [&](const testing::LabOptions& options_of_lab, const std::vector<int>& steps_of_lab) {
-            std::fprintf(stderr, "bench: bringing up a 1-VM %s lab for scale\n", options_of_lab.backend.c_str());
+            progress("bringing up a 1-VM %s lab for scale", options_of_lab.backend.c_str());
             testing::Lab lab(options_of_lab);
+            mark("1-VM " + options_of_lab.backend + " lab for scale up");
             measure_scale(lab, driver, steps_of_lab, steps);
         };
         auto netns_lab = lab_options("s", 1, "netns");
@@ -156,6 +162,7 @@ int main(int argc, char** argv) try {
         if (!steps.empty()) report_scale(steps, report);  // what was measured, also when a step failed
         if (!failure.empty()) throw std::runtime_error(failure);
     });
+    report.add_text("### Run time\n\nTime since the run began, lab boots included:\n\n" + timeline);
     std::printf("\nbench: results in %s/results.md%s\n", out.c_str(), failed ? " (some sections failed: see above)" : "");
     return failed ? 1 : 0;
 } catch (const std::exception& e) {

@@ -36,7 +36,7 @@ void measure_paths_to_outside(testing::Lab& lab, const BenchOptions& options, Re
     for (int run = 1; run <= options.runs; ++run)
         for (std::size_t size = 0; size < kWriteSizes.size(); ++size)
             for (std::size_t path = 0; path < paths.size(); ++path) {
-                std::fprintf(stderr, "bench: throughput run %d/%d, %d B: %s\n", run, options.runs, kWriteSizes[size], paths[path].name.c_str());
+                progress("throughput run %d/%d, %d B: %s", run, options.runs, kWriteSizes[size], paths[path].name.c_str());
                 mbits[path][size].push_back(iperf3_mbits(lab, paths[path].client, {{"outside", 0}, outside, kIperfPort}, options.seconds, kWriteSizes[size]));
             }
     Table throughput{"TCP throughput to the outside by write size (Mbit/s)",
@@ -61,7 +61,7 @@ void measure_paths_to_outside(testing::Lab& lab, const BenchOptions& options, Re
     for (int run = 1; run <= options.runs; ++run)
         for (std::size_t path = 0; path < paths.size(); ++path)
             for (const bool tcp : {false, true}) {
-                std::fprintf(stderr, "bench: latency run %d/%d, %s: %s\n", run, options.runs, tcp ? "TCP" : "UDP", paths[path].name.c_str());
+                progress("latency run %d/%d, %s: %s", run, options.runs, tcp ? "TCP" : "UDP", paths[path].name.c_str());
                 latencies[path][tcp].push_back(sockperf_ping_pong(lab, paths[path].client, outside, tcp ? kTcpPort : kUdpPort, tcp, options.seconds));
             }
     stop_servers(lab, "outside", "sockperf server");

@@ -39,10 +39,13 @@ Report::Report(std::string dir, std::string plots_dir, std::string heading)
 }
 
 void Report::add(const Table& table) {
-    const std::string text = to_markdown(table);
-    std::printf("\n%s", text.c_str());
+    add_text(to_markdown(table));
+}
+
+void Report::add_text(const std::string& markdown) {
+    std::printf("\n%s", markdown.c_str());
     std::fflush(stdout);
-    parts_.push_back(text);
+    parts_.push_back(markdown);
     write();
 }
 

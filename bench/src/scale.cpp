@@ -56,7 +56,7 @@ void measure_scale(testing::Lab& lab, const std::string& driver, const std::vect
     const std::string vms = lab.options().backend == "netns" ? "emulated (netns)" : "QEMU TCG (" + lab.options().backend + ")";
     int endpoints = 0;
     for (const int step : steps) {
-        std::fprintf(stderr, "bench: scale, %s: %d endpoints\n", vms.c_str(), step);
+        progress("scale, %s: %d endpoints", vms.c_str(), step);
         std::istringstream lines(ok(lab, "vm1", driver + " attach-endpoints " + kPluginSocket + " lab " + docker_id("5ca1e", 0) + " " + std::to_string(endpoints) + " " +
                                                     std::to_string(step - endpoints)));
         ScaleStep result{vms, step, 0, 0, 0, 0, 0};

@@ -23,6 +23,12 @@ struct Place {
 void stop_on_signals();
 bool stopping();  // a signal asked to stop
 
+// What the run is doing, for whoever watches it: a printf-style line on stderr, stamped with the
+// time since the run began ("bench [03:12] start-up run 11/50: ...").
+void progress(const char* format, ...) __attribute__((format(printf, 1, 2)));
+// The time since the run began, "12 min 05 s".
+std::string elapsed();
+
 // `command` with sh on `node` (Lab::exec), unless a signal asked to stop: then it throws.
 testing::CommandResult exec(testing::Lab& lab, const std::string& node, const std::string& command);
 // Like exec, but `command` must succeed; its output, without the final newline.

@@ -31,6 +31,8 @@ public:
     const std::string& dir() const { return dir_; }
 
     void add(const Table& table);
+    // Markdown text (a paragraph, a list) after what is there.
+    void add_text(const std::string& markdown);
     // Writes NAME.dat, runs PLOTS_DIR/NAME.gp and adds the PNG, with `caption`, to results.md.
     // Throws std::runtime_error with gnuplot's output if it draws nothing.
     void plot(const std::string& name, const std::string& data, const std::string& caption);
