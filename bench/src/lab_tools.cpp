@@ -153,7 +153,7 @@ std::string machine_description() {
 std::string vm_description(const std::string& backend) {
     if (backend == "netns") return "emulated VMs (network and mount namespaces, no hypervisor)";
     return "QEMU " + first_line_of("qemu-system-x86_64 --version | grep -o 'version [0-9.]*' | cut -d' ' -f2") +
-           " VMs under TCG, no KVM (" + backend + " backend), 1 vCPU, 1.5 GiB each";
+           " VMs under TCG, no KVM (" + backend + " backend), 1 vCPU (maxcpus 2), 1.5 GiB each";
 }
 
 }  // namespace brfusion::bench
