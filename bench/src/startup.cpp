@@ -39,7 +39,7 @@ struct StartupMode {
 
 // The user-defined bridge only explains the others' difference to the default bridge; fewer runs
 // of it keep the whole benchmark under 20 minutes.
-constexpr int kExplanatoryRuns = 20;
+constexpr int kExplanatoryRuns = 10;
 
 // Until vm1 has every spare NIC the warm pool keeps on lab2, and the guest's kernel shows them:
 // a host whose containers do not start faster than the pool refills.
