@@ -27,13 +27,10 @@ std::string primary_mac(int vm) { return "02:bf:1a:b0:00:0" + std::to_string(vm)
 
 // In a VM's root netns: the primary NIC (found by MAC) as eth0 on mgmt with the default route.
 // TX checksum offload off: the userspace datapath needs real checksums, also on packets the VM
-// forwards for its containers (Docker's bridge and NAT: the nested-NAT path). ARP asks 10 times,
-// a second apart, before it gives up on a neighbour (Linux: 3): a TCG guest on a busy 2-core host
-// can be descheduled for longer than 3 s.
+// forwards for its containers (Docker's bridge and NAT: the nested-NAT path).
 std::string configure_primary(int vm) {
     return "nic=$(ip -o link show | grep " + primary_mac(vm) + " | cut -d: -f2 | cut -d@ -f1 | tr -d ' ') && [ -n \"$nic\" ] && ip link set \"$nic\" down && "
            "{ [ \"$nic\" = eth0 ] || ip link set \"$nic\" name eth0; } && ip addr add " + primary_address(vm) + "/26 dev eth0 && "
-           "echo 10 > /proc/sys/net/ipv4/neigh/eth0/mcast_solicit && "
            "ip link set eth0 up && ip route add default via " + std::string(kMgmtGateway) + " && ethtool -K eth0 tx off >/dev/null";
 }
 
