@@ -21,11 +21,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string trimmed(std::string text) {
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-    return text;
-}
-
 const std::string docker = "/usr/bin/docker";  // Debian's 20.10 CLI, as the daemon
 
 // In the guest: dockerd without Docker's own networking, the test image (from `dir`), and
@@ -41,7 +36,7 @@ std::string docker_ok(testing::QemuVm& vm, const std::string& args, std::chrono:
     const auto result = vm.exec(docker + " " + args, limit);
     INFO("docker " << args << " in " << vm.name() << ":\n" << result.output << "\nplugin log:\n" << vm.exec("cat /tmp/plugin.log").output);
     REQUIRE(result.exit_code == 0);
-    return trimmed(result.output);
+    return testing::trim_end(result.output);
 }
 
 }  // namespace
@@ -76,10 +71,10 @@ TEST_CASE("qemu: docker in a real VM - the plugin over virtio-serial - a hot-plu
         REQUIRE(run.exit_code == 0);
 
         // The container's eth0 is the NIC QEMU hot-plugged: the MAC OVS knows for the port of vm1.
-        const std::string mac = trimmed(vm.exec(docker + " exec c1 cat /sys/class/net/eth0/address").output);
+        const std::string mac = testing::trim_end(vm.exec(docker + " exec c1 cat /sys/class/net/eth0/address").output);
         CHECK(mac.size() == 17);
-        const std::string port = trimmed(host.vsctl("--bare --columns=name find Interface external_ids:brfusion-vm=vm1"));
-        CHECK(trimmed(host.vsctl("get Interface " + port + " external_ids:attached-mac")) == "\"" + mac + "\"");
+        const std::string port = testing::trim_end(host.vsctl("--bare --columns=name find Interface external_ids:brfusion-vm=vm1"));
+        CHECK(testing::trim_end(host.vsctl("get Interface " + port + " external_ids:attached-mac")) == "\"" + mac + "\"");
         CHECK_THAT(vm.exec("readlink /sys/class/net/ 2>/dev/null; " + docker + " exec c1 readlink /sys/class/net/eth0").output,
                    Catch::Contains("0000:01:00.0"));  // a PCI device behind the first root port, not a veth
         const auto ping = vm.exec(docker + " exec c1 ping -c 3 -W 5 198.51.100.1");
@@ -92,7 +87,7 @@ TEST_CASE("qemu: docker in a real VM - the plugin over virtio-serial - a hot-plu
         server.start({"ip", "netns", "exec", host.netns(), "busybox", "httpd", "-f", "-p", "198.51.100.1:8080", "-h", dir + "/www"}, dir + "/httpd.log");
         const auto fetched = vm.exec(docker + " exec c1 sh -c 'wget -q -O - http://198.51.100.1:8080/big | wc -c'", std::chrono::seconds(300));
         INFO(fetched.output);
-        CHECK(trimmed(fetched.output) == "10485760");
+        CHECK(testing::trim_end(fetched.output) == "10485760");
 
         REQUIRE(vm.exec(docker + " rm -f c1").exit_code == 0);
         CHECK(testing::wait_until([&] { return vm.exec("ls /sys/bus/pci/devices").output.find("0000:01:00.0") == std::string::npos; },
@@ -130,9 +125,9 @@ TEST_CASE("qemu: Hostlo - pod A's containers in two real VMs exchange 10 MB of T
         const std::string a1 = docker_ok(vm1, "inspect -f '{{.NetworkSettings.Networks.pod.IPAddress}}' a1");
         CHECK(a1.starts_with("192.0.2."));
         // Each container's NIC is one QEMU hot-plugged, on the pod's bridge.
-        const std::string bridge = trimmed(host.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group=podA"));
+        const std::string bridge = testing::trim_end(host.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group=podA"));
         REQUIRE_FALSE(bridge.empty());
-        CHECK(trimmed(host.vsctl("list-ports " + bridge)).size() == 2 * 14 + 1);
+        CHECK(testing::trim_end(host.vsctl("list-ports " + bridge)).size() == 2 * 14 + 1);
         CHECK_THAT(vm2.exec(docker + " exec a2 readlink /sys/class/net/eth0").output, Catch::Contains("0000:01:00.0"));
 
         docker_ok(vm2, "exec a2 ping -c 3 -W 5 " + a1);
@@ -149,7 +144,7 @@ TEST_CASE("qemu: Hostlo - pod A's containers in two real VMs exchange 10 MB of T
         docker_ok(vm2, "rm -f a2");
         docker_ok(vm1, "network rm pod");
         docker_ok(vm2, "network rm pod");
-        CHECK(trimmed(host.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group=podA")).empty());
+        CHECK(testing::trim_end(host.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group=podA")).empty());
         CHECK(host.vsctl("--bare --columns=name find Port external_ids:brfusion-endpoint!=none").empty());
     }
     shim.stop(15);

@@ -50,8 +50,7 @@ struct RealVmLab : ShimCore {
         std::string name;
         testing::wait_until(
             [&] {
-                name = vm.exec("ls /sys/bus/pci/devices/" + pci + "/virtio*/net 2>/dev/null").output;
-                while (!name.empty() && name.back() == '\n') name.pop_back();
+                name = testing::trim_end(vm.exec("ls /sys/bus/pci/devices/" + pci + "/virtio*/net 2>/dev/null").output);
                 return !name.empty();
             },
             std::chrono::seconds(10));

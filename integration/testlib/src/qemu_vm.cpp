@@ -1,5 +1,6 @@
 #include "brfusion/testing/qemu_vm.hpp"
 
+#include "brfusion/testing/command.hpp"
 #include "brfusion/testing/emulated_vm.hpp"  // test_image_tarball
 
 #include <poll.h>
@@ -74,8 +75,7 @@ QemuVm::QemuVm(QemuVmOptions options) : options_(std::move(options)) {
     std::filesystem::create_directories(options_.dir);
     const std::string dir = options_.dir;
     const std::string initramfs = dir + "/initramfs.cpio.gz";
-    std::string kernel = run_checked(std::string(BRFUSION_GUEST_DIR) + "/make-initramfs " + initramfs);
-    while (!kernel.empty() && kernel.back() == '\n') kernel.pop_back();
+    const std::string kernel = trim_end(run_checked(std::string(BRFUSION_GUEST_DIR) + "/make-initramfs " + initramfs));
 
     // One vCPU, but room for two: TCG emits the guest's memory barriers as host fences only when
     // the machine may have more than one vCPU (QEMU: tcg_cpu_init_cflags(cpu, max_cpus > 1)).
