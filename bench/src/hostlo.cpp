@@ -8,7 +8,7 @@ namespace brfusion::bench {
 
 namespace {
 
-constexpr int kUdpPort = 11111, kTcpPort = 11112, kIperfPort = 5201;
+constexpr int kPingPongPort = 11111, kIperfPort = 5201;
 
 struct PodPath {
     std::string name, label;  // label: the plot's
@@ -16,11 +16,6 @@ struct PodPath {
     std::string address;  // where the client reaches the server
     std::vector<double> udp, tcp, mbits;
 };
-
-void start_sockperf_servers(testing::Lab& lab, const Place& place) {
-    start_server(lab, place, "sockperf server -i 0.0.0.0 -p " + std::to_string(kUdpPort), kUdpPort);
-    start_server(lab, place, "sockperf server --tcp -i 0.0.0.0 -p " + std::to_string(kTcpPort), kTcpPort);
-}
 
 }  // namespace
 
@@ -34,11 +29,13 @@ void measure_hostlo(testing::Lab& lab, const BenchOptions& options, Report& repo
     const std::string a1 = ok(lab, "vm1", "docker inspect -f '{{(index .NetworkSettings.Networks \"bench-pod\").IPAddress}}' bench-a1");
     // The nested path: Docker's bridge and NAT in each VM; vm1 publishes the servers on its primary
     // NIC (192.0.2.130), on host network mgmt with vm2's.
-    ok(lab, "vm1", "docker run -d --name bench-n1 -p 11111:11111/udp -p 11112:11112 -p 5201:5201 brfusion-test sleep 86400");
+    const std::string ping_pong = std::to_string(kPingPongPort), iperf = std::to_string(kIperfPort);
+    ok(lab, "vm1", "docker run -d --name bench-n1 -p " + ping_pong + ":" + ping_pong + "/udp -p " + ping_pong + ":" + ping_pong + " -p " + iperf + ":" + iperf +
+                       " brfusion-test sleep 86400");
     ok(lab, "vm2", "docker run -d --name bench-n2 brfusion-test sleep 86400");
     const Place a1_place = container(lab, "vm1", "bench-a1"), n1_place = container(lab, "vm1", "bench-n1");
-    start_sockperf_servers(lab, a1_place);
-    start_sockperf_servers(lab, n1_place);
+    start_ping_pong_server(lab, a1_place, kPingPongPort);
+    start_ping_pong_server(lab, n1_place, kPingPongPort);
 
     std::vector<PodPath> paths = {
         {"same VM: the pod's localhost", "same VM", a1_place, container(lab, "vm1", "bench-a1b"), "127.0.0.1", {}, {}, {}},
@@ -48,17 +45,18 @@ void measure_hostlo(testing::Lab& lab, const BenchOptions& options, Report& repo
     for (int run = 1; run <= options.runs; ++run)
         for (auto& path : paths) {
             progress("Hostlo run %d/%d: %s", run, options.runs, path.name.c_str());
-            path.udp.push_back(sockperf_ping_pong(lab, path.client, path.address, kUdpPort, false, options.seconds).average);
-            path.tcp.push_back(sockperf_ping_pong(lab, path.client, path.address, kTcpPort, true, options.seconds).average);
+            path.udp.push_back(rr_latency(lab, path.client, path.address, kPingPongPort, false, options.seconds).average);
+            path.tcp.push_back(rr_latency(lab, path.client, path.address, kPingPongPort, true, options.seconds).average);
             path.mbits.push_back(iperf3_mbits(lab, path.client, {path.server, path.address, kIperfPort}, options.seconds, 0));
         }
+    stop_servers(lab, "vm1", "ping-pong-server");
     ok(lab, "vm1", "docker rm -f bench-a1b bench-a1 bench-n1 >/dev/null && docker network rm bench-pod >/dev/null");
     ok(lab, "vm2", "docker rm -f bench-a2 bench-n2 >/dev/null && docker network rm bench-pod >/dev/null");
 
     Table table{"Hostlo: two containers of one pod (latency in us, throughput in Mbit/s)",
                 {"path", "UDP RR avg", "TCP RR avg", "TCP throughput", "latency vs nested NAT (UDP / TCP)", "throughput vs nested NAT"},
                 {},
-                {"sockperf ping-pong (64 B, half the round trip) and one iperf3 TCP stream between the pod's containers, " +
+                {"ping-pong (one 64-byte request at a time, half the round trip) and one iperf3 TCP stream between the pod's containers, " +
                  std::to_string(options.seconds) + " s each; median of " + std::to_string(options.runs) + " runs."}};
     const PodPath& nested = paths.back();
     std::string data = "# path udp_avg tcp_avg (us) mbits\n";

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdarg>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <stdexcept>
@@ -98,11 +99,17 @@ void start_server(testing::Lab& lab, const Place& place, const std::string& comm
 
 void stop_servers(testing::Lab& lab, const std::string& node, const std::string& pattern) { exec(lab, node, "pkill -f " + shell_quoted(pattern)); }
 
-RrLatency sockperf_ping_pong(testing::Lab& lab, const Place& client, const std::string& address, int port, bool tcp, int seconds) {
-    const std::string command = "timeout " + std::to_string(seconds + 30) + " sockperf ping-pong -m 64 -i " + address + " -p " + std::to_string(port) + (tcp ? " --tcp" : "") + " -t " +
-                                std::to_string(seconds);
+std::string this_binary() { return std::filesystem::read_symlink("/proc/self/exe"); }
+
+RrLatency rr_latency(testing::Lab& lab, const Place& client, const std::string& address, int port, bool tcp, int seconds) {
+    const std::string command = "timeout " + std::to_string(seconds + 30) + " " + this_binary() + " ping-pong " + address + " " + std::to_string(port) +
+                                (tcp ? " tcp " : " udp ") + std::to_string(seconds);
     const std::string output = ok(lab, client.node, at(client, command));
-    return {number_after(output, "avg-latency"), number_after(output, "percentile 50.000"), number_after(output, "percentile 99.000")};
+    return {number_after(output, "average_us"), number_after(output, "p50_us"), number_after(output, "p99_us")};
+}
+
+void start_ping_pong_server(testing::Lab& lab, const Place& place, int port) {
+    start_server(lab, place, this_binary() + " ping-pong-server " + std::to_string(port), port);
 }
 
 double iperf3_mbits(testing::Lab& lab, const Place& client, const Iperf3Target& target, int seconds, int write_size) {

@@ -8,6 +8,9 @@
 //       10 (a smoke run: its numbers mean little).
 //   brfusion-bench attach-endpoints SOCKET HOST_NETWORK NETWORK_ID FIRST COUNT
 //       the scale section's driver, run inside a VM (see sections.hpp)
+//   brfusion-bench ping-pong-server PORT
+//   brfusion-bench ping-pong ADDRESS PORT udp|tcp SECONDS
+//       the latency tool, run in the lab's namespaces (see ping_pong.hpp)
 //
 // Labs: the main one (2 VMs of the backend, warm pool of 2 on vm1's lab2) for outside, startup
 // and hostlo; scale runs on its own 1-VM labs: netns with 10/100/500/1000 endpoints (network lab on
@@ -16,12 +19,13 @@
 // takes. Writes DIR/results.md, DIR/*.dat and DIR/*.png (default DIR: ./bench-results).
 
 #include "brfusion/bench/lab_tools.hpp"
+#include "brfusion/bench/ping_pong.hpp"
 #include "brfusion/bench/sections.hpp"
 #include "brfusion/testing/command.hpp"
 
+#include <atomic>
 #include <cstdio>
 #include <ctime>
-#include <filesystem>
 #include <functional>
 #include <set>
 #include <sstream>
@@ -36,7 +40,9 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: brfusion-bench [--backend qmp|libvirt|netns] [--out DIR] [--only outside,startup,scale,hostlo] [--quick]\n"
-    "       brfusion-bench attach-endpoints SOCKET HOST_NETWORK NETWORK_ID FIRST COUNT\n";
+    "       brfusion-bench attach-endpoints SOCKET HOST_NETWORK NETWORK_ID FIRST COUNT\n"
+    "       brfusion-bench ping-pong-server PORT\n"
+    "       brfusion-bench ping-pong ADDRESS PORT udp|tcp SECONDS\n";
 // One hot-plugged NIC each. The scale section's QEMU VM fills them all: with more (QemuVm takes up
 // to 112), NICs behind the 33rd and later ports never appeared in the guest here.
 constexpr int kQemuRootPorts = 32;
@@ -72,6 +78,17 @@ int main(int argc, char** argv) try {
         attach_endpoints(args[1], args[2], args[3], std::stoi(args[4]), std::stoi(args[5]));
         return 0;
     }
+    if (!args.empty() && args[0] == "ping-pong-server") {
+        if (args.size() != 2) throw std::invalid_argument(kUsage);
+        const std::atomic<bool> never(false);  // it serves until killed
+        PingPongServer(std::stoi(args[1])).serve(never);
+        return 0;
+    }
+    if (!args.empty() && args[0] == "ping-pong") {
+        if (args.size() != 5 || (args[3] != "udp" && args[3] != "tcp")) throw std::invalid_argument(kUsage);
+        std::printf("%s\n", to_string(ping_pong(args[1], std::stoi(args[2]), args[3] == "tcp", std::stod(args[4]))).c_str());
+        return 0;
+    }
     std::string backend = "qmp", out = "bench-results";
     std::set<std::string> sections = {"outside", "startup", "scale", "hostlo"};
     BenchOptions options;
@@ -105,7 +122,7 @@ int main(int argc, char** argv) try {
     if (backend != "netns") needs.push_back("qemu");
     if (backend == "libvirt") needs.push_back("libvirt");
     if (const auto missing = testing::missing_prerequisite(needs)) throw std::runtime_error(*missing);
-    for (const char* tool : {"sockperf", "iperf3", "nsenter", "gnuplot"})
+    for (const char* tool : {"iperf3", "nsenter", "gnuplot"})
         if (testing::run(std::string("command -v ") + tool).exit_code != 0) throw std::runtime_error(std::string("needs ") + tool + ": run packaging/install-deps.sh");
 
     stop_on_signals();
@@ -140,7 +157,7 @@ int main(int argc, char** argv) try {
         section("hostlo", [&] { measure_hostlo(lab, options, report); });
     }
     section("scale", [&] {
-        const std::string driver = std::filesystem::read_symlink("/proc/self/exe");  // this binary, run in the VMs
+        const std::string driver = this_binary();
         std::vector<ScaleStep> steps;
         const auto scale_on = [&](const testing::LabOptions& options_of_lab, const std::vector<int>& steps_of_lab) {
             progress("bringing up a 1-VM %s lab for scale", options_of_lab.backend.c_str());

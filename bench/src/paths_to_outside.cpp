@@ -15,7 +15,7 @@ struct PathToOutside {
 };
 
 constexpr std::array kWriteSizes = {64, 128, 256, 512, 1024, 1280};
-constexpr int kUdpPort = 11111, kTcpPort = 11112, kIperfPort = 5202;  // the lab's own iperf3 server has 5201
+constexpr int kPingPongPort = 11111, kIperfPort = 5202;  // the lab's own iperf3 server has 5201
 
 }  // namespace
 
@@ -54,17 +54,16 @@ void measure_paths_to_outside(testing::Lab& lab, const BenchOptions& options, Re
     report.add(throughput);
     report.plot("throughput", data, "TCP throughput to the outside by write size");
 
-    // 2. Request/response latency, UDP and TCP, against sockperf servers outside.
-    start_server(lab, {"outside", 0}, "sockperf server -i " + outside + " -p " + std::to_string(kUdpPort), kUdpPort);
-    start_server(lab, {"outside", 0}, "sockperf server --tcp -i " + outside + " -p " + std::to_string(kTcpPort), kTcpPort);
+    // 2. Request/response latency, UDP and TCP, against a ping-pong server outside.
+    start_ping_pong_server(lab, {"outside", 0}, kPingPongPort);
     std::vector<std::array<std::vector<RrLatency>, 2>> latencies(paths.size());  // [path][tcp]
     for (int run = 1; run <= options.runs; ++run)
         for (std::size_t path = 0; path < paths.size(); ++path)
             for (const bool tcp : {false, true}) {
                 progress("latency run %d/%d, %s: %s", run, options.runs, tcp ? "TCP" : "UDP", paths[path].name.c_str());
-                latencies[path][tcp].push_back(sockperf_ping_pong(lab, paths[path].client, outside, tcp ? kTcpPort : kUdpPort, tcp, options.seconds));
+                latencies[path][tcp].push_back(rr_latency(lab, paths[path].client, outside, kPingPongPort, tcp, options.seconds));
             }
-    stop_servers(lab, "outside", "sockperf server");
+    stop_servers(lab, "outside", "ping-pong-server");
     const auto summary = [&](std::size_t path, bool tcp, double RrLatency::*field) {
         std::vector<double> values;
         for (const auto& latency : latencies[path][tcp]) values.push_back(latency.*field);
@@ -73,8 +72,9 @@ void measure_paths_to_outside(testing::Lab& lab, const BenchOptions& options, Re
     Table latency{"Request/response latency to the outside (us)",
                   {"path", "UDP avg", "UDP p50", "UDP p99", "TCP avg", "TCP p50", "TCP p99"},
                   {},
-                  {"sockperf ping-pong, 64-byte messages, from vm1 to sockperf servers outside, " + std::to_string(options.seconds) +
-                   " s; sockperf reports half the round trip; median over " + std::to_string(options.runs) + " runs of each run's figure."}};
+                  {"ping-pong (one 64-byte request at a time, as sockperf ping-pong; brfusion-bench's own) from vm1 to a server outside, " +
+                   std::to_string(options.seconds) + " s after 0.2 s of warm-up; half the round trip; median over " + std::to_string(options.runs) +
+                   " runs of each run's figure."}};
     data = "# path udp_avg udp_p50 udp_p99 tcp_avg tcp_p50 tcp_p99 (us)\n";
     for (std::size_t path = 0; path < paths.size(); ++path) {
         std::vector<std::string> row = {paths[path].name};

@@ -10,8 +10,8 @@
 namespace brfusion::bench {
 
 // Where a tool runs: a lab node (vmN, outside) in its own network namespace, or in the network
-// namespace of a container on that VM. The tools are the node's own (the test image has no
-// sockperf), entered into the container's namespace with nsenter.
+// namespace of a container on that VM. The tools are the node's own (the test image has none of
+// them), entered into the container's namespace with nsenter.
 struct Place {
     std::string node;
     int container_pid = 0;  // a process of the container, in the node's pid namespace; 0 = the node's own namespace
@@ -44,13 +44,19 @@ void start_server(testing::Lab& lab, const Place& place, const std::string& comm
 // Stops the servers started on `node` whose command line contains `pattern`.
 void stop_servers(testing::Lab& lab, const std::string& node, const std::string& pattern);
 
-// Request/response latency in microseconds: sockperf ping-pong for `seconds`, 64-byte messages,
-// against a `sockperf server` at address:port (given up after `seconds` + 30 s). sockperf reports
-// half the round trip.
+// This benchmark's binary, which the lab's nodes and VMs see at the same path: its subcommands are
+// the tools run there (ping-pong, ping-pong-server, attach-endpoints).
+std::string this_binary();
+
+// Request/response latency in microseconds: this binary's ping-pong (ping_pong.hpp) for `seconds`
+// from `client` against its ping-pong-server at address:port, over TCP or UDP (given up after
+// `seconds` + 30 s). Half the round trip, as sockperf reports it.
 struct RrLatency {
     double average = 0, p50 = 0, p99 = 0;
 };
-RrLatency sockperf_ping_pong(testing::Lab& lab, const Place& client, const std::string& address, int port, bool tcp, int seconds);
+RrLatency rr_latency(testing::Lab& lab, const Place& client, const std::string& address, int port, bool tcp, int seconds);
+// Starts a ping-pong-server (UDP and TCP) on `port` at `place`; stop_servers(node, "ping-pong-server") stops it.
+void start_ping_pong_server(testing::Lab& lab, const Place& place, int port);
 
 // One TCP stream for `seconds` from `client` to a one-off iperf3 server started at `server` on
 // `port`, reached at `address`, writes of `write_size` bytes (iperf3 -l; 0 = its default, 128 KiB);
