@@ -10,7 +10,7 @@ set -euo pipefail
 
 build=(cmake make g++ pkg-config libboost1.81-dev nlohmann-json3-dev catch2 libvirt-dev libxml2-dev)
 ovs=(openvswitch-switch openvswitch-common)       # ovs-bridge tests, the demo, every OVS sandbox
-netns=(iproute2 ethtool procps iputils-ping iperf3 sockperf)  # namespaces, TX offload, process checks, traffic tests and benchmarks
+netns=(iproute2 ethtool procps iputils-ping iperf3)  # namespaces, TX offload, process checks, traffic tests and benchmarks
 nat=(nftables)                                    # brfusion-shim's host NAT and published ports
 docker=(docker.io containerd runc busybox-static)  # emulated VMs running dockerd + the plugin; the busybox test image
 qemu=(qemu-system-x86 linux-image-amd64 cpio)     # real VMs (qmp backend, QemuVm): QEMU, the guest kernel, its initramfs

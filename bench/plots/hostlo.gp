@@ -1,7 +1,7 @@
 # Hostlo: hostlo.dat ("path" udp_avg tcp_avg mbits).
 set terminal pngcairo size 900,520 font ",11"
 set output dir."/hostlo.png"
-set title "Two containers of one pod: request/response latency (sockperf ping-pong, 64 B, average)"
+set title "Two containers of one pod: request/response latency (ping-pong, 64 B, average)"
 set ylabel "microseconds (half the round trip)"
 set style data histogram
 set style histogram clustered gap 2

@@ -52,12 +52,12 @@ void attach_endpoints(const std::string& plugin_socket, const std::string& host_
     std::printf("plugin_rss_mib %.2f\n", rss_mib(pid_serving(plugin_socket)));
 }
 
-void measure_scale(testing::Lab& lab, const std::string& driver, const std::vector<int>& steps, std::vector<ScaleStep>& results) {
+void measure_scale(testing::Lab& lab, const std::string& node, const std::vector<int>& steps, std::vector<ScaleStep>& results) {
     const std::string vms = lab.options().backend == "netns" ? "emulated (netns)" : "QEMU TCG (" + lab.options().backend + ")";
     int endpoints = 0;
     for (const int step : steps) {
         progress("scale, %s: %d endpoints", vms.c_str(), step);
-        std::istringstream lines(ok(lab, "vm1", driver + " attach-endpoints " + kPluginSocket + " lab " + docker_id("5ca1e", 0) + " " + std::to_string(endpoints) + " " +
+        std::istringstream lines(ok(lab, node, this_binary() + " attach-endpoints " + kPluginSocket + " lab " + docker_id("5ca1e", 0) + " " + std::to_string(endpoints) + " " +
                                                     std::to_string(step - endpoints)));
         ScaleStep result{vms, step, 0, 0, 0, 0, 0};
         std::vector<double> attach_ms;

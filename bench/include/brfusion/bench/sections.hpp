@@ -20,7 +20,7 @@ struct BenchOptions {
 
 // Throughput and latency: a process in vm1, a container on a brfusion network and a container on Docker's default
 // bridge, each to the outside server: TCP throughput by write size (iperf3 -l), then UDP and TCP
-// request/response latency (sockperf ping-pong).
+// request/response latency (ping-pong, ping_pong.hpp).
 void measure_paths_to_outside(testing::Lab& lab, const BenchOptions& options, Report& report);
 
 // Start-up: `docker run` until the container's first request reached the outside server, in vm1: on
@@ -33,8 +33,8 @@ void measure_startup(testing::Lab& lab, const BenchOptions& options, Report& rep
 // Hostlo, and across them over Docker's bridge and NAT in both VMs.
 void measure_hostlo(testing::Lab& lab, const BenchOptions& options, Report& report);
 
-// Scale: endpoints on vm1 of `lab`, created through brfusion-plugin's socket the way dockerd does
-// (CreateEndpoint, then Join) by `driver` (this binary's attach-endpoints, run in the VM), up to
+// Scale: endpoints on VM `node` of `lab`, created through brfusion-plugin's socket the way dockerd
+// does (CreateEndpoint, then Join) by this binary's attach-endpoints, run in the VM, up to
 // each of `steps` in turn; per step, the attach latency of the endpoints added since the previous
 // step, and the resident memory of brfusion-shim, brfusion-plugin and ovs-vswitchd, appended to
 // `results` as each step completes (a failure keeps the steps before it).
@@ -43,7 +43,7 @@ struct ScaleStep {
     int endpoints = 0;
     double attach_p50_ms = 0, attach_p90_ms = 0, shim_mib = 0, plugin_mib = 0, vswitchd_mib = 0;
 };
-void measure_scale(testing::Lab& lab, const std::string& driver, const std::vector<int>& steps, std::vector<ScaleStep>& results);
+void measure_scale(testing::Lab& lab, const std::string& node, const std::vector<int>& steps, std::vector<ScaleStep>& results);
 void report_scale(const std::vector<ScaleStep>& steps, Report& report);
 
 // The driver's side, in the VM: makes brfusion network `network_id` on host network
