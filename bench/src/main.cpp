@@ -129,7 +129,7 @@ int main(int argc, char** argv) try {
     Report report(out, BRFUSION_BENCH_PLOTS_DIR,
                   "# brfusion benchmark, " + today() + "\n\n- Machine: " + machine_description() + "\n- VMs: " + vm_description(backend) +
                       "\n- Repetitions: traffic " + std::to_string(options.runs) + " runs of " + std::to_string(options.seconds) +
-                      " s per figure (medians); start-up up to " + std::to_string(options.startups) + " runs per mode (the table gives each mode's); scale steps " +
+                      " s per figure (medians); start-up " + std::to_string(options.startups) + " runs per mode; scale steps " +
                       joined(netns_steps) + " endpoints (netns)" + (backend == "netns" ? "" : " and " + joined(qemu_steps) + " (QEMU)") +
                       "\n- Baselines measured in the same run, interleaved with what they are compared to.");
     int failed = 0;

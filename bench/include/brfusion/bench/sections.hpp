@@ -24,9 +24,8 @@ struct BenchOptions {
 void measure_paths_to_outside(testing::Lab& lab, const BenchOptions& options, Report& report);
 
 // Start-up: `docker run` until the container's first request reached the outside server, in vm1: on
-// Docker's default bridge, on a user-defined Docker bridge network, on a brfusion network with
-// every NIC hot-plugged (host network lab), and on one served from the warm pool (lab2; the lab
-// needs LabOptions::warm_pool > 0).
+// Docker's default bridge, on a brfusion network with every NIC hot-plugged (host network lab), and
+// on one served from the warm pool (lab2; the lab needs LabOptions::warm_pool > 0).
 void measure_startup(testing::Lab& lab, const BenchOptions& options, Report& report);
 
 // Hostlo: two containers of one pod: both in vm1 (the pod's localhost), across vm1 and vm2 over
