@@ -1,5 +1,6 @@
 #include "brfusion/bench/ping_pong.hpp"
 
+#include "brfusion/bench/report.hpp"  // fixed
 #include "brfusion/bench/stats.hpp"
 
 #include <arpa/inet.h>
@@ -13,7 +14,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <optional>
 #include <stdexcept>
@@ -91,16 +91,18 @@ bool write_all(int fd, const char* data, std::size_t size) {
 // did not come within the socket's receive timeout.
 class Exchange {
 public:
-    Exchange(const std::string& address, int port, bool tcp) : tcp_(tcp), socket_(::socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0)) {
+    Exchange(const std::string& address, int port, bool tcp)
+        : tcp_(tcp), socket_(::socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0)),
+          where_(address + ":" + std::to_string(port) + (tcp ? " over TCP" : " over UDP")) {
         if (socket_.fd() < 0) fail("socket");
         const sockaddr_in server = address_of(address, port);
-        const std::string where = address + ":" + std::to_string(port) + (tcp ? " over TCP" : " over UDP");
-        if (::connect(socket_.fd(), reinterpret_cast<const sockaddr*>(&server), sizeof server) != 0) fail("connecting to " + where);
+        if (::connect(socket_.fd(), reinterpret_cast<const sockaddr*>(&server), sizeof server) != 0) fail("connecting to " + where_);
         const int on = 1;
         if (tcp) ::setsockopt(socket_.fd(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
         set_receive_timeout(socket_.fd(), 1000);
-        where_ = where;
     }
+
+    const std::string& where() const { return where_; }  // "ADDRESS:PORT over TCP"
 
     std::optional<double> once() {
         Message request{};
@@ -135,12 +137,6 @@ private:
     std::string where_;
     std::uint64_t sequence_ = 0;
 };
-
-std::string fixed(double value) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%.3f", value);
-    return text;
-}
 
 }  // namespace
 
@@ -203,7 +199,7 @@ PingPongResult ping_pong(const std::string& address, int port, bool tcp, double 
         else ++result.lost;
     }
     if (half_round_trips.empty())
-        throw std::runtime_error("ping-pong: no answer from " + address + ":" + std::to_string(port) + (tcp ? " over TCP" : " over UDP") + " in " + fixed(seconds) + " s");
+        throw std::runtime_error("ping-pong: no answer from " + exchange.where() + " in " + fixed(seconds, 3) + " s");
     double sum = 0;
     for (const double value : half_round_trips) sum += value;
     result.average_us = sum / static_cast<double>(half_round_trips.size());
@@ -214,7 +210,7 @@ PingPongResult ping_pong(const std::string& address, int port, bool tcp, double 
 }
 
 std::string to_string(const PingPongResult& result) {
-    return "average_us=" + fixed(result.average_us) + " p50_us=" + fixed(result.p50_us) + " p99_us=" + fixed(result.p99_us) +
+    return "average_us=" + fixed(result.average_us, 3) + " p50_us=" + fixed(result.p50_us, 3) + " p99_us=" + fixed(result.p99_us, 3) +
            " samples=" + std::to_string(result.samples) + " lost=" + std::to_string(result.lost);
 }
 
