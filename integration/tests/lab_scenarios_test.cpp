@@ -76,6 +76,9 @@ TEST_CASE("lab " BRFUSION_LAB_BACKEND ": Docker in two VMs on host-provided NICs
         s.ok("vm1", "docker exec c1 dd if=/dev/zero of=/www/big bs=1M count=10");
         CHECK(s.ok("vm2", "docker exec c2 sh -c 'wget -qO- http://" + c1 + "/big | wc -c'") == "10485760");
         s.check_traffic(c1);
+        // That traffic went through OVS: the gateway's MAC is its port's (bfgw<tag>), not that of the
+        // NIC's host side, on which the host's kernel answers no ARP.
+        CHECK_THAT(s.ok("vm2", "docker exec c2 ip neigh"), Contains("198.51.100.1 dev eth0 lladdr " + s.ok("host", "cat /sys/class/net/bfgw100/address")));
         s.ok("vm2", "docker exec c2 iperf3 -c " + std::string(testing::Lab::kOutsideAddress) + " -n 1M");
         CHECK_THAT(s.ok("outside", "cat " + lab_dir + "/outside-iperf3.log"), Contains("Accepted connection from " + std::string(testing::Lab::kHostUplinkAddress)));
         CHECK(s.ok("outside", "wget -qO- http://" + std::string(testing::Lab::kHostUplinkAddress) + ":8080/") == "brfusion-test-page");
@@ -104,6 +107,7 @@ TEST_CASE("lab " BRFUSION_LAB_BACKEND ": Docker in two VMs on host-provided NICs
         CHECK(s.ok("vm2", "docker run --rm brfusion-test wget -qO- http://192.0.2.130:8081/") == "brfusion-test-page");  // vm1's primary NIC
         // The no-container baseline: a process directly in the VM.
         CHECK(s.ok("vm2", "wget -qO- http://" + std::string(testing::Lab::kOutsideAddress) + "/") == "brfusion-outside-page");
+        CHECK_THAT(s.ok("vm2", "ip neigh"), Contains("192.0.2.129 dev eth0 lladdr " + s.ok("host", "cat /sys/class/net/bfgw300/address")));  // mgmt's gateway
         s.ok("vm2", "ping -c 1 -W 5 192.0.2.130");
 
         // Removal: no port, TAP, lease or record is left, on the host or in the plugins.

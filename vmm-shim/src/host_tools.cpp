@@ -12,6 +12,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <functional>
 #include <thread>
 
 namespace brfusion::shim::tools {
@@ -23,6 +25,35 @@ std::vector<std::string> ip_argv(const std::string& netns, const std::vector<std
     if (!netns.empty()) argv.insert(argv.end(), {"-n", netns});
     argv.insert(argv.end(), args.begin(), args.end());
     return argv;
+}
+
+// Runs `work` inside `netns` ("" = the shim's own) on a thread of its own, so that the caller's
+// thread never changes namespace. `work` returns what failed, or "" on success; so does this.
+std::string in_netns(const std::string& netns, const std::function<std::string()>& work) {
+    std::string failure;
+    std::thread([&] {
+        if (!netns.empty()) {
+            const int ns = ::open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
+            if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) {
+                failure = "cannot enter netns " + netns + ": " + std::strerror(errno);
+                if (ns >= 0) ::close(ns);
+                return;
+            }
+            ::close(ns);
+        }
+        failure = work();
+    }).join();
+    return failure;
+}
+
+// Writes `value` to /proc/sys/`key` (the calling thread's netns); what failed, or "".
+std::string write_sysctl(const std::string& key, const std::string& value) {
+    const std::string path = "/proc/sys/" + key;
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    const bool written = fd >= 0 && ::write(fd, value.data(), value.size()) == static_cast<ssize_t>(value.size());
+    const std::string failure = written ? "" : "cannot set " + path + " to " + value + ": " + std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    return failure;
 }
 
 }  // namespace
@@ -48,7 +79,20 @@ bool link_exists(const std::string& netns, const std::string& name) {
 
 void ensure_tap(const std::string& netns, const std::string& name, int mtu) {
     if (!link_exists(netns, name)) ip(netns, {"tuntap", "add", "dev", name, "mode", "tap"});
+    keep_out_of_host_stack(netns, name);
     ip(netns, {"link", "set", name, "mtu", std::to_string(mtu), "up"});
+}
+
+void keep_out_of_host_stack(const std::string& netns, const std::string& name) {
+    const std::string failure = in_netns(netns, [&]() -> std::string {
+        for (const auto& [key, value] : {std::pair{"net/ipv4/conf/" + name + "/arp_ignore", "8"},  // answer no ARP request on it
+                                         std::pair{"net/ipv4/conf/" + name + "/rp_filter", "1"}})  // drop IPv4 from it: no route leads there
+            if (auto failed = write_sysctl(key, value); !failed.empty()) return failed;
+        // No IPv6 on it (no link-local address, no neighbour discovery), where the kernel has IPv6.
+        if (!std::filesystem::exists("/proc/sys/net/ipv6/conf/" + name)) return "";
+        return write_sysctl("net/ipv6/conf/" + name + "/disable_ipv6", "1");
+    });
+    if (!failure.empty()) throw ShimError(ErrorKind::Backend, "cannot keep " + name + " out of the host's IP stack: " + failure);
 }
 
 void delete_link(const std::string& netns, const std::string& name) {
@@ -57,32 +101,20 @@ void delete_link(const std::string& netns, const std::string& name) {
 
 int open_tap(const std::string& netns, const std::string& name) {
     int tap = -1;
-    std::string failure;
-    std::thread([&] {
-        if (!netns.empty()) {
-            const int ns = ::open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
-            if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) {
-                failure = "cannot enter netns " + netns + ": " + std::strerror(errno);
-                if (ns >= 0) ::close(ns);
-                return;
-            }
-            ::close(ns);
-        }
+    const std::string failure = in_netns(netns, [&]() -> std::string {
         const int fd = ::open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-        if (fd < 0) {
-            failure = std::string("cannot open /dev/net/tun: ") + std::strerror(errno);
-            return;
-        }
+        if (fd < 0) return std::string("cannot open /dev/net/tun: ") + std::strerror(errno);
         ifreq request{};
         std::strncpy(request.ifr_name, name.c_str(), IFNAMSIZ - 1);
         request.ifr_flags = IFF_TAP | IFF_NO_PI;
         if (::ioctl(fd, TUNSETIFF, &request) != 0) {
-            failure = "cannot open TAP " + name + ": " + std::strerror(errno);
+            const std::string error = "cannot open TAP " + name + ": " + std::strerror(errno);
             ::close(fd);
-            return;
+            return error;
         }
         tap = fd;
-    }).join();
+        return "";
+    });
     if (tap < 0) throw ShimError(ErrorKind::Backend, failure);
     return tap;
 }

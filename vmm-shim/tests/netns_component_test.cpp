@@ -175,6 +175,31 @@ TEST_CASE("netns: port security - a container port's spoofed source IP or MAC is
     CHECK(lab.security_flows().empty());
 }
 
+TEST_CASE("netns: a NIC's host side is only a switch port - the host answers no ARP there and takes no traffic from it") {
+    Lab lab;
+    lab.start_shim();
+    const AttachedNic a = lab.shim->attach("vm1", "lab");
+    lab.configure_guest(lab.vm1, a);
+    const std::string gateway = a.gateway.str(), host_if = "bf" + a.endpoint;
+    const auto mac_of = [&](const std::string& link) {
+        return testing::trim_end(testing::run_checked("ip netns exec " + lab.host.netns() + " cat /sys/class/net/" + link + "/address"));
+    };
+
+    // The guest learns the gateway's MAC from the gateway port (through OVS), never from its own
+    // NIC's host side, which the host's kernel would otherwise answer on first.
+    REQUIRE(lab.vm1.exec("ping -c 2 -W 2 " + gateway).exit_code == 0);
+    const std::string learnt = lab.vm1.exec("ip neigh show " + gateway + " dev " + a.guest_if).output;
+    CHECK_THAT(learnt, Catch::Contains(mac_of(NicManager::gateway_port(*lab.config.network("lab")))) && !Catch::Contains(mac_of(host_if)));
+
+    // Sent straight to the host side's MAC, past OVS, nothing reaches the host.
+    lab.vm1.exec("ip neigh replace " + gateway + " lladdr " + mac_of(host_if) + " dev " + a.guest_if + " nud permanent");
+    CHECK(lab.vm1.exec("ping -c 2 -W 1 " + gateway).exit_code != 0);
+    CHECK(testing::run_checked("ip -n " + lab.host.netns() + " -6 -o addr show dev " + host_if).empty());  // no IPv6 there either
+
+    lab.shim->detach("vm1", a.endpoint);
+    CHECK(lab.leftovers().find("bf") == std::string::npos);
+}
+
 TEST_CASE("netns: a shim restart keeps attached NICs working and repairs a deleted OVS port") {
     Lab lab;
     lab.start_shim();

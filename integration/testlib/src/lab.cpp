@@ -22,6 +22,14 @@ constexpr const char* kMgmtGateway = "192.0.2.129";
 constexpr int kMgmtTag = 300;
 // The host side of vmN's primary NIC, in the host netns.
 std::string primary_port(int vm) { return "pvm" + std::to_string(vm); }
+// Makes the host side of vmN's primary NIC only a port of OVS, as the shim does with its NICs'
+// (tools::keep_out_of_host_stack): the host's kernel answers no ARP on it and takes no IPv4 or
+// IPv6 from it, so the VM's traffic to the host goes through OVS to the mgmt gateway.
+std::string keep_primary_port_out_of_host_stack(const std::string& host_netns, int vm) {
+    const std::string port = primary_port(vm);
+    return "ip netns exec " + host_netns + " sysctl -q -w net.ipv4.conf." + port + ".arp_ignore=8 net.ipv4.conf." + port +
+           ".rp_filter=1 net.ipv6.conf." + port + ".disable_ipv6=1";
+}
 // Locally administered; the last byte is the VM's number.
 std::string primary_mac(int vm) { return "02:bf:1a:b0:00:0" + std::to_string(vm); }
 
@@ -41,8 +49,9 @@ public:
     NetnsLabVm(const Lab& lab, int number, const std::string& dir)
         : vm_(lab.options().name + "-vm" + std::to_string(number), dir), plugin_(lab.options().binaries.plugin), channel_(channel(lab, number)) {
         run_checked("ip -n " + lab.host().netns() + " link add " + primary_port(number) + " type veth peer name bfprimary netns " + vm_.name() +
-                    " && ip -n " + vm_.name() + " link set bfprimary address " + primary_mac(number) + " && ip -n " + lab.host().netns() +
-                    " link set " + primary_port(number) + " up");
+                    " && ip -n " + vm_.name() + " link set bfprimary address " + primary_mac(number) + " && " +
+                    keep_primary_port_out_of_host_stack(lab.host().netns(), number) + " && ip -n " + lab.host().netns() + " link set " +
+                    primary_port(number) + " up");
         const auto configured = vm_.exec(configure_primary(number));
         if (configured.exit_code != 0) throw std::runtime_error(vm_.name() + ": primary NIC: " + configured.output);
         vm_.start_plugin(plugin_, channel_);
@@ -96,7 +105,8 @@ private:
     QemuVm& boot(const Lab& lab, int number, const std::string& dir, const std::string& libvirt_uri) {
         vm_dir_ = dir;
         const std::string tap = primary_port(number);
-        run_checked("ip -n " + lab.host().netns() + " tuntap add name " + tap + " mode tap && ip -n " + lab.host().netns() + " link set " + tap + " up");
+        run_checked("ip -n " + lab.host().netns() + " tuntap add name " + tap + " mode tap && " +
+                    keep_primary_port_out_of_host_stack(lab.host().netns(), number) + " && ip -n " + lab.host().netns() + " link set " + tap + " up");
         const QemuVmOptions options{lab.options().name + "-vm" + std::to_string(number), dir, lab.options().root_ports, 1536,
                                     lab.options().dir + "/run/vm-vm" + std::to_string(number) + ".sock", libvirt_uri,
                                     {tap, primary_mac(number), lab.host().netns()}};

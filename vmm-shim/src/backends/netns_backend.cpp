@@ -9,10 +9,12 @@ NetnsBackend::NetnsBackend(std::string vm_netns, std::string host_netns)
     : vm_netns_(std::move(vm_netns)), host_netns_(std::move(host_netns)) {}
 
 void NetnsBackend::create_host_device(const NicDevice& nic) {
-    if (tools::link_exists(host_netns_, nic.host_if)) return;
-    const std::string mtu = std::to_string(nic.mtu);
-    tools::ip(host_netns_, {"link", "add", nic.host_if, "mtu", mtu, "type", "veth", "peer", "name", nic.guest_if, "mtu", mtu,
-                              "address", nic.mac});
+    if (!tools::link_exists(host_netns_, nic.host_if)) {
+        const std::string mtu = std::to_string(nic.mtu);
+        tools::ip(host_netns_, {"link", "add", nic.host_if, "mtu", mtu, "type", "veth", "peer", "name", nic.guest_if, "mtu", mtu,
+                                  "address", nic.mac});
+    }
+    tools::keep_out_of_host_stack(host_netns_, nic.host_if);
     tools::ip(host_netns_, {"link", "set", nic.host_if, "up"});
 }
 

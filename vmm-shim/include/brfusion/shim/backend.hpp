@@ -25,7 +25,9 @@ class VmmBackend {
 public:
     virtual ~VmmBackend() = default;
 
-    // Creates the host side of the NIC (veth end, TAP, ...) so that it can join OVS.
+    // Creates the host side of the NIC (veth end, TAP, ...), up, so that it can join OVS; the host's
+    // own IP stack ignores it (it is only a switch port: no ARP answers, no IPv4, no IPv6 there).
+    // Idempotent: on an existing one, it makes sure of the rest.
     virtual void create_host_device(const NicDevice& nic) = 0;
     // Plugs the NIC into the VM: on return the VM has (netns) or is being given (a real VM's
     // kernel sees a hot-plugged device within a fraction of a second) a NIC with nic.mac and
