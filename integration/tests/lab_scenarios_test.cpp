@@ -31,12 +31,27 @@ struct Scenario {
         return options;
     }
 
-    // CMD on NODE, which must succeed; its output.
+    // CMD on NODE, which must succeed; its output. A failure also shows the network as it was.
     std::string ok(const std::string& node, const std::string& command) {
         const auto result = lab.exec(node, command);
-        INFO(node << "$ " << command << "\n" << result.output);
+        INFO(node << "$ " << command << "\n" << result.output << (result.exit_code == 0 ? "" : network_state(node)));
         REQUIRE(result.exit_code == 0);
         return testing::trim_end(result.output);
+    }
+    // What tells a lost packet's whereabouts: a VM's neighbours and primary NIC counters, the
+    // counters of that NIC's host side (pvmN: what QEMU handed the host), the host's neighbours
+    // and OVS's port counters.
+    std::string network_state(const std::string& node) {
+        std::string state;
+        const auto show = [&](const std::string& where, const std::string& command) {
+            state += "\n--- " + where + "$ " + command + "\n" + lab.exec(where, command).output;
+        };
+        if (node.rfind("vm", 0) == 0) {
+            show(node, "ip neigh; ip -s link show eth0");
+            show("host", "ip -s link show p" + node);
+        }
+        show("host", "ip neigh; ovs-ofctl --names dump-ports br-int");
+        return state;
     }
     int code(const std::string& node, const std::string& command) { return lab.exec(node, command).exit_code; }
     std::string ip_of(const std::string& vm, const std::string& container, const std::string& network) {
