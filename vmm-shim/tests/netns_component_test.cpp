@@ -186,7 +186,7 @@ TEST_CASE("netns: a NIC's host side is only a switch port - the host answers no 
     };
 
     // The guest learns the gateway's MAC from the gateway port (through OVS), never from its own
-    // NIC's host side, which the host's kernel would otherwise answer on first.
+    // NIC's host side, on which the host's kernel would otherwise answer too (and often first).
     REQUIRE(lab.vm1.exec("ping -c 2 -W 2 " + gateway).exit_code == 0);
     const std::string learnt = lab.vm1.exec("ip neigh show " + gateway + " dev " + a.guest_if).output;
     CHECK_THAT(learnt, Catch::Contains(mac_of(NicManager::gateway_port(*lab.config.network("lab")))) && !Catch::Contains(mac_of(host_if)));
