@@ -16,6 +16,7 @@ bool link_exists(const std::string& netns, const std::string& name);
 // A persistent TAP `name` in `netns`, up, with `mtu`, kept out of the host's IP stack (made if
 // missing): a NIC's host side that a VMM opens. delete_link removes it (or any link); both idempotent.
 void ensure_tap(const std::string& netns, const std::string& name, int mtu);
+void delete_link(const std::string& netns, const std::string& name);
 // The host's own IP stack ignores link `name` in `netns` (idempotent): it answers no ARP on it,
 // accepts no IPv4 from it (strict reverse-path filter, and no route leads to it) and runs no IPv6
 // on it. For a NIC's host side, which is only a port of the OVS bridge. OVS's userspace datapath
@@ -23,7 +24,6 @@ void ensure_tap(const std::string& netns, const std::string& name, int mtu);
 // without this the host answers a guest's ARP for its gateway with this link's MAC, and what the
 // guest sends then reaches the host past OVS's port security and the firewall's per-network rules.
 void keep_out_of_host_stack(const std::string& netns, const std::string& name);
-void delete_link(const std::string& netns, const std::string& name);
 // An fd attached to the existing TAP `name` in `netns` (no packet info, no vnet header), to hand
 // to a VMM; the caller closes it. The netns is entered on a thread of its own, never the caller's.
 int open_tap(const std::string& netns, const std::string& name);
