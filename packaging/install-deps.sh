@@ -16,7 +16,8 @@ docker=(docker.io containerd runc busybox-static)  # emulated VMs running docker
 qemu=(qemu-system-x86 linux-image-amd64 cpio)     # real VMs (qmp backend, QemuVm): QEMU, the guest kernel, its initramfs
 libvirt=(libvirt-daemon-system)                   # the libvirt backend's tests: libvirtd, virtlogd, the QEMU driver
 bench=(gnuplot-nox)                               # bench/run's plots
-packages=("${build[@]}" "${ovs[@]}" "${netns[@]}" "${nat[@]}" "${docker[@]}" "${qemu[@]}" "${libvirt[@]}" "${bench[@]}")
+fuzz=(clang libclang-rt-14-dev)                   # the sanitizer suite and the libFuzzer targets (integration/fuzz)
+packages=("${build[@]}" "${ovs[@]}" "${netns[@]}" "${nat[@]}" "${docker[@]}" "${qemu[@]}" "${libvirt[@]}" "${bench[@]}" "${fuzz[@]}")
 
 [ "$(id -u)" = 0 ] || { echo "install-deps: run as root (apt-get needs it)" >&2; exit 1; }
 

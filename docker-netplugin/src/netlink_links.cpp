@@ -22,6 +22,12 @@ namespace brfusion::plugin {
 
 namespace {
 
+// NLMSG_OK without its comparison of the unsigned nlmsg_len with a signed length (clang warns).
+bool message_fits(const nlmsghdr* header, int length) {
+    return length >= static_cast<int>(sizeof(nlmsghdr)) && header->nlmsg_len >= sizeof(nlmsghdr) && header->nlmsg_len <= static_cast<unsigned>(length);
+}
+
+
 [[noreturn]] void fail(const std::string& what, int error) {
     throw PluginError(ErrorKind::Failed, what + ": " + std::strerror(error));
 }
@@ -88,7 +94,7 @@ void receive(int fd, unsigned sequence, const std::string& what, OnLink on_link)
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) fail(what, errno);
         int length = static_cast<int>(n);
-        for (auto* header = reinterpret_cast<nlmsghdr*>(buffer.data()); NLMSG_OK(header, length); header = NLMSG_NEXT(header, length)) {
+        for (auto* header = reinterpret_cast<nlmsghdr*>(buffer.data()); message_fits(header, length); header = NLMSG_NEXT(header, length)) {
             if (header->nlmsg_seq != sequence) continue;  // a late answer to an earlier request
             if (header->nlmsg_type == NLMSG_DONE) return;
             if (header->nlmsg_type == NLMSG_ERROR) {
