@@ -1,10 +1,10 @@
 #include "brfusion/common/guest_protocol.hpp"
 
 #include "brfusion/common/json_keys.hpp"
+#include "brfusion/common/json_stream.hpp"
+#include "brfusion/common/names.hpp"
 
 #include <stdexcept>
-
-#include <arpa/inet.h>
 
 namespace brfusion::guest {
 
@@ -12,10 +12,13 @@ using nlohmann::json;
 
 namespace {
 
+constexpr std::string_view kHostloPrefix = "hostlo:";
+
+
 // Refuses fields the message type does not have, so that a typo is an error, not ignored.
 void only(const json& j, std::initializer_list<const char*> fields) {
     if (!j.is_object()) throw std::invalid_argument("params must be a JSON object");
-    if (auto key = unknown_key(j, fields)) throw std::invalid_argument("unknown field '" + *key + "'");
+    if (auto key = unknown_key(j, fields)) throw std::invalid_argument("unknown field " + printable(*key));
 }
 
 template <typename T>
@@ -38,16 +41,72 @@ void optional_field(const json& j, const char* name, std::optional<T>& out) {
     }
 }
 
+// Typed values travel as strings; each reader says what form it wants.
+template <typename T>
+T parsed(const json& j, const char* name, std::optional<T> (*parse)(std::string_view), const char* form) {
+    std::string text;
+    field(j, name, text);
+    auto value = parse(text);
+    if (!value) throw std::invalid_argument(std::string("field '") + name + "': " + printable(text) + " is not " + form);
+    return *value;
+}
+
+template <typename T>
+void optional_parsed(const json& j, const char* name, std::optional<T>& out, std::optional<T> (*parse)(std::string_view), const char* form) {
+    if (j.contains(name) && !j[name].is_null()) out = parsed(j, name, parse, form);
+}
+
+std::optional<Ipv4> ipv4(std::string_view text) { return Ipv4::parse(text); }
+std::optional<Ipv4Prefix> ipv4_prefix(std::string_view text) { return Ipv4Prefix::parse(text); }
+std::optional<std::string> name(std::string_view text) {
+    std::string value(text);
+    return is_valid_name(value) ? std::optional(std::move(value)) : std::nullopt;
+}
+std::optional<std::string> endpoint_id(std::string_view text) { return is_endpoint_id(text) ? std::optional(std::string(text)) : std::nullopt; }
+
+constexpr const char* kIpv4Form = "an IPv4 address (dotted decimal)";
+constexpr const char* kPrefixForm = "an IPv4 prefix with zero host bits (like 100.127.0.16/28)";
+constexpr const char* kNameForm = "a name (1-64 characters of [A-Za-z0-9._-])";
+constexpr const char* kNetworkForm = "a network (a host network's name, or hostlo:GROUP)";
+constexpr const char* kEndpointForm = "an endpoint id (12 lowercase hex digits)";
+
 }  // namespace
+
+std::optional<NetworkRef> NetworkRef::parse(std::string_view wire) {
+    const bool hostlo = wire.starts_with(kHostloPrefix);
+    std::string named(hostlo ? wire.substr(kHostloPrefix.size()) : wire);
+    if (!is_valid_name(named)) return std::nullopt;
+    return NetworkRef{hostlo ? Kind::HostloGroup : Kind::HostNetwork, std::move(named)};
+}
+
+std::string printable(std::string_view text) {
+    std::string shown;
+    for (const char c : text.substr(0, 64)) shown += static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c;
+    return "'" + shown + (text.size() > 64 ? "...'" : "'");
+}
+
+std::string NetworkRef::wire() const { return is_hostlo() ? std::string(kHostloPrefix) + name : name; }
+
+void from_json(const json& j, NetworkRef& r) {
+    if (!j.is_string()) throw std::invalid_argument("a network must be a string");
+    auto ref = NetworkRef::parse(j.get<std::string>());
+    if (!ref) throw std::invalid_argument(printable(j.get<std::string>()) + " is not " + kNetworkForm);
+    r = std::move(*ref);
+}
+void to_json(json& j, const NetworkRef& r) { j = r.wire(); }
+
+bool is_endpoint_id(std::string_view id) {
+    return id.size() == kEndpointIdLength && id.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
 
 void from_json(const json& j, AttachParams& p) {
     only(j, {"network", "ip"});
-    field(j, "network", p.network);
-    optional_field(j, "ip", p.ip);
+    p.network = parsed(j, "network", NetworkRef::parse, kNetworkForm);
+    optional_parsed(j, "ip", p.ip, ipv4, kIpv4Form);
 }
 void to_json(json& j, const AttachParams& p) {
-    j = {{"network", p.network}};
-    if (p.ip) j["ip"] = *p.ip;
+    j = {{"network", p.network.wire()}};
+    if (p.ip) j["ip"] = p.ip->str();
 }
 
 void from_json(const json& j, AttachResult& r) {
@@ -68,18 +127,15 @@ void to_json(json& j, const AttachResult& r) {
 
 void from_json(const json& j, DetachParams& p) {
     only(j, {"endpoint"});
-    field(j, "endpoint", p.endpoint);
+    p.endpoint = parsed(j, "endpoint", endpoint_id, kEndpointForm);
 }
 void to_json(json& j, const DetachParams& p) { j = {{"endpoint", p.endpoint}}; }
 
 void from_json(const json& j, PortMapping& p) {
     only(j, {"protocol", "host_ip", "host_port", "container_port"});
     field(j, "protocol", p.protocol);
-    if (p.protocol != "tcp" && p.protocol != "udp") throw std::invalid_argument("protocol '" + p.protocol + "' is not tcp or udp");
-    optional_field(j, "host_ip", p.host_ip);
-    in_addr address{};
-    if (p.host_ip && ::inet_pton(AF_INET, p.host_ip->c_str(), &address) != 1)
-        throw std::invalid_argument("host_ip '" + *p.host_ip + "' is not an IPv4 address");
+    if (p.protocol != "tcp" && p.protocol != "udp") throw std::invalid_argument("protocol " + printable(p.protocol) + " is not tcp or udp");
+    optional_parsed(j, "host_ip", p.host_ip, ipv4, kIpv4Form);
     field(j, "host_port", p.host_port);
     if (p.host_port < 0 || p.host_port > 65535) throw std::invalid_argument("host_port " + std::to_string(p.host_port) + " is not 0-65535");
     field(j, "container_port", p.container_port);
@@ -88,12 +144,15 @@ void from_json(const json& j, PortMapping& p) {
 }
 void to_json(json& j, const PortMapping& p) {
     j = {{"protocol", p.protocol}, {"host_port", p.host_port}, {"container_port", p.container_port}};
-    if (p.host_ip) j["host_ip"] = *p.host_ip;
+    if (p.host_ip) j["host_ip"] = p.host_ip->str();
 }
 
 void from_json(const json& j, PublishParams& p) {
     only(j, {"endpoint", "ports"});
-    field(j, "endpoint", p.endpoint);
+    p.endpoint = parsed(j, "endpoint", endpoint_id, kEndpointForm);
+    if (j.contains("ports") && j["ports"].is_array() && j["ports"].size() > kMaxPortsPerRequest)
+        throw std::invalid_argument("field 'ports' lists " + std::to_string(j["ports"].size()) + " mappings; at most " +
+                                    std::to_string(kMaxPortsPerRequest) + " per request");
     field(j, "ports", p.ports);
 }
 void to_json(json& j, const PublishParams& p) { j = {{"endpoint", p.endpoint}, {"ports", p.ports}}; }
@@ -119,9 +178,9 @@ void to_json(json& j, const NicInfo& n) {
 
 void from_json(const json& j, PoolParams& p) {
     only(j, {"network"});
-    field(j, "network", p.network);
+    p.network = parsed(j, "network", NetworkRef::parse, kNetworkForm);
 }
-void to_json(json& j, const PoolParams& p) { j = {{"network", p.network}}; }
+void to_json(json& j, const PoolParams& p) { j = {{"network", p.network.wire()}}; }
 
 void from_json(const json& j, PoolInfo& p) {
     only(j, {"network", "subnet", "gateway", "mtu"});
@@ -134,22 +193,22 @@ void to_json(json& j, const PoolInfo& p) { j = {{"network", p.network}, {"subnet
 
 void from_json(const json& j, AddressParams& p) {
     only(j, {"network", "ip"});
-    field(j, "network", p.network);
-    optional_field(j, "ip", p.ip);
+    p.network = parsed(j, "network", NetworkRef::parse, kNetworkForm);
+    optional_parsed(j, "ip", p.ip, ipv4, kIpv4Form);
 }
 void to_json(json& j, const AddressParams& p) {
-    j = {{"network", p.network}};
-    if (p.ip) j["ip"] = *p.ip;
+    j = {{"network", p.network.wire()}};
+    if (p.ip) j["ip"] = p.ip->str();
 }
 
 void from_json(const json& j, HostloParams& p) {
     only(j, {"group", "subnet"});
-    field(j, "group", p.group);
-    optional_field(j, "subnet", p.subnet);
+    p.group = parsed(j, "group", name, kNameForm);
+    optional_parsed(j, "subnet", p.subnet, ipv4_prefix, kPrefixForm);
 }
 void to_json(json& j, const HostloParams& p) {
     j = {{"group", p.group}};
-    if (p.subnet) j["subnet"] = *p.subnet;
+    if (p.subnet) j["subnet"] = p.subnet->str();
 }
 
 void from_json(const json& j, AddressInfo& a) {
@@ -159,6 +218,25 @@ void from_json(const json& j, AddressInfo& a) {
     field(j, "gateway", a.gateway);
 }
 void to_json(json& j, const AddressInfo& a) { j = {{"ip", a.ip}, {"prefix_length", a.prefix_length}, {"gateway", a.gateway}}; }
+
+ParsedLine parse_request_line(std::string_view line) {
+    if (line.size() > kMaxLineBytes)
+        return {std::nullopt, make_error(nullptr, kInvalidRequest, "a line exceeds " + std::to_string(kMaxLineBytes) + " bytes")};
+    std::string why;
+    const auto message = parse_json_bounded(line, kMaxDepth, why);
+    if (!message) return {std::nullopt, make_error(nullptr, kParseError, "a line was refused: " + why)};
+    const json id = message->is_object() && message->contains("id") ? (*message)["id"] : json();
+    const bool id_ok = id.is_null() || id.is_number() || (id.is_string() && id.get_ref<const std::string&>().size() <= kMaxIdBytes);
+    if (!id_ok) return {std::nullopt, make_error(nullptr, kInvalidRequest, "a request's id must be a number or a string of at most 64 bytes")};
+    const auto method = message->is_object() ? message->find("method") : message->end();
+    if (!message->is_object() || message->value("jsonrpc", json()) != "2.0" || method == message->end() || !method->is_string())
+        return {std::nullopt, make_error(id, kInvalidRequest, "not a JSON-RPC 2.0 request (needs jsonrpc \"2.0\", a method and an id)")};
+    if (auto key = unknown_key(*message, {"jsonrpc", "method", "params", "id"}))
+        return {std::nullopt, make_error(id, kInvalidRequest, "a request has no member " + printable(*key))};
+    json params = message->value("params", json::object());
+    if (!params.is_object()) return {std::nullopt, make_error(id, kInvalidParams, "params must be a JSON object")};
+    return {Request{method->get<std::string>(), std::move(params), id, !message->contains("id")}, json()};
+}
 
 json make_request(const json& id, const std::string& method, json params) {
     return {{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", std::move(params)}};

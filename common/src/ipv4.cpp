@@ -11,6 +11,8 @@ std::uint32_t mask(int length) { return length == 0 ? 0 : ~std::uint32_t{0} << (
 }  // namespace
 
 std::optional<Ipv4> Ipv4::parse(std::string_view text) {
+    // Only dotted decimal, all of the text: inet_pton stops at a NUL, so "192.0.2.1\0junk" would pass.
+    if (text.empty() || text.size() > 15 || text.find_first_not_of("0123456789.") != std::string_view::npos) return std::nullopt;
     in_addr address{};
     if (::inet_pton(AF_INET, std::string(text).c_str(), &address) != 1) return std::nullopt;
     return Ipv4{ntohl(address.s_addr)};

@@ -26,8 +26,8 @@ std::string describe(const std::vector<guest::PoolInfo>& pools) {
 
 // The Hostlo group whose pool `pool_id` is, if it is one.
 std::optional<std::string> group_of_pool(const std::string& pool_id) {
-    const std::string prefix = guest::kHostloNetworkPrefix;
-    return pool_id.starts_with(prefix) ? std::optional(pool_id.substr(prefix.size())) : std::nullopt;
+    const auto ref = guest::NetworkRef::parse(pool_id);
+    return ref && ref->is_hostlo() ? std::optional(ref->name) : std::nullopt;
 }
 
 std::string prefix_of(const std::string& cidr) { return cidr.substr(cidr.find('/')); }  // "/24"
@@ -301,7 +301,7 @@ json Driver::endpoint_oper_info(const json& body) {
     json ports = json::array();
     for (const auto& port : found->second.ports)
         ports.push_back(PortBinding{port.protocol == "udp" ? 17 : 6, strip_prefix(found->second.address), port.container_port,
-                                    port.host_ip.value_or("0.0.0.0"), port.host_port, port.host_port});
+                                    port.host_ip ? port.host_ip->str() : "0.0.0.0", port.host_port, port.host_port});
     return {{"Value", {{kMacAddressInfo, found->second.mac}, {kPortMap, ports}}}};
 }
 

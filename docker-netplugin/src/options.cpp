@@ -100,7 +100,10 @@ std::vector<guest::PortMapping> parse_port_map(const json& portmap) {
         if (binding.host_port_end != 0 && binding.host_port_end != binding.host_port)
             refuse("-p " + std::to_string(binding.host_port) + "-" + std::to_string(binding.host_port_end) + ":" + std::to_string(binding.port) +
                    ": host port ranges are not supported; give one host port, or none to let the host pick");
-        if (!binding.host_ip.empty() && binding.host_ip != "0.0.0.0") mapping.host_ip = binding.host_ip;
+        if (!binding.host_ip.empty() && binding.host_ip != "0.0.0.0") {
+            mapping.host_ip = Ipv4::parse(binding.host_ip);
+            if (!mapping.host_ip) refuse("-p " + binding.host_ip + ":...: not an IPv4 address of the host");
+        }
         mapping.host_port = binding.host_port;
         mapping.container_port = binding.port;
         if (std::find(result.begin(), result.end(), mapping) == result.end()) result.push_back(mapping);

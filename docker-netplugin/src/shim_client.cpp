@@ -240,8 +240,27 @@ json result_of(const json& response, const std::string& method) {
     return response.value("result", json::object());
 }
 
+namespace {
+
+// The shim's network names come from the shim (a pool id), addresses from Docker (which checked
+// them): typed here, where they leave for the guest channel.
+guest::NetworkRef network_ref(const std::string& network) {
+    auto ref = guest::NetworkRef::parse(network);
+    if (!ref) throw PluginError(ErrorKind::BadRequest, "'" + network + "' is not a brfusion host network or Hostlo group");
+    return *ref;
+}
+
+std::optional<Ipv4> address(const std::optional<std::string>& ip) {
+    if (!ip) return std::nullopt;
+    auto parsed = Ipv4::parse(*ip);
+    if (!parsed) throw PluginError(ErrorKind::BadRequest, "'" + *ip + "' is not an IPv4 address");
+    return parsed;
+}
+
+}  // namespace
+
 guest::AttachResult ShimClient::attach(const std::string& network, const std::optional<std::string>& ip) {
-    return channel_.call(guest::kAttach, guest::AttachParams{network, ip}).get<guest::AttachResult>();
+    return channel_.call(guest::kAttach, guest::AttachParams{network_ref(network), address(ip)}).get<guest::AttachResult>();
 }
 
 void ShimClient::detach(const std::string& nic) {
@@ -259,11 +278,11 @@ std::vector<guest::PoolInfo> ShimClient::pools() {
 }
 
 guest::AddressInfo ShimClient::request_address(const std::string& network, const std::optional<std::string>& ip) {
-    return channel_.call(guest::kRequestAddress, guest::AddressParams{network, ip}).get<guest::AddressInfo>();
+    return channel_.call(guest::kRequestAddress, guest::AddressParams{network_ref(network), address(ip)}).get<guest::AddressInfo>();
 }
 
 void ShimClient::release_address(const std::string& network, const std::string& ip) {
-    channel_.call(guest::kReleaseAddress, guest::AddressParams{network, ip});
+    channel_.call(guest::kReleaseAddress, guest::AddressParams{network_ref(network), address(ip)});
 }
 
 std::vector<guest::PortMapping> ShimClient::publish(const std::string& nic, const std::vector<guest::PortMapping>& ports) {
@@ -271,7 +290,10 @@ std::vector<guest::PortMapping> ShimClient::publish(const std::string& nic, cons
 }
 
 guest::PoolInfo ShimClient::join_hostlo(const std::string& group, const std::optional<std::string>& subnet) {
-    return channel_.call(guest::kHostloJoin, guest::HostloParams{group, subnet}).get<guest::PoolInfo>();
+    std::optional<Ipv4Prefix> prefix;
+    if (subnet && !(prefix = Ipv4Prefix::parse(*subnet)))
+        throw PluginError(ErrorKind::BadRequest, "'" + *subnet + "' is not an IPv4 prefix with zero host bits (like 100.127.0.16/28)");
+    return channel_.call(guest::kHostloJoin, guest::HostloParams{group, prefix}).get<guest::PoolInfo>();
 }
 
 void ShimClient::leave_hostlo(const std::string& group) { channel_.call(guest::kHostloLeave, guest::HostloParams{group, std::nullopt}); }

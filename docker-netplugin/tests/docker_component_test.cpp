@@ -103,7 +103,9 @@ TEST_CASE("docker: network create - run - containers in two VMs talk over host N
     DockerLab::docker_ok(vm1, "run -d --name c3 --network lab -p 8080:80 brfusion-test httpd -f -p 80 -h /www");
     const std::string c3 = DockerLab::container_ip(vm1, "c3", "lab");
     CHECK_THAT(lab.host.in_netns("nft list table ip brfusion"), Contains("dnat to " + c3 + ":80"));
-    CHECK_THAT(lab.host.in_netns("busybox wget -qO- http://198.51.100.1:8080/"), Contains("brfusion-test-page"));
+    CHECK_THAT(lab.host.in_netns("busybox wget -qO- http://192.0.2.1:8080/"), Contains("brfusion-test-page"));
+    // Published on the host's own address only: not on the gateway's, nor on loopback.
+    CHECK(lab.host.in_netns("timeout 5 busybox wget -qO- http://198.51.100.1:8080/ 2>&1; echo exit=$?").find("brfusion-test-page") == std::string::npos);
     CHECK_THAT(lab.ctl("nics --vm vm1"), Contains("tcp:8080->80"));
 
     // A second network, connected and disconnected at run time.

@@ -16,6 +16,7 @@
 using namespace brfusion;
 using namespace brfusion::plugin;
 using nlohmann::json;
+using brfusion::shim::test::net;
 
 namespace {
 
@@ -24,7 +25,7 @@ struct LoopbackChannel : ShimChannel {
     LoopbackChannel(shim::test::Rig& shim_rig, std::string vm_name) : rig(shim_rig), vm(std::move(vm_name)) {}
     json call(const std::string& method, const json& params) override {
         if (unreachable) throw PluginError(ErrorKind::Unavailable, "cannot reach brfusion-shim at unix:/test: Connection refused");
-        return result_of(*shim::handle_guest_message(*rig.manager, vm, guest::make_request(1, method, params)), method);
+        return result_of(*shim::handle_guest_line(*rig.manager, vm, guest::make_request(1, method, params).dump()), method);
     }
     shim::test::Rig& rig;
     std::string vm;
@@ -112,7 +113,7 @@ struct Plugin {
     }
     void require_clean() {
         rig.require_clean();
-        CHECK(rig.manager->leases("lab").empty());
+        CHECK(rig.manager->leases(net("lab")).empty());
         CHECK(driver->state().endpoints.empty());
         CHECK(driver->state().reservations.empty());
         const PluginState saved = PluginStore(dir).load();
@@ -337,7 +338,7 @@ TEST_CASE("driver: a restart keeps networks and endpoints - reconcile detaches a
     plugin.create_endpoint("net1", "ep1");
     plugin.ok("/NetworkDriver.Join", {{"NetworkID", "net1"}, {"EndpointID", "ep1"}});
     // A NIC attached for a CreateEndpoint whose answer was lost in a crash.
-    const auto orphan = plugin.rig.manager->attach("vm2", "lab", std::nullopt);
+    const auto orphan = plugin.rig.manager->attach("vm2", net("lab"), std::nullopt);
 
     plugin.restart();
     const auto report = plugin.driver->reconcile();
@@ -409,7 +410,7 @@ TEST_CASE("driver: Hostlo - --ipam-opt group joins the pod's group - endpoints g
                                                                      {"Interface", {{"Address", address["Address"]}, {"AddressIPv6", ""}, {"MacAddress", ""}}}});
     const auto nics = plugin.rig.manager->nics("vm2");
     REQUIRE(nics.size() == 1);
-    CHECK(nics[0].network == "hostlo:podA");
+    CHECK(nics[0].network == net("hostlo:podA"));
     CHECK(nics[0].ip.str() == "192.0.2.2");
     CHECK(created["Interface"]["MacAddress"] == nics[0].mac);
     const json joined = plugin.ok("/NetworkDriver.Join", {{"NetworkID", "pod"}, {"EndpointID", "e1"}, {"SandboxKey", "/var/run/docker/netns/x"}});

@@ -60,7 +60,7 @@ TEST_CASE("options: docker run -p bindings become the shim's port mappings") {
     const auto ports = parse_port_map(portmap);
     REQUIRE(ports.size() == 2);
     CHECK(ports[0] == brfusion::guest::PortMapping{"tcp", std::nullopt, 8080, 80});
-    CHECK(ports[1] == brfusion::guest::PortMapping{"udp", "192.0.2.1", 0, 53});
+    CHECK(ports[1] == brfusion::guest::PortMapping{"udp", brfusion::Ipv4::parse("192.0.2.1"), 0, 53});
     CHECK(parse_port_map(json()).empty());
 
     CHECK_THROWS_WITH(parse_port_map(json::parse(R"([{"Proto":132,"Port":80,"HostPort":80}])")),

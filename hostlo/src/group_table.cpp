@@ -2,7 +2,9 @@
 
 #include "brfusion/hostlo/error.hpp"
 
+#include <set>
 #include <stdexcept>
+#include <vector>
 
 namespace brfusion::hostlo {
 
@@ -12,6 +14,15 @@ namespace {
 [[noreturn]] void fail(ErrorKind kind, const std::string& message) { throw HostloError(kind, message); }
 
 std::uint64_t block_size(int length) { return std::uint64_t{1} << (32 - length); }
+
+// The lowest slot none of `groups` holds.
+int free_slot(const std::map<std::string, Group>& groups) {
+    std::set<int> taken;
+    for (const auto& [name, group] : groups) taken.insert(group.slot);
+    int slot = 0;
+    while (taken.count(slot)) ++slot;
+    return slot;
+}
 }  // namespace
 
 Group GroupTable::join(const std::string& name, const std::string& vm, const std::optional<Ipv4Prefix>& subnet, const SubnetPolicy& policy) {
@@ -49,7 +60,7 @@ Group GroupTable::join(const std::string& name, const std::string& vm, const std
             fail(ErrorKind::Exhausted, "the Hostlo range " + policy.range.str() + " has no free /" + std::to_string(policy.prefix_length) +
                                            " left for group " + name + "; remove unused groups or widen hostlo.range in the shim's config");
     }
-    Group group{name, chosen, {vm}};
+    Group group{name, chosen, {vm}, free_slot(groups_)};
     groups_[name] = group;
     return group;
 }
@@ -68,13 +79,16 @@ const Group* GroupTable::find(const std::string& name) const {
 
 json GroupTable::to_json() const {
     json groups = json::array();
-    for (const auto& [name, group] : groups_) groups.push_back({{"name", name}, {"subnet", group.subnet.str()}, {"members", group.members}});
+    for (const auto& [name, group] : groups_)
+        groups.push_back({{"name", name}, {"subnet", group.subnet.str()}, {"members", group.members}, {"slot", group.slot}});
     return groups;
 }
 
 GroupTable GroupTable::from_json(const json& saved) {
     if (!saved.is_array()) throw std::invalid_argument("Hostlo groups: expected an array");
     GroupTable table;
+    std::vector<std::string> unslotted;
+    std::set<int> slots;
     for (const auto& entry : saved) {
         Group group;
         try {
@@ -83,11 +97,16 @@ GroupTable GroupTable::from_json(const json& saved) {
             if (!subnet) throw std::invalid_argument("subnet " + entry.at("subnet").dump() + " is not an IPv4 prefix");
             group.subnet = *subnet;
             group.members = entry.at("members").get<std::set<std::string>>();
+            if (!entry.contains("slot")) unslotted.push_back(group.name);
+            else if (group.slot = entry.at("slot").get<int>(); group.slot < 0 || !slots.insert(group.slot).second)
+                throw std::invalid_argument("slot " + std::to_string(group.slot) + " is negative or held by another group");
         } catch (const json::exception& e) {
             throw std::invalid_argument("Hostlo group " + entry.dump() + ": " + e.what());
         }
         table.groups_[group.name] = group;
     }
+    for (const auto& name : unslotted) table.groups_[name].slot = -1;  // none yet: free_slot must not count the default 0
+    for (const auto& name : unslotted) table.groups_[name].slot = free_slot(table.groups_);
     return table;
 }
 

@@ -8,6 +8,7 @@
 
 using namespace brfusion;
 using namespace brfusion::hostlo;
+using nlohmann::json;
 
 namespace {
 Ipv4Prefix prefix(const char* text) { return *Ipv4Prefix::parse(text); }
@@ -104,4 +105,25 @@ TEST_CASE("the table survives its JSON - malformed JSON is refused by name") {
     CHECK_THROWS_WITH(GroupTable::from_json(nlohmann::json::parse(R"([{"name":"podA","subnet":"203.0.113.1/24","members":[]}])")),
                       Catch::Contains("is not an IPv4 prefix"));
     CHECK_THROWS_AS(GroupTable::from_json(nlohmann::json::parse(R"([{"name":"podA"}])")), std::invalid_argument);
+}
+
+TEST_CASE("each group holds a slot of its own - the lowest free one - kept in the JSON; old JSON gets slots") {
+    GroupTable table;
+    CHECK(table.join("podA", "vm1", std::nullopt, policy()).slot == 0);
+    CHECK(table.join("podB", "vm1", std::nullopt, policy()).slot == 1);
+    CHECK(table.join("podA", "vm2", std::nullopt, policy()).slot == 0);
+    table.leave("podA", "vm1");
+    table.leave("podA", "vm2");
+    CHECK(table.join("podC", "vm1", std::nullopt, policy()).slot == 0);  // podA's, free again
+    const GroupTable copy = GroupTable::from_json(table.to_json());
+    CHECK(copy.find("podB")->slot == 1);
+    CHECK(copy.find("podC")->slot == 0);
+
+    json old = table.to_json();
+    for (auto& group : old) group.erase("slot");
+    const GroupTable migrated = GroupTable::from_json(old);
+    CHECK(migrated.find("podB")->slot != migrated.find("podC")->slot);
+    json clash = table.to_json();
+    clash[0]["slot"] = clash[1]["slot"];
+    CHECK_THROWS_WITH(GroupTable::from_json(clash), Catch::Contains("held by another group"));
 }

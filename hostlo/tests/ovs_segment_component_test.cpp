@@ -31,23 +31,24 @@ struct Lab {
 
 TEST_CASE("a group is a labelled bridge of its own - members sit only on their group's bridge - removal takes all") {
     Lab lab;
-    const std::string bridge_a = OvsSegment::bridge_of("podA"), bridge_b = OvsSegment::bridge_of("podB");
-    CHECK(bridge_a.size() <= 15);
-    CHECK(bridge_a != bridge_b);
+    const Group pod_a{"podA", {}, {"vm1"}, 0}, pod_b{"podB", {}, {"vm1"}, 1};
+    const std::string bridge_a = OvsSegment::bridge_of(pod_a), bridge_b = OvsSegment::bridge_of(pod_b);
+    CHECK(bridge_a == "bfhl-0");
+    CHECK(bridge_b == "bfhl-1");
 
-    lab.segment.ensure_group("podA");
-    lab.segment.ensure_group("podA");  // idempotent
-    lab.segment.ensure_group("podB");
+    lab.segment.ensure_group(pod_a);
+    lab.segment.ensure_group(pod_a);  // idempotent
+    lab.segment.ensure_group(pod_b);
     CHECK(testing::trim_end(lab.sandbox.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group=podA")) == bridge_a);
     CHECK(testing::trim_end(lab.sandbox.vsctl("get Bridge " + bridge_a + " datapath_type")) == "netdev");
 
     lab.make_device("bfta1");
     lab.make_device("bfta2");
     lab.make_device("bftb1");
-    lab.segment.add_member("podA", "bfta1", {{"brfusion-vm", "vm1"}});
-    lab.segment.add_member("podA", "bfta2", {{"brfusion-vm", "vm2"}});
-    lab.segment.add_member("podA", "bfta2", {{"brfusion-vm", "vm2"}});  // idempotent
-    lab.segment.add_member("podB", "bftb1", {{"brfusion-vm", "vm1"}});
+    lab.segment.add_member(pod_a, "bfta1", {{"brfusion-vm", "vm1"}});
+    lab.segment.add_member(pod_a, "bfta2", {{"brfusion-vm", "vm2"}});
+    lab.segment.add_member(pod_a, "bfta2", {{"brfusion-vm", "vm2"}});  // idempotent
+    lab.segment.add_member(pod_b, "bftb1", {{"brfusion-vm", "vm1"}});
     CHECK(testing::trim_end(lab.sandbox.vsctl("port-to-br bfta1")) == bridge_a);
     CHECK(testing::trim_end(lab.sandbox.vsctl("port-to-br bftb1")) == bridge_b);
     CHECK(testing::trim_end(lab.sandbox.vsctl("--bare --columns=name find Interface external_ids:brfusion-hostlo-group=podB")) == "bftb1");
@@ -56,12 +57,12 @@ TEST_CASE("a group is a labelled bridge of its own - members sit only on their g
     CHECK(lab.sandbox.in_netns("ip -4 addr show dev " + bridge_a).find("inet ") == std::string::npos);
 
     const auto groups = lab.segment.groups();
-    CHECK(groups.at("podA") == std::set<std::string>{"bfta1", "bfta2"});
-    CHECK(groups.at("podB") == std::set<std::string>{"bftb1"});
+    CHECK(groups.at("podA") == SegmentState{bridge_a, {"bfta1", "bfta2"}});
+    CHECK(groups.at("podB") == SegmentState{bridge_b, {"bftb1"}});
 
-    lab.segment.remove_member("bfta2");
-    lab.segment.remove_member("bfta2");  // idempotent
-    CHECK(lab.segment.groups().at("podA") == std::set<std::string>{"bfta1"});
+    lab.segment.remove_member("podA", "bfta2");
+    lab.segment.remove_member("podA", "bfta2");  // idempotent
+    CHECK(lab.segment.groups().at("podA").members == std::set<std::string>{"bfta1"});
 
     lab.segment.remove_group("podA");
     lab.segment.remove_group("podA");  // idempotent
@@ -71,20 +72,40 @@ TEST_CASE("a group is a labelled bridge of its own - members sit only on their g
     CHECK(lab.segment.groups().count("podB") == 1);
 }
 
-TEST_CASE("a member port on another group's bridge is refused with OVS's reason - an unknown backend too") {
+TEST_CASE("groups never share a segment - another group's bridge and ports are left alone, with a reason") {
     Lab lab;
-    lab.segment.ensure_group("podA");
-    lab.segment.ensure_group("podB");
+    // The names that collided when bridges were named by a 32-bit hash of the group.
+    const Group first{"pod1039599", {}, {"vm1"}, 0}, second{"pod1222382", {}, {"vm2"}, 1};
+    lab.segment.ensure_group(first);
+    lab.segment.ensure_group(second);
+    CHECK(lab.segment.groups().size() == 2);
     lab.make_device("bftx1");
-    lab.segment.add_member("podA", "bftx1", {});
+    lab.segment.add_member(first, "bftx1", {});
     try {
-        lab.segment.add_member("podB", "bftx1", {});
-        FAIL("a port of podA joined podB");
+        lab.segment.add_member(second, "bftx1", {});
+        FAIL("a port of pod1039599 joined pod1222382");
     } catch (const HostloError& e) {
         CHECK(e.kind() == ErrorKind::Backend);
         CHECK_THAT(e.what(), Catch::StartsWith("Open vSwitch: "));
     }
-    CHECK(testing::trim_end(lab.sandbox.vsctl("port-to-br bftx1")) == OvsSegment::bridge_of("podA"));
+    try {
+        lab.segment.remove_member("pod1222382", "bftx1");
+        FAIL("pod1222382 removed a port of pod1039599");
+    } catch (const HostloError& e) {
+        CHECK(e.kind() == ErrorKind::Conflict);
+        CHECK(std::string(e.what()) == "port bftx1 on bridge bfhl-0 is not a member of Hostlo group pod1222382 but of pod1039599; left alone");
+    }
+    lab.segment.remove_group("pod1222382");  // only its own bridge goes
+    CHECK(testing::trim_end(lab.sandbox.vsctl("port-to-br bftx1")) == "bfhl-0");
+    // A slot whose bridge belongs to another group (a journal that lost track) is refused, not taken.
+    const Group stale{"podZ", {}, {"vm1"}, 0};
+    try {
+        lab.segment.ensure_group(stale);
+        FAIL("podZ took pod1039599's bridge");
+    } catch (const HostloError& e) {
+        CHECK(e.kind() == ErrorKind::Conflict);
+        CHECK_THAT(e.what(), Catch::Contains("bridge bfhl-0 for Hostlo group podZ exists already, for Hostlo group pod1039599"));
+    }
     CHECK_THROWS_WITH(make_segment("kmod", lab.client), Catch::Contains("hostlo kernel module"));
     CHECK_THROWS_AS(make_segment("bogus", lab.client), HostloError);
 }

@@ -34,6 +34,7 @@
 
 using namespace brfusion;
 using namespace brfusion::shim;
+using brfusion::shim::test::net;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -67,7 +68,7 @@ Samples measure(const testing::OvsSandbox& host, const nlohmann::json& vm, int r
         const auto refill_start = Clock::now();
         if (shim.balance_warm_pool()) samples.refill.push_back(ms_since(refill_start));
         const auto start = Clock::now();
-        const AttachedNic nic = shim.attach(vm["name"], "lab");
+        const AttachedNic nic = shim.attach(vm["name"], net("lab"));
         samples.attach.push_back(ms_since(start));
         while (!guest_has(nic.mac)) std::this_thread::sleep_for(std::chrono::milliseconds(2));
         samples.visible.push_back(ms_since(start));

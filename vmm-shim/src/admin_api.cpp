@@ -16,7 +16,7 @@ json nic_json(const NicRecord& nic) {
     const bool ready_spare = nic.spare && nic.phase == NicPhase::Attached;
     return {{"endpoint", nic.endpoint},
             {"vm", nic.vm},
-            {"network", nic.network},
+            {"network", nic.network.wire()},
             {"mac", nic.mac},
             {"ip", nic.spare ? "" : nic.ip.str()},
             {"port", nic.host_if},
@@ -37,7 +37,7 @@ json vm_json(const NicManager& nics, const VmConfig& vm, std::size_t nic_count) 
 
 json network_json(const NicManager& nics, const HostNetwork& network) {
     json leases = json::array();
-    for (const auto& lease : nics.leases(network.name)) leases.push_back({{"ip", lease.address.str()}, {"owner", lease.owner}});
+    for (const auto& lease : nics.leases(NetworkRef::host_network(network.name))) leases.push_back({{"ip", lease.address.str()}, {"owner", lease.owner.str()}});
     json result = to_json(network);
     result["gateway_port"] = NicManager::gateway_port(network);
     result["leases"] = leases;
@@ -56,7 +56,7 @@ json group_json(const NicManager& nics, const hostlo::Group& group) {
     }
     return {{"name", group.name},
             {"subnet", group.subnet.str()},
-            {"network", NicManager::hostlo_network(group.name)},
+            {"network", NicManager::hostlo_network(group.name).wire()},
             {"segment", nics.hostlo_segment(group.name)},
             {"members", members}};
 }

@@ -6,7 +6,9 @@
 #include "brfusion/shim/error.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <set>
+#include <tuple>
 
 namespace brfusion::shim {
 
@@ -39,6 +41,31 @@ T get(const json& object, const std::string& path, const char* key, std::optiona
     } catch (const json::exception&) {
         refuse(path + "." + key, "has the wrong type (" + found->dump() + ")");
     }
+}
+
+VmQuotas parse_quotas(const json& object, const std::string& path) {
+    reject_unknown_keys(object, path, {"nics", "reservations", "published_ports", "hostlo_groups", "requests_in_flight"});
+    VmQuotas quotas;
+    for (auto [key, value, floor] : {std::tuple{"nics", &quotas.nics, 0}, std::tuple{"reservations", &quotas.reservations, 0},
+                                     std::tuple{"published_ports", &quotas.published_ports, 0}, std::tuple{"hostlo_groups", &quotas.hostlo_groups, 0},
+                                     std::tuple{"requests_in_flight", &quotas.requests_in_flight, 1}}) {
+        *value = get<int>(object, path, key, *value);
+        if (*value < floor || *value > 65535) refuse(path + "." + key, std::to_string(*value) + " is outside " + std::to_string(floor) + "-65535");
+    }
+    return quotas;
+}
+
+PortRange parse_port_range(const std::string& text, const std::string& path) {
+    PortRange range;
+    const auto dash = text.find('-');
+    const auto number = [&](std::string_view digits, int& out) {
+        const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
+        return !digits.empty() && error == std::errc() && end == digits.data() + digits.size();
+    };
+    if (dash == std::string::npos || !number(std::string_view(text).substr(0, dash), range.first) ||
+        !number(std::string_view(text).substr(dash + 1), range.last) || range.first < 1 || range.last > 65535 || range.first > range.last)
+        refuse(path, "'" + text + "' is not a port range FIRST-LAST within 1-65535 (like 1024-65535)");
+    return range;
 }
 
 std::string name_of(const json& object, const std::string& path) {
@@ -87,7 +114,7 @@ HostNetwork parse_network(const json& object, const std::string& path) {
 
 VmConfig parse_vm(const json& object, const std::string& path) {
     reject_unknown_keys(object, path, {"name", "backend", "netns", "qmp", "domain", "libvirt_uri", "networks", "channel", "warm_pool",
-                                      "hostlo_groups"});
+                                      "hostlo_groups", "quotas", "host_ports"});
     VmConfig vm;
     vm.name = name_of(object, path);
     vm.backend = get<std::string>(object, path, "backend", std::optional<std::string>("netns"));
@@ -118,6 +145,8 @@ VmConfig parse_vm(const json& object, const std::string& path) {
         if (pattern != "*" && !is_valid_name(name))
             refuse(path + ".hostlo_groups", "'" + pattern + "' is neither a group name ([A-Za-z0-9._-]) nor such a prefix ending in '*'");
     }
+    if (object.contains("quotas")) vm.quotas = parse_quotas(object["quotas"], path + ".quotas");
+    if (object.contains("host_ports")) vm.host_ports = parse_port_range(get<std::string>(object, path, "host_ports"), path + ".host_ports");
     return vm;
 }
 
@@ -162,6 +191,9 @@ json to_json(const VmConfig& vm) {
     if (!vm.libvirt_uri.empty()) object["libvirt_uri"] = vm.libvirt_uri;
     if (!vm.warm_pool.empty()) object["warm_pool"] = vm.warm_pool;
     if (!vm.hostlo_groups.empty()) object["hostlo_groups"] = vm.hostlo_groups;
+    object["quotas"] = {{"nics", vm.quotas.nics}, {"reservations", vm.quotas.reservations}, {"published_ports", vm.quotas.published_ports},
+                        {"hostlo_groups", vm.quotas.hostlo_groups}, {"requests_in_flight", vm.quotas.requests_in_flight}};
+    object["host_ports"] = vm.host_ports.str();
     return object;
 }
 
@@ -193,12 +225,15 @@ void validate(const ShimConfig& config) {
 }
 
 ShimConfig parse_config(const json& object) try {
-    reject_unknown_keys(object, "", {"bridge", "ovsdb", "host_netns", "uplink", "state_dir", "run_dir", "admin_socket", "networks", "vms", "hostlo"});
+    reject_unknown_keys(object, "", {"bridge", "ovsdb", "host_netns", "uplink", "publish_interfaces", "state_dir", "run_dir", "admin_socket",
+                                     "networks", "vms", "hostlo"});
     ShimConfig config;
     config.bridge = get<std::string>(object, "", "bridge", config.bridge);
     config.ovsdb = get<std::string>(object, "", "ovsdb", config.ovsdb);
     config.host_netns = get<std::string>(object, "", "host_netns", config.host_netns);
     config.uplink = get<std::string>(object, "", "uplink", config.uplink);
+    config.publish_interfaces = get<std::vector<std::string>>(object, "", "publish_interfaces", std::vector<std::string>{});
+    if (!object.contains("publish_interfaces") && !config.uplink.empty()) config.publish_interfaces = {config.uplink};
     config.state_dir = get<std::string>(object, "", "state_dir", config.state_dir);
     config.run_dir = get<std::string>(object, "", "run_dir", config.run_dir);
     config.admin_socket = get<std::string>(object, "", "admin_socket", config.run_dir + "/shim.sock");

@@ -8,7 +8,7 @@
 namespace brfusion::shim {
 
 std::string describe(const PublishedPort& port) {
-    return port.protocol + " " + port.host_ip.value_or("0.0.0.0") + ":" + std::to_string(port.host_port) + " -> " +
+    return port.protocol + " " + (port.host_ip ? port.host_ip->str() : "0.0.0.0") + ":" + std::to_string(port.host_port) + " -> " +
            std::to_string(port.container_port);
 }
 
@@ -22,10 +22,15 @@ std::string set_of(const std::vector<std::string>& names) {
     return "{ " + set + " }";
 }
 
-std::string dnat_rule(const FirewallRules::Forward& forward) {
+// The DNAT of one published port, or "" when the host has none of the addresses it asks for.
+std::string dnat_rule(const FirewallRules::Forward& forward, const std::vector<Ipv4>& publish_addresses) {
     const PublishedPort& port = forward.port;
-    return std::string(port.host_ip ? "ip daddr " + *port.host_ip : "fib daddr type local") + " " + port.protocol + " dport " +
-           std::to_string(port.host_port) + " dnat to " + forward.container_ip.str() + ":" + std::to_string(port.container_port);
+    std::string addresses;
+    for (const auto& address : publish_addresses)
+        if (!port.host_ip || *port.host_ip == address) addresses += (addresses.empty() ? "" : ", ") + address.str();
+    if (addresses.empty()) return "";
+    return "ip daddr { " + addresses + " } " + port.protocol + " dport " + std::to_string(port.host_port) + " dnat to " + forward.container_ip.str() + ":" +
+           std::to_string(port.container_port);
 }
 
 }  // namespace
@@ -36,9 +41,12 @@ std::string render_nftables(const FirewallRules& rules) {
     // whole script as one transaction.
     out << "table ip brfusion\ndelete table ip brfusion\ntable ip brfusion {\n";
     out << "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n";
-    for (const auto& forward : rules.published) out << "    " << dnat_rule(forward) << "\n";
+    std::string dnats;
+    for (const auto& forward : rules.published)
+        if (const std::string rule = dnat_rule(forward, rules.publish_addresses); !rule.empty()) dnats += "    " + rule + "\n";
+    out << dnats;
     out << "  }\n  chain output {\n    type nat hook output priority -100; policy accept;\n";
-    for (const auto& forward : rules.published) out << "    " << dnat_rule(forward) << "\n";
+    out << dnats;
     out << "  }\n  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n";
     std::vector<std::string> gateways;
     for (const auto& network : rules.networks) gateways.push_back(network.gateway_port);

@@ -14,16 +14,9 @@ namespace {
 
 using Handler = std::function<json(NicManager&, const std::string& vm, const json& params)>;
 
-std::optional<Ipv4> address_of(const std::optional<std::string>& text) {
-    if (!text) return std::nullopt;
-    auto ip = Ipv4::parse(*text);
-    if (!ip) throw ShimError(ErrorKind::BadRequest, "'" + *text + "' is not an IPv4 address");
-    return ip;
-}
-
 json attach(NicManager& nics, const std::string& vm, const json& params) {
     const auto p = params.get<guest::AttachParams>();
-    const AttachedNic nic = nics.attach(vm, p.network, address_of(p.ip));
+    const AttachedNic nic = nics.attach(vm, p.network, p.ip);
     return guest::AttachResult{nic.endpoint, nic.mac, nic.guest_if, nic.ip.str(), nic.prefix_length, nic.gateway.str(), nic.mtu, nic.pci};
 }
 
@@ -37,7 +30,7 @@ json list(NicManager& nics, const std::string& vm, const json& params) {
     std::vector<guest::NicInfo> result;
     for (const auto& nic : nics.nics(vm))
         if (!nic.spare)  // the host's, until an attach claims it
-            result.push_back({nic.endpoint, nic.network, nic.mac, nic.ip.str(), phase_name(nic.phase), nic.published});
+            result.push_back({nic.endpoint, nic.network.wire(), nic.mac, nic.ip.str(), phase_name(nic.phase), nic.published});
     return {{"nics", result}};
 }
 
@@ -56,7 +49,7 @@ json pools(NicManager& nics, const std::string& vm, const json& params) {
 
 json request_address(NicManager& nics, const std::string& vm, const json& params) {
     const auto p = params.get<guest::AddressParams>();
-    const Ipv4 ip = nics.reserve_address(vm, p.network, address_of(p.ip));
+    const Ipv4 ip = nics.reserve_address(vm, p.network, p.ip);
     const HostNetwork network = nics.allowed_network(vm, p.network);
     return guest::AddressInfo{ip.str(), network.subnet.length, network.gateway.str()};
 }
@@ -64,7 +57,7 @@ json request_address(NicManager& nics, const std::string& vm, const json& params
 json release_address(NicManager& nics, const std::string& vm, const json& params) {
     const auto p = params.get<guest::AddressParams>();
     if (!p.ip) throw std::invalid_argument("missing field 'ip'");
-    nics.release_address(vm, p.network, *address_of(p.ip));
+    nics.release_address(vm, p.network, *p.ip);
     return json::object();
 }
 
@@ -80,10 +73,7 @@ json unpublish(NicManager& nics, const std::string& vm, const json& params) {
 
 json join_hostlo(NicManager& nics, const std::string& vm, const json& params) {
     const auto p = params.get<guest::HostloParams>();
-    std::optional<Ipv4Prefix> subnet;
-    if (p.subnet && !(subnet = Ipv4Prefix::parse(*p.subnet)))
-        throw ShimError(ErrorKind::BadRequest, "'" + *p.subnet + "' is not an IPv4 prefix with zero host bits (like 100.127.0.16/28)");
-    return pool_info(nics.join_hostlo(vm, p.group, subnet));
+    return pool_info(nics.join_hostlo(vm, p.group, p.subnet));
 }
 
 json leave_hostlo(NicManager& nics, const std::string& vm, const json& params) {
@@ -112,30 +102,30 @@ const std::map<std::string, Handler>& routes() {
 
 }  // namespace
 
-std::optional<json> handle_guest_message(NicManager& nics, const std::string& vm, const json& message) {
-    const bool is_request = message.is_object() && message.contains("id");
-    const json id = is_request ? message["id"] : json();
-    if (!message.is_object() || message.value("jsonrpc", "") != "2.0" || !message.contains("method") || !message["method"].is_string() ||
-        (id.is_object() || id.is_array() || id.is_boolean()))
-        return guest::make_error(id, guest::kInvalidRequest, "not a JSON-RPC 2.0 request (needs jsonrpc \"2.0\", a method and an id)");
-    const std::string method = message["method"];
-    const auto route = routes().find(method);
+std::optional<json> handle_guest_request(NicManager& nics, const std::string& vm, const guest::Request& request) {
+    const auto route = routes().find(request.method);
     json response;
     if (route == routes().end()) {
         std::string known;
         for (const auto& [name, handler] : routes()) known += (known.empty() ? "" : ", ") + name;
-        response = guest::make_error(id, guest::kMethodNotFound, "unknown method '" + method + "' (known: " + known + ")");
+        response = guest::make_error(request.id, guest::kMethodNotFound, "unknown method " + guest::printable(request.method) + " (known: " + known + ")");
     } else {
         try {
-            response = guest::make_result(id, route->second(nics, vm, message.value("params", json::object())));
+            response = guest::make_result(request.id, route->second(nics, vm, request.params));
         } catch (const ShimError& e) {
-            response = guest::make_error(id, jsonrpc_code(e.kind()), e.what(), kind_name(e.kind()));
+            response = guest::make_error(request.id, jsonrpc_code(e.kind()), e.what(), kind_name(e.kind()));
         } catch (const std::exception& e) {  // malformed params (from_json)
-            response = guest::make_error(id, guest::kInvalidParams, method + ": " + e.what(), kind_name(ErrorKind::BadRequest));
+            response = guest::make_error(request.id, guest::kInvalidParams, request.method + ": " + e.what(), kind_name(ErrorKind::BadRequest));
         }
     }
-    if (!is_request) return std::nullopt;
+    if (request.notification) return std::nullopt;
     return response;
+}
+
+std::optional<json> handle_guest_line(NicManager& nics, const std::string& vm, std::string_view line) {
+    guest::ParsedLine parsed = guest::parse_request_line(line);
+    if (!parsed.request) return std::move(parsed.error);
+    return handle_guest_request(nics, vm, *parsed.request);
 }
 
 }  // namespace brfusion::shim

@@ -13,7 +13,9 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <thread>
 
 namespace brfusion::shim::tools {
@@ -117,6 +119,20 @@ int open_tap(const std::string& netns, const std::string& name) {
     });
     if (tap < 0) throw ShimError(ErrorKind::Backend, failure);
     return tap;
+}
+
+std::string read_in_netns(const std::string& netns, const std::string& path) {
+    std::string text;
+    const std::string failure = in_netns(netns, [&]() -> std::string {
+        std::ifstream file(path);
+        if (!file) return "cannot read " + path + ": " + std::strerror(errno);
+        std::ostringstream contents;
+        contents << file.rdbuf();
+        text = contents.str();
+        return "";
+    });
+    if (!failure.empty()) throw ShimError(ErrorKind::Backend, failure);
+    return text;
 }
 
 void disable_tx_offload(const std::string& netns, const std::string& name) { run(netns, {"ethtool", "-K", name, "tx", "off"}); }

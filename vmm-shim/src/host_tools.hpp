@@ -27,6 +27,9 @@ void keep_out_of_host_stack(const std::string& netns, const std::string& name);
 // An fd attached to the existing TAP `name` in `netns` (no packet info, no vnet header), to hand
 // to a VMM; the caller closes it. The netns is entered on a thread of its own, never the caller's.
 int open_tap(const std::string& netns, const std::string& name);
+// The contents of `path` (a /proc file) as a thread in `netns` sees it: /proc/thread-self/net/...
+// and /proc/sys/net/... show that namespace's tables and settings.
+std::string read_in_netns(const std::string& netns, const std::string& path);
 // TX checksum offload off: OVS's userspace datapath forwards TCP from such a device only then.
 void disable_tx_offload(const std::string& netns, const std::string& name);
 

@@ -34,14 +34,14 @@ void Ipam::remove_pool(const std::string& network) {
     if (found == pools_.end()) return;
     if (!found->second.leases.empty()) {
         std::string holders;
-        for (const auto& [address, owner] : found->second.leases) holders += (holders.empty() ? "" : ", ") + owner;
+        for (const auto& [address, owner] : found->second.leases) holders += (holders.empty() ? "" : ", ") + owner.str();
         throw ShimError(ErrorKind::Conflict, "host network " + network + " still has " + std::to_string(found->second.leases.size()) +
                                                  " address(es) in use (" + holders + "); detach them first");
     }
     pools_.erase(found);
 }
 
-Ipv4 Ipam::allocate(const std::string& network, const std::string& owner, std::optional<Ipv4> requested) {
+Ipv4 Ipam::allocate(const std::string& network, const LeaseOwner& owner, std::optional<Ipv4> requested) {
     Pool& p = pool(network);
     auto reserved = [&](Ipv4 a) { return a == p.subnet.network || a == p.subnet.broadcast() || a == p.gateway; };
     if (requested) {
@@ -50,7 +50,7 @@ Ipv4 Ipam::allocate(const std::string& network, const std::string& owner, std::o
         if (reserved(*requested))
             throw ShimError(ErrorKind::BadRequest, requested->str() + " is reserved in host network " + network + " (network, broadcast or gateway)");
         if (auto holder = p.leases.find(requested->value); holder != p.leases.end())
-            throw ShimError(ErrorKind::Conflict, requested->str() + " in host network " + network + " is already in use by " + holder->second);
+            throw ShimError(ErrorKind::Conflict, requested->str() + " in host network " + network + " is already in use by " + holder->second.str());
         p.leases[requested->value] = owner;
         return *requested;
     }
@@ -83,11 +83,44 @@ std::optional<Lease> Ipam::lease(const std::string& network, Ipv4 address) const
     return found == p.leases.end() ? std::nullopt : std::optional(Lease{address, found->second});
 }
 
+std::vector<std::pair<std::string, Lease>> Ipam::reservations() const {
+    std::vector<std::pair<std::string, Lease>> result;
+    for (const auto& [network, p] : pools_)
+        for (const auto& [address, owner] : p.leases)
+            if (owner.is_reservation()) result.push_back({network, {Ipv4{address}, owner}});
+    return result;
+}
+
+namespace {
+
+json owner_json(const LeaseOwner& owner) {
+    json entry = {{"vm", owner.vm}};
+    if (owner.endpoint) entry["endpoint"] = *owner.endpoint;
+    else entry["reserved_at"] = owner.reserved_at;
+    return entry;
+}
+
+LeaseOwner owner_from_json(const json& entry) {
+    if (entry.is_string()) {  // "VM/ENDPOINT" or "VM/reserved", as earlier versions wrote it
+        const std::string text = entry.get<std::string>();
+        const auto slash = text.rfind('/');
+        if (slash == std::string::npos) throw std::invalid_argument("a lease owner '" + text + "' is not VM/ENDPOINT");
+        const std::string vm = text.substr(0, slash), rest = text.substr(slash + 1);
+        return rest == "reserved" ? LeaseOwner::reservation(vm, 0) : LeaseOwner::nic(vm, rest);
+    }
+    LeaseOwner owner{entry.at("vm").get<std::string>(), std::nullopt, 0};
+    if (entry.contains("endpoint")) owner.endpoint = entry.at("endpoint").get<std::string>();
+    else owner.reserved_at = entry.at("reserved_at").get<std::int64_t>();
+    return owner;
+}
+
+}  // namespace
+
 json Ipam::to_json() const {
     json state = json::object();
     for (const auto& [network, p] : pools_) {
         json leases = json::object();
-        for (const auto& [address, owner] : p.leases) leases[Ipv4{address}.str()] = owner;
+        for (const auto& [address, owner] : p.leases) leases[Ipv4{address}.str()] = owner_json(owner);
         state[network] = {{"subnet", p.subnet.str()}, {"gateway", p.gateway.str()}, {"cursor", Ipv4{p.cursor}.str()}, {"leases", leases}};
     }
     return state;
@@ -104,7 +137,11 @@ Ipam Ipam::from_json(const json& state) {
         for (const auto& [address, owner] : p.at("leases").items()) {
             auto parsed = Ipv4::parse(address);
             if (!parsed) throw ShimError(ErrorKind::BadRequest, "the IPAM state of " + network + " has a bad address " + address);
-            pool.leases[parsed->value] = owner.get<std::string>();
+            try {
+                pool.leases[parsed->value] = owner_from_json(owner);
+            } catch (const std::exception& e) {
+                throw ShimError(ErrorKind::BadRequest, "the IPAM state of " + network + " has a bad lease of " + address + ": " + e.what());
+            }
         }
         ipam.pools_[network] = std::move(pool);
     }

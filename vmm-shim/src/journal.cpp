@@ -44,7 +44,10 @@ ShimState Journal::load() const {
         for (const auto& nic : state.at("nics")) {
             auto ip = Ipv4::parse(nic.at("ip").get<std::string>());
             if (!ip) throw std::invalid_argument("bad address " + nic.at("ip").dump());
-            NicRecord record{nic.at("endpoint"), nic.at("vm"), nic.at("network"), nic.at("mac"), *ip, nic.at("host_if"), nic.value("pci", ""),
+            auto network = guest::NetworkRef::parse(nic.at("network").get<std::string>());
+            if (!network) throw std::invalid_argument("bad network " + nic.at("network").dump());
+            if (!guest::is_endpoint_id(nic.at("endpoint").get<std::string>())) throw std::invalid_argument("bad endpoint " + nic.at("endpoint").dump());
+            NicRecord record{nic.at("endpoint"), nic.at("vm"), *network, nic.at("mac"), *ip, nic.at("host_if"), nic.value("pci", ""),
                              parse_phase(nic.at("phase")), nic.value("published", json::array()).get<std::vector<PublishedPort>>(),
                              nic.value("spare", false)};
             result.nics[record.endpoint] = std::move(record);
@@ -62,7 +65,7 @@ ShimState Journal::load() const {
 void Journal::save(const ShimState& state) {
     json nics = json::array();
     for (const auto& [endpoint, nic] : state.nics)
-        nics.push_back({{"endpoint", nic.endpoint}, {"vm", nic.vm}, {"network", nic.network}, {"mac", nic.mac}, {"ip", nic.ip.str()},
+        nics.push_back({{"endpoint", nic.endpoint}, {"vm", nic.vm}, {"network", nic.network.wire()}, {"mac", nic.mac}, {"ip", nic.ip.str()},
                         {"host_if", nic.host_if}, {"pci", nic.pci}, {"phase", phase_name(nic.phase)}, {"published", nic.published}, {"spare", nic.spare}});
     json networks = json::array(), vms = json::array();
     for (const auto& network : state.added_networks) networks.push_back(to_json(network));

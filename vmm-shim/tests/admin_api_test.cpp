@@ -31,7 +31,7 @@ struct Admin {
 
 TEST_CASE("admin: list and show VMs - networks - NICs - doctor") {
     Admin admin;
-    const AttachedNic nic = admin.rig.manager->attach("vm1", "lab");
+    const AttachedNic nic = admin.rig.manager->attach("vm1", net("lab"));
     const auto vms = admin("GET", "/v1/vms");
     CHECK(vms.status == 200);
     REQUIRE(vms.body.size() == 2);
@@ -102,7 +102,7 @@ TEST_CASE("admin: Hostlo groups - list and show with members and their NICs - an
     CHECK(groups.body[0]["name"] == "podA");
     CHECK(groups.body[0]["subnet"] == "192.0.2.128/28");
     CHECK(groups.body[0]["network"] == "hostlo:podA");
-    CHECK(groups.body[0]["segment"] == "fake-podA");
+    CHECK(groups.body[0]["segment"] == "seg-0");  // its slot's
     const auto group = admin("GET", "/v1/hostlo/podA").body;
     REQUIRE(group["members"].size() == 2);
     CHECK(group["members"][0]["vm"] == "vm1");

@@ -138,6 +138,7 @@ TEST_CASE("brfusion-shim: guest channels - admin API - restart keeps NICs") {
 
 TEST_CASE("brfusionctl: networks and VMs added at run time are served - kept across a restart - removed cleanly") {
     testing::OvsSandbox host;
+    host.add_stub_uplink("up0", "192.0.2.1/24");  // no uplink in the config: ports are published on every address but brfusion's own
     testing::Netns vm3;
     const std::string dir = "/tmp/brfusion-daemon-test-" + std::to_string(::getpid());
     std::filesystem::remove_all(dir);
@@ -171,7 +172,7 @@ TEST_CASE("brfusionctl: networks and VMs added at run time are served - kept acr
     const std::string doctor = testing::run_checked(ctl + " doctor");  // exit 0: every check passes
     CHECK_THAT(doctor, Catch::Contains("nftables table ip brfusion") && Catch::Contains("1 published port(s)") &&
                            Catch::Contains("1 container port(s) secured"));
-    CHECK_THAT(host.in_netns("nft list table ip brfusion"), Catch::Contains("dnat to " + nic.ip + ":80"));
+    CHECK_THAT(host.in_netns("nft list table ip brfusion"), Catch::Contains("ip daddr 192.0.2.1 tcp dport 8080 dnat to " + nic.ip + ":80"));
 
     // Removing the VM detaches its NIC, withdraws its port and closes its channel.
     CHECK(testing::run(ctl + " network rm extra").exit_code == 1);  // still used by vm3

@@ -5,12 +5,16 @@
 #include "brfusion/shim/backend.hpp"
 #include "brfusion/shim/error.hpp"
 #include "brfusion/shim/firewall.hpp"
+#include "brfusion/shim/host_stack.hpp"
 #include "brfusion/shim/host_switch.hpp"
 #include "brfusion/shim/nic_manager.hpp"
+#include "net.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -21,15 +25,21 @@
 
 namespace brfusion::shim::test {
 
-// Counts the steps taken against the fakes and fails those numbered in `failing`.
+// Counts the steps taken against the fakes and fails those numbered in `failing`. Its lock is
+// the fakes' own: every fake holds it while it works, so that the shim may call them from
+// several threads (each VM's backend calls run on the thread of the request).
 struct FaultPlan {
     int steps = 0;
     std::set<int> failing;
+    std::recursive_mutex mutex;
+    std::unique_lock<std::recursive_mutex> hold() { return std::unique_lock(mutex); }
     void fail(std::set<int> steps_to_fail) {
+        auto held = hold();
         steps = 0;
         failing = std::move(steps_to_fail);
     }
     void step(const std::string& what) {
+        auto held = hold();
         if (failing.count(++steps)) throw ShimError(ErrorKind::Backend, "injected failure at step " + std::to_string(steps) + " (" + what + ")");
     }
 };
@@ -38,20 +48,24 @@ struct FakeHostSwitch : HostSwitch {
     explicit FakeHostSwitch(FaultPlan& faults) : plan(faults) {}
     void ensure_bridge() override { plan.step("ensure_bridge"); }
     void add_port(const std::string& name, int tag, const Labels& labels) override {
+        auto held = plan.hold();
         plan.step("add_port " + name);
         ports[name] = labels;
         tags[name] = tag;
     }
     void remove_port(const std::string& name) override {
+        auto held = plan.hold();
         plan.step("remove_port " + name);
         ports.erase(name);
         gateways.erase(name);
     }
     void remove_label(const std::string& port, const std::string& key) override {
+        auto held = plan.hold();
         plan.step("remove_label " + port);
         if (ports.count(port)) ports[port].erase(key);
     }
     std::map<std::string, std::string> ports_labelled(const std::string& key) override {
+        auto held = plan.hold();
         std::map<std::string, std::string> result;
         for (const auto& [name, labels] : ports)
             if (labels.count(key)) result[name] = labels.at(key);
@@ -60,26 +74,31 @@ struct FakeHostSwitch : HostSwitch {
         return result;
     }
     void ensure_gateway(const std::string& port, int, const Labels& labels, const std::string& address, int) override {
+        auto held = plan.hold();
         plan.step("ensure_gateway " + port);
         gateways[port] = address;
         gateway_labels[port] = labels;
     }
     void secure_port(const std::string& port, const PortSecurity& allowed) override {
+        auto held = plan.hold();
         plan.step("secure_port " + port);
         if (!ports.count(port)) throw ShimError(ErrorKind::Backend, "secure_port on a missing port");
         security[port] = allowed.mac + " " + (allowed.ip ? allowed.ip->str() : "nothing");
     }
     void unsecure_port(const std::string& port) override {
+        auto held = plan.hold();
         plan.step("unsecure_port " + port);
         security.erase(port);
     }
     std::set<std::string> secured_ports(const std::set<std::string>& among) override {
+        auto held = plan.hold();
         std::set<std::string> result;
         for (const auto& port : among)
             if (security.count(port)) result.insert(port);
         return result;
     }
     int prune_port_security(const std::set<std::string>& keep) override {
+        auto held = plan.hold();
         return static_cast<int>(std::erase_if(security, [&](const auto& entry) { return !keep.count(entry.first); }));
     }
     FaultPlan& plan;
@@ -90,41 +109,57 @@ struct FakeHostSwitch : HostSwitch {
     std::map<std::string, std::string> security;  // port -> "MAC IP", or "MAC nothing" for a spare
 };
 
-// Hostlo segments in memory: group -> member port -> its labels.
+// Hostlo segments in memory: group -> member port -> its labels, and the name of each segment
+// ("seg-SLOT"), so that a segment made for another slot shows.
 struct FakeSegment : hostlo::Segment {
     explicit FakeSegment(FaultPlan& faults) : plan(faults) {}
-    void ensure_group(const std::string& group) override {
-        plan.step("ensure_group " + group);
-        segments[group];
+    void ensure_group(const hostlo::Group& group) override {
+        auto held = plan.hold();
+        plan.step("ensure_group " + group.name);
+        if (names.count(group.name) && names[group.name] != segment_name(group)) throw ShimError(ErrorKind::Backend, "ensure_group: another segment");
+        names[group.name] = segment_name(group);
+        segments[group.name];
     }
     void remove_group(const std::string& group) override {
+        auto held = plan.hold();
         plan.step("remove_group " + group);
         segments.erase(group);
+        names.erase(group);
     }
-    void add_member(const std::string& group, const std::string& port, const hostlo::Labels& labels) override {
+    void add_member(const hostlo::Group& group, const std::string& port, const hostlo::Labels& labels) override {
+        auto held = plan.hold();
         plan.step("add_member " + port);
-        if (!segments.count(group)) throw ShimError(ErrorKind::Backend, "add_member to a missing segment");
-        segments[group][port] = labels;
+        if (!segments.count(group.name)) throw ShimError(ErrorKind::Backend, "add_member to a missing segment");
+        segments[group.name][port] = labels;
     }
-    void remove_member(const std::string& port) override {
+    void remove_member(const std::string& group, const std::string& port) override {
+        auto held = plan.hold();
         plan.step("remove_member " + port);
-        for (auto& [group, members] : segments) members.erase(port);
+        for (const auto& [other, members] : segments)
+            if (other != group && members.count(port)) throw ShimError(ErrorKind::Conflict, "remove_member: " + port + " is " + other + "'s");
+        if (segments.count(group)) segments[group].erase(port);
     }
-    std::map<std::string, std::set<std::string>> groups() override {
-        std::map<std::string, std::set<std::string>> result;
-        for (const auto& [group, members] : segments)
-            for (auto& entry = result[group]; const auto& [port, labels] : members) entry.insert(port);
+    std::map<std::string, hostlo::SegmentState> groups() override {
+        auto held = plan.hold();
+        std::map<std::string, hostlo::SegmentState> result;
+        for (const auto& [group, members] : segments) {
+            auto& entry = result[group];
+            entry.name = names[group];
+            for (const auto& [port, labels] : members) entry.members.insert(port);
+        }
         return result;
     }
-    std::string segment_name(const std::string& group) const override { return "fake-" + group; }
+    std::string segment_name(const hostlo::Group& group) const override { return "seg-" + std::to_string(group.slot); }
     FaultPlan& plan;
     std::map<std::string, std::map<std::string, hostlo::Labels>> segments;
+    std::map<std::string, std::string> names;  // group -> its segment's name
 };
 
 // Keeps the last rules applied; an injected failure keeps the previous ones (nft is atomic).
 struct FakeFirewall : HostFirewall {
     explicit FakeFirewall(FaultPlan& faults) : plan(faults) {}
     void apply(const FirewallRules& next) override {
+        auto held = plan.hold();
         plan.step("firewall apply");
         rules = next;
         ++applied;
@@ -134,21 +169,56 @@ struct FakeFirewall : HostFirewall {
     int applied = 0;
 };
 
+// The host's own stack: its addresses (eth0 192.0.2.1 by default) and the ports its processes use.
+struct FakeHostStack : HostStack {
+    std::vector<InterfaceAddress> addresses = {{"eth0", *Ipv4::parse("192.0.2.1")}};
+    std::multimap<int, PortUse> tcp, udp;
+    std::set<int> reserved;
+    std::vector<InterfaceAddress> publish_addresses(const std::vector<std::string>&, const std::set<std::string>&) override { return addresses; }
+    std::multimap<int, PortUse> used_ports(const std::string& protocol) override { return protocol == "tcp" ? tcp : udp; }
+    std::set<int> reserved_ports() override { return reserved; }
+};
+
 // What exists in all fake VMs and on the fake host.
 struct FakeWorld {
     std::set<std::string> host_devices;
     std::map<std::string, std::string> plugged;  // host_if -> VM
     std::atomic<int> slots{64};                  // NICs each VM can hold (a test may change it from its thread)
+
+    // A VM whose guest does not acknowledge unplugs: its unplug waits until release().
+    void hang(const std::string& vm) {
+        std::lock_guard lock(gate);
+        hung.insert(vm);
+    }
+    void release(const std::string& vm) {
+        {
+            std::lock_guard lock(gate);
+            hung.erase(vm);
+        }
+        released.notify_all();
+    }
+    void wait_while_hung(const std::string& vm) {
+        std::unique_lock lock(gate);
+        ++waiting;
+        released.wait(lock, [&] { return !hung.count(vm); });
+        --waiting;
+    }
+    std::mutex gate;
+    std::condition_variable released;
+    std::set<std::string> hung;
+    int waiting = 0;  // unplugs waiting now (under gate)
 };
 
 struct FakeBackend : VmmBackend {
     FakeBackend(std::string vm_name, FaultPlan& faults, FakeWorld& shared) : vm(std::move(vm_name)), plan(faults), world(shared) {}
     void create_host_device(const NicDevice& nic) override {
+        auto held = plan.hold();
         plan.step("create_host_device " + nic.host_if);
         world.host_devices.insert(nic.host_if);
     }
     // Like a real VM: the NIC has an address, and the VM lists the NICs it holds.
     std::string plug(const NicDevice& nic) override {
+        auto held = plan.hold();
         plan.step("plug " + nic.host_if);
         if (!world.host_devices.count(nic.host_if)) throw ShimError(ErrorKind::Backend, "plug without a host device");
         if (static_cast<int>(plugged_nics().size()) >= world.slots) throw ShimError(ErrorKind::Exhausted, "VM " + vm + " has no free slot");
@@ -156,16 +226,26 @@ struct FakeBackend : VmmBackend {
         return "pci-of-" + nic.host_if;
     }
     void unplug(const NicDevice& nic) override {
+        world.wait_while_hung(vm);  // outside the fakes' lock, like a real guest that takes its time
+        auto held = plan.hold();
         plan.step("unplug " + nic.host_if);
         world.plugged.erase(nic.host_if);
     }
     void delete_host_device(const NicDevice& nic) override {
+        auto held = plan.hold();
         plan.step("delete_host_device " + nic.host_if);
         world.host_devices.erase(nic.host_if);
     }
-    bool host_device_exists(const NicDevice& nic) override { return world.host_devices.count(nic.host_if) != 0; }
-    bool plugged(const NicDevice& nic) override { return world.plugged.count(nic.host_if) != 0; }
+    bool host_device_exists(const NicDevice& nic) override {
+        auto held = plan.hold();
+        return world.host_devices.count(nic.host_if) != 0;
+    }
+    bool plugged(const NicDevice& nic) override {
+        auto held = plan.hold();
+        return world.plugged.count(nic.host_if) != 0;
+    }
     std::vector<std::string> plugged_nics() override {
+        auto held = plan.hold();
         std::vector<std::string> nics;
         for (const auto& [host_if, holder] : world.plugged)
             if (holder == vm) nics.push_back(host_if);
@@ -186,18 +266,20 @@ inline ShimConfig test_config(const std::string& state_dir) {
 
 // A shim over fakes, restartable over the same journal and "outside world".
 struct Rig {
-    std::string dir = "/tmp/brfusion-nic-test-" + std::to_string(::getpid());
+    std::string dir;  // the journal's
     FaultPlan plan;
     FakeHostSwitch host{plan};
     FakeFirewall firewall{plan};
     FakeSegment segment{plan};
+    FakeHostStack stack;
     FakeWorld world;
-    ShimConfig config = test_config(dir);  // what restart() starts with
+    ShimConfig config;  // what restart() starts with
     std::unique_ptr<Journal> journal;
     std::unique_ptr<NicManager> manager;
 
-    // `adjust` changes test_config() before the first start.
-    explicit Rig(const std::function<void(ShimConfig&)>& adjust = {}) {
+    // `adjust` changes test_config() before the first start; `directory` holds the journal.
+    explicit Rig(const std::function<void(ShimConfig&)>& adjust = {}, std::string directory = "/tmp/brfusion-nic-test-" + std::to_string(::getpid()))
+        : dir(std::move(directory)), config(test_config(dir)) {
         std::filesystem::remove_all(dir);
         if (adjust) adjust(config);
         restart();
@@ -205,7 +287,7 @@ struct Rig {
     ~Rig() { std::filesystem::remove_all(dir); }
     ReconcileReport restart() {
         journal = std::make_unique<Journal>(dir);
-        manager = std::make_unique<NicManager>(config, *journal, host, firewall, segment, [this](const VmConfig& vm) {
+        manager = std::make_unique<NicManager>(config, *journal, HostServices{host, firewall, segment, stack}, [this](const VmConfig& vm) {
             return std::make_unique<FakeBackend>(vm.name, plan, world);
         });
         return manager->start();

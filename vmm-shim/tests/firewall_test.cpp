@@ -14,7 +14,9 @@ FirewallRules two_networks() {
     rules.networks = {{"bfgw100", *Ipv4Prefix::parse("198.51.100.0/24"), true, {"bfgw200"}},
                       {"bfgw200", *Ipv4Prefix::parse("203.0.113.0/24"), false, {}}};
     rules.published = {{{"tcp", std::nullopt, 8080, 80}, *Ipv4::parse("198.51.100.5")},
-                       {{"udp", "192.0.2.1", 5353, 53}, *Ipv4::parse("203.0.113.9")}};
+                       {{"udp", Ipv4::parse("192.0.2.1"), 5353, 53}, *Ipv4::parse("203.0.113.9")},
+                       {{"udp", Ipv4::parse("192.0.2.7"), 5354, 53}, *Ipv4::parse("203.0.113.9")}};  // an address the host no longer has
+    rules.publish_addresses = {*Ipv4::parse("192.0.2.1"), *Ipv4::parse("192.0.2.3")};
     return rules;
 }
 }  // namespace
@@ -33,10 +35,11 @@ TEST_CASE("NAT networks are masqueraded out of the uplink - others are routed as
     CHECK_THAT(render_nftables(no_uplink), Catch::Contains("ip saddr 198.51.100.0/24 oifname != { \"bfgw100\", \"bfgw200\" } masquerade"));
 }
 
-TEST_CASE("published ports are DNATed from outside and from the host - on every host address or one") {
+TEST_CASE("published ports are DNATed from outside and from the host - on every address the host publishes on, or one of them") {
     const std::string script = render_nftables(two_networks());
-    const std::string any = "fib daddr type local tcp dport 8080 dnat to 198.51.100.5:80";
-    const std::string one = "ip daddr 192.0.2.1 udp dport 5353 dnat to 203.0.113.9:53";
+    const std::string any = "ip daddr { 192.0.2.1, 192.0.2.3 } tcp dport 8080 dnat to 198.51.100.5:80";
+    const std::string one = "ip daddr { 192.0.2.1 } udp dport 5353 dnat to 203.0.113.9:53";
+    CHECK_THAT(script, !Catch::Contains("5354") && !Catch::Contains("192.0.2.7") && !Catch::Contains("fib daddr"));
     const auto prerouting = script.find("chain prerouting"), output = script.find("chain output"), postrouting = script.find("chain postrouting");
     CHECK(script.find(any, prerouting) < output);
     CHECK(script.find(any, output) < postrouting);

@@ -12,7 +12,7 @@ using nlohmann::json;
 
 namespace {
 json call(Rig& rig, const std::string& vm, const std::string& method, json params, json id = 1) {
-    auto response = handle_guest_message(*rig.manager, vm, brfusion::guest::make_request(id, method, std::move(params)));
+    auto response = handle_guest_line(*rig.manager, vm, brfusion::guest::make_request(id, method, std::move(params)).dump());
     REQUIRE(response);
     CHECK((*response)["id"] == id);
     return *response;
@@ -49,7 +49,7 @@ TEST_CASE("guest: ipam.request reserves an address - nic.attach with it takes it
     CHECK(call(rig, "vm2", "ipam.request", {{"network", "lab"}, {"ip", "198.51.100.40"}})["error"]["data"]["kind"] == "conflict");
     CHECK(call(rig, "vm1", "ipam.release", {{"network", "lab"}})["error"]["message"] == "ipam.release: missing field 'ip'");
     CHECK(call(rig, "vm1", "ipam.release", {{"network", "lab"}, {"ip", "198.51.100.40"}})["result"] == json::object());
-    CHECK(rig.manager->leases("lab").empty());
+    CHECK(rig.manager->leases(net("lab")).empty());
 }
 
 TEST_CASE("guest: publish and unpublish an endpoint's ports - listed with the NIC") {
@@ -69,7 +69,7 @@ TEST_CASE("guest: publish and unpublish an endpoint's ports - listed with the NI
     CHECK(bad_port["error"]["message"] == "nic.publish: protocol 'sctp' is not tcp or udp");
     const json bad_ip = call(rig, "vm1", "nic.publish",
                              {{"endpoint", endpoint}, {"ports", {{{"protocol", "udp"}, {"host_ip", "1.2.3"}, {"host_port", 1}, {"container_port", 80}}}}});
-    CHECK(bad_ip["error"]["message"] == "nic.publish: host_ip '1.2.3' is not an IPv4 address");
+    CHECK(bad_ip["error"]["message"] == "nic.publish: field 'host_ip': '1.2.3' is not an IPv4 address (dotted decimal)");
     CHECK(call(rig, "vm1", "nic.publish", {{"endpoint", endpoint}, {"ports", {{{"protocol", "tcp"}, {"host_port", 1}, {"container_port", 0}}}}})
               ["error"]["message"] == "nic.publish: container_port 0 is not 1-65535");
 }
@@ -87,13 +87,45 @@ TEST_CASE("guest: refusals and malformed requests become JSON-RPC errors with a 
 
     CHECK(call(rig, "vm1", "nic.attach", {{"network", "lab"}, {"colour", "red"}})["error"]["message"] == "nic.attach: unknown field 'colour'");
     CHECK(call(rig, "vm1", "nic.attach", {{"network", 5}})["error"]["code"] == -32602);
-    CHECK(call(rig, "vm1", "nic.attach", {{"network", "lab"}, {"ip", "not-an-ip"}})["error"]["message"] == "'not-an-ip' is not an IPv4 address");
+    CHECK(call(rig, "vm1", "nic.attach", {{"network", "lab"}, {"ip", "not-an-ip"}})["error"]["message"] ==
+          "nic.attach: field 'ip': 'not-an-ip' is not an IPv4 address (dotted decimal)");
     CHECK_THAT(call(rig, "vm1", "nic.explode", json::object())["error"]["message"].get<std::string>(), Catch::Contains("unknown method 'nic.explode'"));
 
-    const auto invalid = handle_guest_message(*rig.manager, "vm1", json{{"id", 7}, {"method", "nic.list"}});
+    const auto invalid = handle_guest_line(*rig.manager, "vm1", json{{"id", 7}, {"method", "nic.list"}}.dump());
     REQUIRE(invalid);
     CHECK((*invalid)["error"]["code"] == -32600);
-    CHECK_FALSE(handle_guest_message(*rig.manager, "vm1", json{{"jsonrpc", "2.0"}, {"method", "nic.list"}}));  // a notification
+    CHECK((*invalid)["id"] == 7);
+    CHECK_FALSE(handle_guest_line(*rig.manager, "vm1", json{{"jsonrpc", "2.0"}, {"method", "nic.list"}}.dump()));  // a notification
+}
+
+TEST_CASE("guest: a line past the channel's limits is refused whole - with a message naming the limit") {
+    Rig rig;
+    const auto refused = [&](const std::string& line) {
+        const auto answer = handle_guest_line(*rig.manager, "vm2", line);
+        REQUIRE(answer);
+        CHECK((*answer)["id"].is_null());
+        return (*answer)["error"]["message"].get<std::string>();
+    };
+    // Nested 100,000 deep (200 KB): refused before it is parsed, copied or destroyed.
+    const std::string deep = R"({"jsonrpc":"2.0","id":1,"method":"nic.list","params":{"x":)" + std::string(100000, '[') + std::string(100000, ']') + "}}";
+    CHECK(refused(deep) == "a line was refused: it nests objects and arrays deeper than 8 levels");
+    CHECK(refused("{not json") == "a line was refused: it is not valid JSON");
+    CHECK(refused(std::string(brfusion::guest::kMaxLineBytes + 1, ' ')) == "a line exceeds 1048576 bytes");
+    CHECK(refused(R"({"jsonrpc":"2.0","id":")" + std::string(65, 'x') + R"(","method":"nic.list"})") ==
+          "a request's id must be a number or a string of at most 64 bytes");
+    CHECK(refused(R"({"jsonrpc":"2.0","id":[1],"method":"nic.list"})") == "a request's id must be a number or a string of at most 64 bytes");
+    // Strings hold exactly their form: no NUL, no trailing bytes, no other characters.
+    const auto message = [&](const json& params) { return call(rig, "vm2", "ipam.request", params)["error"]["message"].get<std::string>(); };
+    CHECK(message({{"network", "lab"}, {"ip", std::string("198.51.100.9\0junk", 17)}}) ==
+          "ipam.request: field 'ip': '198.51.100.9?junk' is not an IPv4 address (dotted decimal)");
+    CHECK(message({{"network", "lab "}}) == "ipam.request: field 'network': 'lab ' is not a network (a host network's name, or hostlo:GROUP)");
+    CHECK(message({{"network", std::string(200, 'n')}}) ==
+          "ipam.request: field 'network': '" + std::string(64, 'n') + "...' is not a network (a host network's name, or hostlo:GROUP)");
+    CHECK(call(rig, "vm2", "nic.detach", {{"endpoint", "../../etc"}})["error"]["message"] ==
+          "nic.detach: field 'endpoint': '../../etc' is not an endpoint id (12 lowercase hex digits)");
+    CHECK(call(rig, "vm2", "hostlo.join", {{"group", "pod\n1"}})["error"]["message"] ==
+          "hostlo.join: field 'group': 'pod?1' is not a name (1-64 characters of [A-Za-z0-9._-])");
+    CHECK(rig.manager->leases(net("lab")).empty());
 }
 
 TEST_CASE("guest: warm-pool spares are not listed to the guest until an attach claims one") {

@@ -31,7 +31,7 @@ void hostlo_config(ShimConfig& config) {
     for (auto& vm : config.vms) vm.hostlo_groups = {"pod*"};
 }
 
-const std::string kPodA = NicManager::hostlo_network("podA");
+const guest::NetworkRef kPodA = NicManager::hostlo_network("podA");
 
 // No group, segment, member port, pool or record of any group NIC exists.
 void require_no_hostlo(const Rig& rig) {
@@ -40,7 +40,7 @@ void require_no_hostlo(const Rig& rig) {
     CHECK(rig.manager->hostlo_groups().empty());
     const ShimState saved = Journal(rig.dir).load();
     CHECK(saved.hostlo.groups().empty());
-    CHECK_FALSE(saved.ipam.has_pool(kPodA));
+    CHECK_FALSE(saved.ipam.has_pool(kPodA.wire()));
 }
 
 }  // namespace
@@ -48,14 +48,14 @@ void require_no_hostlo(const Rig& rig) {
 TEST_CASE("hostlo: members get NICs on the group's segment with its addresses - the last leave removes the group") {
     Rig rig(hostlo_config);
     const HostNetwork pool = rig.manager->join_hostlo("vm1", "podA", std::nullopt);
-    CHECK(pool.name == kPodA);
+    CHECK(pool.name == kPodA.wire());
     CHECK(pool.subnet.str() == "192.0.2.0/28");
     CHECK(pool.gateway.str() == "192.0.2.1");
     CHECK_FALSE(pool.nat);
     CHECK(rig.segment.segments.count("podA"));
     CHECK(rig.manager->join_hostlo("vm2", "podA", std::nullopt).subnet == pool.subnet);
     CHECK(rig.manager->join_hostlo("vm2", "podA", pool.subnet).subnet == pool.subnet);  // again: nothing changes
-    CHECK(rig.manager->allowed_networks("vm2").back().name == kPodA);
+    CHECK(rig.manager->allowed_networks("vm2").back().name == kPodA.wire());
 
     const AttachedNic nic1 = rig.manager->attach("vm1", kPodA);
     const AttachedNic nic2 = rig.manager->attach("vm2", kPodA, Ipv4::parse("192.0.2.9"));
@@ -67,7 +67,7 @@ TEST_CASE("hostlo: members get NICs on the group's segment with its addresses - 
     REQUIRE(members.size() == 2);
     const hostlo::Labels& labels = members.at("bf" + nic1.endpoint);
     CHECK(labels.at("brfusion-vm") == "vm1");
-    CHECK(labels.at("brfusion-network") == kPodA);
+    CHECK(labels.at("brfusion-network") == kPodA.wire());
     CHECK(labels.at("brfusion-endpoint") == nic1.endpoint);
     CHECK(rig.host.ports.empty());
     CHECK(rig.host.security.empty());
@@ -170,9 +170,10 @@ TEST_CASE("hostlo: a restart keeps groups and members - reconcile repairs segmen
     // Lost on the host: the group's segment (with the member port); left over: a stray group and port.
     rig.segment.segments.erase("podA");
     rig.segment.segments["podGone"]["bfstray"] = {};
+    rig.segment.names["podGone"] = "seg-7";
     const ReconcileReport report = rig.restart();
     CHECK(report.repaired == std::vector<std::string>{nic.endpoint});
-    CHECK(std::find(report.orphans.begin(), report.orphans.end(), "Hostlo group podGone") != report.orphans.end());
+    CHECK(std::find(report.orphans.begin(), report.orphans.end(), "Hostlo segment seg-7 of group podGone") != report.orphans.end());
     CHECK(rig.segment.segments.count("podGone") == 0);
     CHECK(rig.segment.segments.at("podA").count("bf" + nic.endpoint));
     REQUIRE(rig.manager->hostlo_groups().size() == 1);
@@ -183,6 +184,15 @@ TEST_CASE("hostlo: a restart keeps groups and members - reconcile repairs segmen
     rig.segment.segments["podA"]["bfunknown"] = {};
     rig.restart();
     CHECK(rig.segment.segments.at("podA").count("bfunknown") == 0);
+
+    // A segment that is not where the journal has it (another slot's name) is made again where it
+    // is, and the member port with it.
+    rig.segment.names["podA"] = "seg-9";
+    const ReconcileReport moved = rig.restart();
+    CHECK(std::find(moved.orphans.begin(), moved.orphans.end(), "Hostlo segment seg-9 of group podA") != moved.orphans.end());
+    CHECK(rig.segment.names.at("podA") == "seg-0");
+    CHECK(moved.repaired == std::vector<std::string>{nic.endpoint});
+    CHECK(rig.segment.segments.at("podA").count("bf" + nic.endpoint));
 
     // A member gone from the config leaves (its reservation back to the pool); vm1 keeps the group.
     rig.config.vms.pop_back();

@@ -24,24 +24,39 @@ TEST_CASE("the journal saves and loads NIC records - leases - published ports - 
     CHECK(journal.load().nics.empty());
     ShimState state;
     state.ipam.add_pool("lab", *Ipv4Prefix::parse("198.51.100.0/24"), *Ipv4::parse("198.51.100.1"));
-    const Ipv4 ip = state.ipam.allocate("lab", "vm1/abc");
-    const PublishedPort web{"tcp", "192.0.2.1", 8080, 80};
-    state.nics["abc"] = {"abc", "vm1", "lab", "02:00:00:00:00:01", ip, "bfabc", "0000:01:00.0", NicPhase::Detaching, {web}};
+    const Ipv4 ip = state.ipam.allocate("lab", LeaseOwner::nic("vm1", "0123456789ab"));
+    const Ipv4 reserved = state.ipam.allocate("lab", LeaseOwner::reservation("vm2", 1700000000));
+    const PublishedPort web{"tcp", Ipv4::parse("192.0.2.1"), 8080, 80};
+    state.nics["0123456789ab"] = {"0123456789ab", "vm1", guest::NetworkRef::host_network("lab"), "02:00:00:00:00:01", ip, "bf0123456789ab",
+                                  "0000:01:00.0", NicPhase::Detaching, {web}};
     state.added_networks.push_back(parse_network({{"name", "extra"}, {"subnet", "203.0.113.0/24"}, {"tag", 7}, {"forward_to", {"lab"}}}));
     state.added_vms.push_back(parse_vm({{"name", "vm9"}, {"netns", "ns9"}, {"networks", {"extra"}}, {"channel", "/tmp/vm9.sock"}}));
     journal.save(state);
     const ShimState loaded = Journal(dir.path).load();
-    REQUIRE(loaded.nics.count("abc"));
-    CHECK(loaded.nics.at("abc").phase == NicPhase::Detaching);
-    CHECK(loaded.nics.at("abc").ip == ip);
-    CHECK(loaded.nics.at("abc").pci == "0000:01:00.0");
-    CHECK(loaded.ipam.lease("lab", ip)->owner == "vm1/abc");
-    CHECK(loaded.nics.at("abc").published == std::vector<PublishedPort>{web});
+    REQUIRE(loaded.nics.count("0123456789ab"));
+    const NicRecord& nic = loaded.nics.at("0123456789ab");
+    CHECK(nic.phase == NicPhase::Detaching);
+    CHECK(nic.ip == ip);
+    CHECK(nic.network == guest::NetworkRef::host_network("lab"));
+    CHECK(nic.pci == "0000:01:00.0");
+    CHECK(loaded.ipam.lease("lab", ip)->owner == LeaseOwner::nic("vm1", "0123456789ab"));
+    CHECK(loaded.ipam.lease("lab", reserved)->owner == LeaseOwner::reservation("vm2", 1700000000));
+    CHECK(nic.published == std::vector<PublishedPort>{web});
     REQUIRE(loaded.added_networks.size() == 1);
     CHECK(to_json(loaded.added_networks[0]) == to_json(state.added_networks[0]));
     REQUIRE(loaded.added_vms.size() == 1);
     CHECK(to_json(loaded.added_vms[0]) == to_json(state.added_vms[0]));
     CHECK_FALSE(std::filesystem::exists(journal.path() + ".tmp"));
+}
+
+TEST_CASE("a journal of an earlier version, with lease owners as text, loads") {
+    TempDir dir;
+    std::filesystem::create_directories(dir.path);
+    std::ofstream(dir.path + "/state.json") << R"({"version":1,"ipam":{"lab":{"subnet":"198.51.100.0/24","gateway":"198.51.100.1",
+        "cursor":"198.51.100.3","leases":{"198.51.100.2":"vm1/0123456789ab","198.51.100.3":"vm2/reserved"}}},"nics":[]})";
+    const ShimState loaded = Journal(dir.path).load();
+    CHECK(loaded.ipam.lease("lab", *Ipv4::parse("198.51.100.2"))->owner == LeaseOwner::nic("vm1", "0123456789ab"));
+    CHECK(loaded.ipam.lease("lab", *Ipv4::parse("198.51.100.3"))->owner.str() == "vm2/reserved");
 }
 
 TEST_CASE("a corrupt journal is refused with its path - never silently replaced") {

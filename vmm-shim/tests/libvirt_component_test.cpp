@@ -13,6 +13,7 @@
 
 using namespace brfusion;
 using namespace brfusion::shim;
+using brfusion::shim::test::net;
 
 TEST_CASE("libvirt: a real domain - the guest sees the NIC at the reported PCI address - ping and 10 MB of TCP to the gateway - "
           "a shim restart loses nothing - detach and reconcile leave nothing") {
@@ -20,10 +21,10 @@ TEST_CASE("libvirt: a real domain - the guest sees the NIC at the reported PCI a
     test::attach_traffic_restart_detach(lab);
 
     // Out of root ports: both hold a NIC now.
-    lab.shim->attach("vm1", "lab");
-    lab.shim->attach("vm1", "lab");
+    lab.shim->attach("vm1", net("lab"));
+    lab.shim->attach("vm1", net("lab"));
     try {
-        lab.shim->attach("vm1", "lab");
+        lab.shim->attach("vm1", net("lab"));
         FAIL("a third NIC found a root port");
     } catch (const ShimError& error) {
         CHECK(error.kind() == ErrorKind::Exhausted);

@@ -21,6 +21,7 @@
 
 using namespace brfusion;
 using namespace brfusion::shim;
+using brfusion::shim::test::net;
 using testing::Netns;
 using testing::OvsSandbox;
 
@@ -87,8 +88,8 @@ void transfer_10mb(const std::string& server_netns, const std::string& client_ne
 TEST_CASE("netns: attach - the VM sees the NIC - ping and TCP to the gateway and across VMs - detach leaves nothing") {
     Lab lab;
     lab.start_shim();
-    const AttachedNic a = lab.shim->attach("vm1", "lab");
-    const AttachedNic b = lab.shim->attach("vm2", "lab");
+    const AttachedNic a = lab.shim->attach("vm1", net("lab"));
+    const AttachedNic b = lab.shim->attach("vm2", net("lab"));
 
     // The VM has a NIC with the reported MAC, down, and OVS knows whose it is.
     const auto link = lab.vm1.exec("ip -o link show " + a.guest_if);
@@ -117,7 +118,7 @@ TEST_CASE("netns: attach - the VM sees the NIC - ping and TCP to the gateway and
 TEST_CASE("netns: host NAT - outside sees the host's address - a published port is reachable - detach removes the rule") {
     Lab lab;
     lab.start_shim();
-    const AttachedNic a = lab.shim->attach("vm1", "lab");
+    const AttachedNic a = lab.shim->attach("vm1", net("lab"));
     lab.configure_guest(lab.vm1, a);
     lab.vm1.exec("ip route add default via " + a.gateway.str());
 
@@ -157,7 +158,7 @@ TEST_CASE("netns: host NAT - outside sees the host's address - a published port 
 TEST_CASE("netns: port security - a container port's spoofed source IP or MAC is dropped") {
     Lab lab;
     lab.start_shim();
-    const AttachedNic a = lab.shim->attach("vm1", "lab");
+    const AttachedNic a = lab.shim->attach("vm1", net("lab"));
     lab.configure_guest(lab.vm1, a);
     CHECK_THAT(lab.security_flows(), Catch::Contains("in_port=bf" + a.endpoint));
     const std::string gateway = a.gateway.str();
@@ -178,7 +179,7 @@ TEST_CASE("netns: port security - a container port's spoofed source IP or MAC is
 TEST_CASE("netns: a NIC's host side is only a switch port - the host answers no ARP there and takes no traffic from it") {
     Lab lab;
     lab.start_shim();
-    const AttachedNic a = lab.shim->attach("vm1", "lab");
+    const AttachedNic a = lab.shim->attach("vm1", net("lab"));
     lab.configure_guest(lab.vm1, a);
     const std::string gateway = a.gateway.str(), host_if = "bf" + a.endpoint;
     const auto mac_of = [&](const std::string& link) {
@@ -203,7 +204,7 @@ TEST_CASE("netns: a NIC's host side is only a switch port - the host answers no 
 TEST_CASE("netns: a shim restart keeps attached NICs working and repairs a deleted OVS port") {
     Lab lab;
     lab.start_shim();
-    const AttachedNic a = lab.shim->attach("vm1", "lab");
+    const AttachedNic a = lab.shim->attach("vm1", net("lab"));
     lab.configure_guest(lab.vm1, a);
     lab.host.vsctl("del-port bf" + a.endpoint);  // an admin's mistake, while the shim is down
 
@@ -224,12 +225,14 @@ TEST_CASE("netns: kill -9 of the shim in the middle of attaches leaks nothing af
         if (child == 0) {
             try {
                 lab.start_shim();
-                for (;;) lab.shim->attach("vm1", "lab");
+                for (;;) lab.shim->attach("vm1", net("lab"));
             } catch (...) {
             }
             ::_exit(0);
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(400 + 150 * round));
+        // Killed once it has journaled its first attach, and then some way into the next ones.
+        REQUIRE(testing::wait_until([&] { return !Journal(lab.state_dir).load().nics.empty(); }, std::chrono::seconds(60)));
+        std::this_thread::sleep_for(std::chrono::milliseconds(50 + 150 * round));
         ::kill(child, SIGKILL);
         ::waitpid(child, nullptr, 0);
 
@@ -271,7 +274,7 @@ TEST_CASE("netns: a warm-pool spare is in the VM and sends nothing - claimed, it
     CHECK(lab.vm1.exec("ping -c 2 -W 1 198.51.100.1").exit_code != 0);
     testing::run_checked("ip -n " + lab.vm1.name() + " addr flush dev " + guest_if + " && ip -n " + lab.vm1.name() + " link set " + guest_if + " down");
 
-    const AttachedNic nic = lab.shim->attach("vm1", "lab");
+    const AttachedNic nic = lab.shim->attach("vm1", net("lab"));
     CHECK(nic.endpoint == spare.endpoint);
     CHECK(nic.mac == spare.mac);
     CHECK(lab.host.vsctl("--bare --columns=name find Interface external_ids:brfusion-spare=true").find(spare.host_if) == std::string::npos);
@@ -315,14 +318,14 @@ TEST_CASE("netns: Hostlo - pod A's members in two VMs exchange TCP and UDP on th
     lab.config.hostlo.subnets = {*Ipv4Prefix::parse("203.0.113.0/24"), 28};
     for (auto& vm : lab.config.vms) vm.hostlo_groups = {"pod*"};
     lab.start_shim();
-    const std::string pod_a = NicManager::hostlo_network("podA"), pod_b_network = NicManager::hostlo_network("podB");
+    const NetworkRef pod_a = NicManager::hostlo_network("podA"), pod_b_network = NicManager::hostlo_network("podB");
     lab.shim->join_hostlo("vm1", "podA", std::nullopt);
     lab.shim->join_hostlo("vm2", "podA", std::nullopt);
     lab.shim->join_hostlo("vm1", "podB", std::nullopt);
     const AttachedNic a1 = lab.shim->attach("vm1", pod_a);
     const AttachedNic a2 = lab.shim->attach("vm2", pod_a);
     const AttachedNic b1 = lab.shim->attach("vm1", pod_b_network);
-    const AttachedNic regular = lab.shim->attach("vm1", "lab");  // the pod's regular network, beside the group
+    const AttachedNic regular = lab.shim->attach("vm1", net("lab"));  // the pod's regular network, beside the group
     lab.configure_guest(lab.vm1, a1);
     lab.configure_guest(lab.vm2, a2);
     lab.configure_guest(lab.vm1, regular);
@@ -365,7 +368,7 @@ TEST_CASE("netns: Hostlo - pod A's members in two VMs exchange TCP and UDP on th
     lab.shim->detach("vm2", a2.endpoint);
     lab.shim->leave_hostlo("vm2", "podA");
     CHECK(lab.host.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group=podA").empty());
-    CHECK(lab.host.vsctl("--bare --columns=name find Interface 'external_ids:brfusion-network=\"" + pod_a + "\"'").empty());
+    CHECK(lab.host.vsctl("--bare --columns=name find Interface 'external_ids:brfusion-network=\"" + pod_a.wire() + "\"'").empty());
     lab.shim->detach("vm1", b1.endpoint);
     lab.shim->leave_hostlo("vm1", "podB");
     lab.shim->detach("vm1", regular.endpoint);

@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <thread>
+
 
 using namespace brfusion;
 using namespace brfusion::shim;
@@ -29,7 +31,7 @@ ShimError error_of(const std::function<void()>& action) {
 TEST_CASE("attach creates - labels - plugs - detach removes everything") {
     Rig rig;
     CHECK(rig.host.gateways.at("bfgw100") == "198.51.100.1/24");
-    const AttachedNic nic = rig.manager->attach("vm1", "lab");
+    const AttachedNic nic = rig.manager->attach("vm1", net("lab"));
     CHECK(nic.gateway.str() == "198.51.100.1");
     CHECK(nic.prefix_length == 24);
     CHECK(nic.ip.str() == "198.51.100.2");
@@ -55,16 +57,16 @@ TEST_CASE("attach creates - labels - plugs - detach removes everything") {
 
 TEST_CASE("refusals name the problem and change nothing") {
     Rig rig;
-    const ShimError not_allowed = error_of([&] { rig.manager->attach("vm2", "lab2"); });
+    const ShimError not_allowed = error_of([&] { rig.manager->attach("vm2", net("lab2")); });
     CHECK(not_allowed.kind() == ErrorKind::NotAllowed);
     CHECK(std::string(not_allowed.what()) == "network lab2 is not allowed for VM vm2; allowed: lab");
-    CHECK(error_of([&] { rig.manager->attach("vm1", "nope"); }).kind() == ErrorKind::NotFound);
-    CHECK(error_of([&] { rig.manager->attach("vm9", "lab"); }).kind() == ErrorKind::NotFound);
-    CHECK(error_of([&] { rig.manager->attach("vm1", "lab", Ipv4::parse("198.51.100.1")); }).kind() == ErrorKind::BadRequest);
+    CHECK(error_of([&] { rig.manager->attach("vm1", net("nope")); }).kind() == ErrorKind::NotFound);
+    CHECK(error_of([&] { rig.manager->attach("vm9", net("lab")); }).kind() == ErrorKind::NotFound);
+    CHECK(error_of([&] { rig.manager->attach("vm1", net("lab"), Ipv4::parse("198.51.100.1")); }).kind() == ErrorKind::BadRequest);
 
-    const AttachedNic theirs = rig.manager->attach("vm1", "lab", Ipv4::parse("198.51.100.77"));
+    const AttachedNic theirs = rig.manager->attach("vm1", net("lab"), Ipv4::parse("198.51.100.77"));
     CHECK(theirs.ip.str() == "198.51.100.77");
-    CHECK_THAT(error_of([&] { rig.manager->attach("vm2", "lab", Ipv4::parse("198.51.100.77")); }).what(),
+    CHECK_THAT(error_of([&] { rig.manager->attach("vm2", net("lab"), Ipv4::parse("198.51.100.77")); }).what(),
                Catch::Contains("already in use by vm1/"));
     const ShimError foreign = error_of([&] { rig.manager->detach("vm2", theirs.endpoint); });
     CHECK(foreign.kind() == ErrorKind::NotAllowed);
@@ -77,7 +79,7 @@ TEST_CASE("a failure at each step of attach leaves nothing behind") {
     for (int step = 1;; ++step) {
         rig.plan.fail({step});
         try {
-            const AttachedNic nic = rig.manager->attach("vm1", "lab");
+            const AttachedNic nic = rig.manager->attach("vm1", net("lab"));
             rig.plan.fail({});
             INFO("attach succeeded once no step failed, at step " << step);
             CHECK(step > 4);  // create, add_port, secure_port and plug were each failed before
@@ -95,7 +97,7 @@ TEST_CASE("a failure at each step of attach leaves nothing behind") {
 TEST_CASE("a failure while undoing an attach is reported and finished by the next start") {
     Rig rig;
     rig.plan.fail({4, 5});  // attach: 1 create, 2 add_port, 3 secure_port, 4 plug fails; undo: 5 unplug fails
-    const ShimError error = error_of([&] { rig.manager->attach("vm1", "lab"); });
+    const ShimError error = error_of([&] { rig.manager->attach("vm1", net("lab")); });
     CHECK_THAT(error.what(), Catch::Contains("undoing it failed too"));
     CHECK_THAT(error.what(), Catch::Contains("the next start of brfusion-shim retries"));
     REQUIRE(rig.manager->nics().size() == 1);
@@ -111,7 +113,7 @@ TEST_CASE("a failure at each step of detach: retrying detach or restarting finis
     for (const bool by_restart : {false, true}) {
         for (int step = 1; step <= 5; ++step) {
             Rig rig;
-            const AttachedNic nic = rig.manager->attach("vm1", "lab");
+            const AttachedNic nic = rig.manager->attach("vm1", net("lab"));
             rig.manager->publish("vm1", nic.endpoint, {{"tcp", std::nullopt, 8080, 80}});
             // 1 firewall (withdraw the published port), 2 unplug, 3 unsecure_port, 4 remove_port, 5 delete_host_device
             rig.plan.fail({step});
@@ -135,7 +137,7 @@ TEST_CASE("a crash after each step of attach is undone by the next start") {
         Rig rig;
         // Simulate the crash: attach, then put the world back to how it was after `crash_after`
         // of its 4 steps, with the journal saying "attaching".
-        const AttachedNic nic = rig.manager->attach("vm1", "lab");
+        const AttachedNic nic = rig.manager->attach("vm1", net("lab"));
         const std::string host_if = "bf" + nic.endpoint;
         if (crash_after < 4) rig.world.plugged.erase(host_if);
         if (crash_after < 3) rig.host.security.erase(host_if);
@@ -155,7 +157,7 @@ TEST_CASE("a crash after each step of attach is undone by the next start") {
 
 TEST_CASE("reconcile repairs an attached NIC's missing pieces and removes orphan ports and rules") {
     Rig rig;
-    const AttachedNic nic = rig.manager->attach("vm1", "lab");
+    const AttachedNic nic = rig.manager->attach("vm1", net("lab"));
     const std::string host_if = "bf" + nic.endpoint;
     rig.host.ports.erase(host_if);  // an admin deleted the port
     rig.host.security.erase(host_if);
@@ -186,14 +188,14 @@ TEST_CASE("reconcile unplugs a NIC a VM holds that no record knows - with its po
 
 TEST_CASE("attach secures the port for the NIC's own MAC and address") {
     Rig rig;
-    const AttachedNic nic = rig.manager->attach("vm1", "lab");
+    const AttachedNic nic = rig.manager->attach("vm1", net("lab"));
     CHECK(rig.host.security.at("bf" + nic.endpoint) == nic.mac + " " + nic.ip.str());
 }
 
 TEST_CASE("publish - chosen and requested host ports - conflicts name the holder - unpublish and detach withdraw them") {
     Rig rig;
-    const AttachedNic a = rig.manager->attach("vm1", "lab");
-    const AttachedNic b = rig.manager->attach("vm2", "lab");
+    const AttachedNic a = rig.manager->attach("vm1", net("lab"));
+    const AttachedNic b = rig.manager->attach("vm2", net("lab"));
     const auto published = rig.manager->publish("vm1", a.endpoint, {{"tcp", std::nullopt, 8080, 80}, {"udp", std::nullopt, 0, 53}});
     CHECK(published == std::vector<PublishedPort>{{"tcp", std::nullopt, 8080, 80}, {"udp", std::nullopt, 49153, 53}});
     REQUIRE(rig.firewall.rules.published.size() == 2);
@@ -201,7 +203,7 @@ TEST_CASE("publish - chosen and requested host ports - conflicts name the holder
     CHECK(Journal(rig.dir).load().nics.at(a.endpoint).published == published);
 
     // Another endpoint wants the same host port: refused with who holds it; a free one is fine.
-    const ShimError taken = error_of([&] { rig.manager->publish("vm2", b.endpoint, {{"tcp", "192.0.2.1", 8080, 80}}); });
+    const ShimError taken = error_of([&] { rig.manager->publish("vm2", b.endpoint, {{"tcp", Ipv4::parse("192.0.2.1"), 8080, 80}}); });
     CHECK(taken.kind() == ErrorKind::Conflict);
     CHECK_THAT(taken.what(), Catch::Contains("already published by endpoint " + a.endpoint + " of VM vm1"));
     CHECK(rig.manager->publish("vm2", b.endpoint, {{"tcp", std::nullopt, 8081, 80}, {"tcp", std::nullopt, 0, 81}})[1].host_port == 49153);
@@ -225,7 +227,7 @@ TEST_CASE("publish - chosen and requested host ports - conflicts name the holder
 
 TEST_CASE("a publish the firewall refuses keeps the previous ports - in the journal and the table") {
     Rig rig;
-    const AttachedNic a = rig.manager->attach("vm1", "lab");
+    const AttachedNic a = rig.manager->attach("vm1", net("lab"));
     const std::vector<PublishedPort> before = {{"tcp", std::nullopt, 8080, 80}};
     rig.manager->publish("vm1", a.endpoint, before);
     rig.plan.fail({1});  // the firewall refuses the new table; restoring the old one works
@@ -259,7 +261,7 @@ TEST_CASE("networks and VMs added at run time are served - persisted - and remov
     CHECK(rig.manager->config().vm("vm3")->channel == "/run/brfusion/vm-vm3.sock");
     CHECK_FALSE(rig.manager->from_config_file("vm3"));
     CHECK(rig.manager->from_config_file("vm1"));
-    const AttachedNic nic = rig.manager->attach("vm3", "extra");
+    const AttachedNic nic = rig.manager->attach("vm3", net("extra"));
     CHECK(nic.ip.str() == "192.0.2.2");
     rig.manager->publish("vm3", nic.endpoint, {{"tcp", std::nullopt, 8080, 80}});
 
@@ -284,7 +286,7 @@ TEST_CASE("networks and VMs added at run time are served - persisted - and remov
     rig.manager->remove_vm("vm3");
     CHECK(rig.manager->nics().empty());
     CHECK(rig.firewall.rules.published.empty());
-    CHECK(rig.manager->leases("extra").empty());
+    CHECK(rig.manager->leases(net("extra")).empty());
     rig.manager->remove_network("extra");
     CHECK_FALSE(rig.host.gateways.count("bfgw300"));
     CHECK(rig.firewall.rules.networks.size() == 2);
@@ -311,32 +313,32 @@ TEST_CASE("a failure while adding a network leaves no trace") {
 
 TEST_CASE("an address reserved before its NIC is the VM's alone - attach takes it over - removal of the VM reclaims it") {
     Rig rig;
-    const Ipv4 reserved = rig.manager->reserve_address("vm1", "lab", std::nullopt);
-    CHECK(rig.manager->leases("lab")[0].owner == "vm1/reserved");
-    CHECK(error_of([&] { rig.manager->attach("vm2", "lab", reserved); }).kind() == ErrorKind::Conflict);
-    CHECK(error_of([&] { rig.manager->reserve_address("vm2", "lab2", std::nullopt); }).kind() == ErrorKind::NotAllowed);
-    rig.manager->release_address("vm2", "lab", reserved);  // not vm2's: left alone
-    REQUIRE(rig.manager->leases("lab").size() == 1);
+    const Ipv4 reserved = rig.manager->reserve_address("vm1", net("lab"), std::nullopt);
+    CHECK(rig.manager->leases(net("lab"))[0].owner.str() == "vm1/reserved");
+    CHECK(error_of([&] { rig.manager->attach("vm2", net("lab"), reserved); }).kind() == ErrorKind::Conflict);
+    CHECK(error_of([&] { rig.manager->reserve_address("vm2", net("lab2"), std::nullopt); }).kind() == ErrorKind::NotAllowed);
+    rig.manager->release_address("vm2", net("lab"), reserved);  // not vm2's: left alone
+    REQUIRE(rig.manager->leases(net("lab")).size() == 1);
 
     // A failed attach leaves the reservation in place; a good one takes it over.
     rig.plan.fail({1});
-    CHECK_THROWS(rig.manager->attach("vm1", "lab", reserved));
+    CHECK_THROWS(rig.manager->attach("vm1", net("lab"), reserved));
     rig.plan.fail({});
-    CHECK(rig.manager->leases("lab")[0].owner == "vm1/reserved");
-    const AttachedNic nic = rig.manager->attach("vm1", "lab", reserved);
+    CHECK(rig.manager->leases(net("lab"))[0].owner.str() == "vm1/reserved");
+    const AttachedNic nic = rig.manager->attach("vm1", net("lab"), reserved);
     CHECK(nic.ip == reserved);
-    CHECK(rig.manager->leases("lab")[0].owner == "vm1/" + nic.endpoint);
-    rig.manager->release_address("vm1", "lab", reserved);  // a NIC's address is not a reservation
-    CHECK(rig.manager->leases("lab").size() == 1);
+    CHECK(rig.manager->leases(net("lab"))[0].owner.str() == "vm1/" + nic.endpoint);
+    rig.manager->release_address("vm1", net("lab"), reserved);  // a NIC's address is not a reservation
+    CHECK(rig.manager->leases(net("lab")).size() == 1);
     rig.manager->detach("vm1", nic.endpoint);
-    rig.manager->release_address("vm1", "lab", reserved);  // Docker releases after deleting the endpoint: fine
-    CHECK(rig.manager->leases("lab").empty());
+    rig.manager->release_address("vm1", net("lab"), reserved);  // Docker releases after deleting the endpoint: fine
+    CHECK(rig.manager->leases(net("lab")).empty());
 
     // Reservations of a VM that is removed go back to the pool.
     rig.manager->add_vm(parse_vm({{"name", "vm3"}, {"netns", "ns3"}, {"networks", {"lab"}}}));
-    rig.manager->reserve_address("vm3", "lab", Ipv4::parse("198.51.100.50"));
+    rig.manager->reserve_address("vm3", net("lab"), Ipv4::parse("198.51.100.50"));
     rig.manager->remove_vm("vm3");
-    CHECK(rig.manager->leases("lab").empty());
+    CHECK(rig.manager->leases(net("lab")).empty());
     rig.require_clean();
 }
 
@@ -349,4 +351,118 @@ TEST_CASE("reconcile removes the gateway of a network that is gone") {
     CHECK(report.orphans == std::vector<std::string>{"bfgw999"});
     CHECK(rig.host.gateways.size() == 2);  // lab's and lab2's stay
     CHECK(rig.host.gateways.count("bfgw100"));
+}
+
+TEST_CASE("a published port takes only the host's own addresses and ports in the VM's range that nobody on the host uses") {
+    Rig rig([](ShimConfig& config) { config.vms[1].host_ports = {8000, 8999}; });
+    rig.stack.addresses = {{"eth0", *Ipv4::parse("192.0.2.1")}, {"eth1", *Ipv4::parse("192.0.2.3")}};
+    rig.stack.reserved = {8010};
+    rig.stack.tcp = {{2222, {std::nullopt, "sshd (pid 812)"}}, {8020, {Ipv4::parse("192.0.2.3"), "nginx (pid 90)"}},
+                     {8030, {Ipv4::parse("127.0.0.1"), "redis-server (pid 77)"}}};
+    const AttachedNic nic = rig.manager->attach("vm2", net("lab"));
+    const auto refused = [&](PublishedPort port) {
+        const ShimError error = error_of([&] { rig.manager->publish("vm2", nic.endpoint, {port}); });
+        return std::pair(error.kind(), std::string(error.what()));
+    };
+    // Addresses that are not the host's to publish on: another host's, a gateway's, loopback, metadata.
+    for (const char* address : {"192.0.2.2", "198.51.100.1", "127.0.0.1", "169.254.169.254"}) {
+        const auto [kind, message] = refused({"tcp", Ipv4::parse(address), 8080, 80});
+        CHECK(kind == ErrorKind::NotAllowed);
+        CHECK(message == std::string("tcp ") + address + ":8080 -> 80: " + address +
+                             " is not an address this host publishes ports on; it publishes on 192.0.2.1 (eth0), 192.0.2.3 (eth1). "
+                             "Leave the address out to publish on all of them");
+    }
+    // Ports outside the VM's range, or reserved for the host.
+    CHECK(refused({"tcp", std::nullopt, 80, 80}) ==
+          std::pair(ErrorKind::NotAllowed, std::string("tcp 0.0.0.0:80 -> 80: host port 80 is outside the host ports VM vm2 may publish on (8000-8999, vms[].host_ports)")));
+    CHECK(refused({"tcp", std::nullopt, 8010, 80}).first == ErrorKind::NotAllowed);
+    CHECK_THAT(refused({"tcp", std::nullopt, 8010, 80}).second, Catch::Contains("reserved for the host (net.ipv4.ip_local_reserved_ports)"));
+    // A port a host process uses: on every address, on one the mapping takes, not on one it does not.
+    CHECK(refused({"tcp", std::nullopt, 8020, 80}) ==
+          std::pair(ErrorKind::Conflict, std::string("tcp 0.0.0.0:8020 -> 80: host port 8020/tcp is in use on the host by nginx (pid 90) on 192.0.2.3; "
+                                                     "publish on another port")));
+    CHECK(rig.manager->publish("vm2", nic.endpoint, {{"tcp", Ipv4::parse("192.0.2.1"), 8020, 80}}).size() == 1);  // nginx is on .3 only
+    CHECK(rig.manager->publish("vm2", nic.endpoint, {{"tcp", std::nullopt, 8030, 80}}).size() == 1);  // redis is on loopback only
+    CHECK(rig.manager->publish("vm2", nic.endpoint, {{"udp", std::nullopt, 8020, 53}}).size() == 1);  // nginx is TCP
+    CHECK(rig.firewall.rules.publish_addresses == std::vector<Ipv4>{*Ipv4::parse("192.0.2.1"), *Ipv4::parse("192.0.2.3")});
+    // vm1's default range (1024-65535): the host's sshd keeps its port.
+    const AttachedNic other = rig.manager->attach("vm1", net("lab"));
+    CHECK_THAT(error_of([&] { rig.manager->publish("vm1", other.endpoint, {{"tcp", std::nullopt, 2222, 22}}); }).what(),
+               Catch::Contains("in use on the host by sshd (pid 812) on 0.0.0.0"));
+    // Nothing was changed by a refusal.
+    CHECK(rig.manager->nics("vm1")[0].published.empty());
+}
+
+TEST_CASE("a host port the shim picks is in the VM's range - not reserved - not used by the host") {
+    Rig rig([](ShimConfig& config) { config.vms[0].host_ports = {49150, 49160}; });
+    rig.stack.reserved = {49153};
+    rig.stack.udp = {{49154, {std::nullopt, "dnsmasq (pid 5)"}}};
+    const AttachedNic nic = rig.manager->attach("vm1", net("lab"));
+    CHECK(rig.manager->publish("vm1", nic.endpoint, {{"udp", std::nullopt, 0, 53}, {"udp", std::nullopt, 0, 54}}) ==
+          std::vector<PublishedPort>{{"udp", std::nullopt, 49155, 53}, {"udp", std::nullopt, 49156, 54}});
+    rig.stack.addresses.clear();  // the host lost its address: nothing to publish on
+    CHECK(error_of([&] { rig.manager->publish("vm1", nic.endpoint, {{"tcp", std::nullopt, 0, 80}}); }).kind() == ErrorKind::NotAllowed);
+}
+
+TEST_CASE("quotas bound what one VM holds - refusals name the quota and its key - other VMs are unaffected") {
+    Rig rig([](ShimConfig& config) {
+        config.vms[1].quotas = {2, 2, 3, 1, 16};  // vm2: 2 NICs, 2 reservations, 3 published ports, 1 Hostlo group
+        config.vms[1].hostlo_groups = {"*"};
+    });
+    const AttachedNic a = rig.manager->attach("vm2", net("lab"));
+    rig.manager->attach("vm2", net("lab"));
+    const ShimError nics = error_of([&] { rig.manager->attach("vm2", net("lab")); });
+    CHECK(nics.kind() == ErrorKind::Exhausted);
+    CHECK(std::string(nics.what()) == "VM vm2 holds 2 of its 2 nics (quota vms[].quotas.nics); give some back, or ask the host's admin to raise it");
+    CHECK(rig.manager->attach("vm1", net("lab")).ip.str() == "198.51.100.4");  // vm1 is not limited by vm2's quota
+
+    rig.manager->reserve_address("vm2", net("lab"), std::nullopt);
+    rig.manager->reserve_address("vm2", net("lab"), std::nullopt);
+    CHECK_THAT(error_of([&] { rig.manager->reserve_address("vm2", net("lab"), std::nullopt); }).what(),
+               Catch::Contains("holds 2 of its 2 reservations (quota vms[].quotas.reservations)"));
+    CHECK(rig.manager->reserve_address("vm1", net("lab"), std::nullopt).str() == "198.51.100.7");
+
+    CHECK(rig.manager->publish("vm2", a.endpoint, {{"tcp", std::nullopt, 0, 1}, {"tcp", std::nullopt, 0, 2}, {"tcp", std::nullopt, 0, 3}}).size() == 3);
+    CHECK_THAT(error_of([&] { rig.manager->publish("vm2", a.endpoint, {{"tcp", std::nullopt, 0, 1}, {"tcp", std::nullopt, 0, 2}, {"tcp", std::nullopt, 0, 3},
+                                                                        {"tcp", std::nullopt, 0, 4}}); })
+                   .what(),
+               Catch::Contains("holds 0 of its 3 published_ports and asked for 4 more"));
+
+    rig.manager->join_hostlo("vm2", "pod1", std::nullopt);
+    rig.manager->join_hostlo("vm2", "pod1", std::nullopt);  // again: no more held
+    CHECK(error_of([&] { rig.manager->join_hostlo("vm2", "pod2", std::nullopt); }).kind() == ErrorKind::Exhausted);
+    rig.manager->leave_hostlo("vm2", "pod1");
+    rig.manager->join_hostlo("vm2", "pod2", std::nullopt);
+}
+
+TEST_CASE("one VM's hung unplug stalls only that VM - the others attach, publish and detach - the views answer") {
+    Rig rig;
+    const AttachedNic stuck = rig.manager->attach("vm2", net("lab"));
+    const AttachedNic other = rig.manager->attach("vm2", net("lab"));
+    rig.world.hang("vm2");  // vm2's guest stops acknowledging unplugs
+    std::thread detaching([&] { rig.manager->detach("vm2", stuck.endpoint); });
+    const auto unplugs_waiting = [&] {
+        std::lock_guard lock(rig.world.gate);
+        return rig.world.waiting;
+    };
+    while (unplugs_waiting() == 0) std::this_thread::yield();
+
+    const AttachedNic nic = rig.manager->attach("vm1", net("lab"));
+    rig.manager->publish("vm1", nic.endpoint, {{"tcp", std::nullopt, 8080, 80}});
+    rig.manager->reserve_address("vm1", net("lab2"), std::nullopt);
+    rig.manager->detach("vm1", nic.endpoint);
+    CHECK(rig.manager->nics().size() == 2);
+    for (const auto& record : rig.manager->nics("vm2"))
+        CHECK(record.phase == (record.endpoint == stuck.endpoint ? NicPhase::Detaching : NicPhase::Attached));
+    CHECK(rig.manager->config().vms.size() == 2);
+    // On the stuck endpoint itself, one operation at a time; vm2's other NIC can still publish.
+    CHECK(error_of([&] { rig.manager->detach("vm2", stuck.endpoint); }).kind() == ErrorKind::Conflict);
+    CHECK(rig.manager->publish("vm2", other.endpoint, {{"tcp", std::nullopt, 8081, 80}}).size() == 1);
+    CHECK(unplugs_waiting() == 1);  // all of the above while vm2's unplug still hung
+
+    rig.world.release("vm2");
+    detaching.join();
+    CHECK(rig.manager->nics("vm2").size() == 1);
+    rig.manager->detach("vm2", other.endpoint);
+    rig.require_clean();
 }

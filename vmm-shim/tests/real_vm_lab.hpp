@@ -81,7 +81,7 @@ inline void attach_traffic_restart_detach(RealVmLab& lab) {
 
     INFO("console:\n" << lab.vm.console());
     lab.start_shim();
-    const AttachedNic nic = lab.shim->attach("vm1", "lab");
+    const AttachedNic nic = lab.shim->attach("vm1", net("lab"));
     REQUIRE(nic.pci == "0000:01:00.0");
     const std::string eth = lab.guest_nic_at(nic.pci);
     REQUIRE_FALSE(eth.empty());
@@ -114,7 +114,7 @@ inline void attach_traffic_restart_detach(RealVmLab& lab) {
     CHECK(Journal(lab.config.state_dir).load().ipam.leases("lab").empty());
 
     // A NIC in the VM that no journal knows (a journal moved away): the next start unplugs it.
-    const AttachedNic lost = lab.shim->attach("vm1", "lab");
+    const AttachedNic lost = lab.shim->attach("vm1", net("lab"));
     lab.stop_shim();
     std::filesystem::remove_all(lab.config.state_dir);
     const ReconcileReport cleanup = lab.start_shim();

@@ -8,6 +8,7 @@
 #include "brfusion/ovs/client.hpp"
 #include "brfusion/shim/firewall.hpp"
 #include "brfusion/shim/nic_manager.hpp"
+#include "net.hpp"
 
 #include <memory>
 
@@ -18,6 +19,7 @@ struct ShimCore {
     std::unique_ptr<ovs::OvsClient> ovs;
     std::unique_ptr<OvsHostSwitch> host_switch;
     std::unique_ptr<NftHostFirewall> firewall;
+    std::unique_ptr<ProcHostStack> stack;
     std::unique_ptr<hostlo::Segment> hostlo;
     std::unique_ptr<Journal> journal;
     std::unique_ptr<NicManager> shim;
@@ -26,6 +28,7 @@ struct ShimCore {
 
     void stop_shim() {
         shim.reset();
+        stack.reset();
         hostlo.reset();
         journal.reset();
         firewall.reset();
@@ -40,9 +43,10 @@ struct ShimCore {
         ovs = std::make_unique<ovs::OvsClient>(options);
         host_switch = std::make_unique<OvsHostSwitch>(*ovs, config.bridge, config.host_netns, OvsHostSwitch::openflow_socket(config.ovsdb, config.bridge));
         firewall = std::make_unique<NftHostFirewall>(config.host_netns);
+        stack = std::make_unique<ProcHostStack>(config.host_netns);
         journal = std::make_unique<Journal>(config.state_dir);
         hostlo = hostlo::make_segment(config.hostlo.backend, *ovs);
-        shim = std::make_unique<NicManager>(config, *journal, *host_switch, *firewall, *hostlo,
+        shim = std::make_unique<NicManager>(config, *journal, HostServices{*host_switch, *firewall, *hostlo, *stack},
                                             [this](const VmConfig& vm) { return make_backend(vm, {config.host_netns}); });
         return shim->start();
     }

@@ -50,7 +50,7 @@ TEST_CASE("spares are plugged - labelled - send nothing - hold no address") {
     REQUIRE(spares.size() == 2);
     for (const auto& spare : spares) {
         CHECK(spare.vm == "vm1");
-        CHECK(spare.network == "lab");
+        CHECK(spare.network == net("lab"));
         CHECK(spare.phase == NicPhase::Attached);
         CHECK(rig.world.plugged.at(spare.host_if) == "vm1");
         CHECK(rig.host.ports.at(spare.host_if).at("brfusion-spare") == "true");
@@ -58,7 +58,7 @@ TEST_CASE("spares are plugged - labelled - send nothing - hold no address") {
         CHECK(rig.host.security.at(spare.host_if) == spare.mac + " nothing");
         CHECK(Journal(rig.dir).load().nics.at(spare.endpoint).spare);
     }
-    CHECK(rig.manager->leases("lab").empty());
+    CHECK(rig.manager->leases(net("lab")).empty());
 }
 
 TEST_CASE("attach claims a spare without a hot-plug - the pool is told - detach removes it") {
@@ -69,7 +69,7 @@ TEST_CASE("attach claims a spare without a hot-plug - the pool is told - detach 
     rig.manager->on_spare_claimed([&] { ++claims; });
 
     rig.plan.fail({});  // counts the steps from here
-    const AttachedNic nic = rig.manager->attach("vm1", "lab", Ipv4::parse("198.51.100.9"));
+    const AttachedNic nic = rig.manager->attach("vm1", net("lab"), Ipv4::parse("198.51.100.9"));
     CHECK(rig.plan.steps == 2);  // port security and the label; no device made, no plug
     CHECK(claims == 1);
     CHECK(nic.endpoint == spare.endpoint);
@@ -81,7 +81,7 @@ TEST_CASE("attach claims a spare without a hot-plug - the pool is told - detach 
     CHECK_FALSE(Journal(rig.dir).load().nics.at(nic.endpoint).spare);
 
     // The pool is empty now: the next attach plugs a new NIC, and balancing makes a new spare.
-    const AttachedNic cold = rig.manager->attach("vm1", "lab");
+    const AttachedNic cold = rig.manager->attach("vm1", net("lab"));
     CHECK(cold.endpoint != spare.endpoint);
     CHECK(claims == 1);
     CHECK(balance(*rig.manager) == 1);
@@ -89,7 +89,7 @@ TEST_CASE("attach claims a spare without a hot-plug - the pool is told - detach 
 
     rig.manager->detach("vm1", nic.endpoint);
     rig.manager->detach("vm1", cold.endpoint);
-    CHECK(rig.manager->leases("lab").empty());
+    CHECK(rig.manager->leases(net("lab")).empty());
     CHECK(rig.manager->nics().size() == 1);  // the new spare
 }
 
@@ -101,7 +101,7 @@ TEST_CASE("a spare is no guest's to detach or publish - another network's attach
     CHECK(rig.world.plugged.count(spare.host_if));
     CHECK_THROWS_AS(rig.manager->publish("vm1", spare.endpoint, {{"tcp", std::nullopt, 8080, 80}}), ShimError);
     CHECK(rig.firewall.rules.published.empty());
-    const AttachedNic other = rig.manager->attach("vm1", "lab2");
+    const AttachedNic other = rig.manager->attach("vm1", net("lab2"));
     CHECK(other.endpoint != spare.endpoint);
     CHECK(spares_of(*rig.manager).size() == 1);
 }
@@ -153,17 +153,17 @@ TEST_CASE("a failure at each step of claiming a spare: the claim is undone and t
     for (int step = 1; step <= 2; ++step) {  // 1 port security, 2 the label
         Rig rig(pool_of(1));
         balance(*rig.manager);
-        const Ipv4 reserved = rig.manager->reserve_address("vm1", "lab", std::nullopt);
+        const Ipv4 reserved = rig.manager->reserve_address("vm1", net("lab"), std::nullopt);
         rig.plan.fail({step});
         INFO("claim step " << step);
-        CHECK_THROWS_WITH(rig.manager->attach("vm1", "lab", reserved), Catch::Contains("injected failure"));
+        CHECK_THROWS_WITH(rig.manager->attach("vm1", net("lab"), reserved), Catch::Contains("injected failure"));
         rig.plan.fail({});
         CHECK(rig.manager->nics().empty());  // the spare went with the failed claim
         CHECK(rig.world.plugged.empty());
         CHECK(rig.host.ports.empty());
-        const auto leases = rig.manager->leases("lab");
+        const auto leases = rig.manager->leases(net("lab"));
         REQUIRE(leases.size() == 1);
-        CHECK(leases[0].owner == "vm1/reserved");
+        CHECK(leases[0].owner.str() == "vm1/reserved");
         CHECK(balance(*rig.manager) == 1);  // the pool refills
     }
 }
@@ -172,7 +172,7 @@ TEST_CASE("a claim cut short by a crash is undone by the next start") {
     Rig rig(pool_of(1));
     balance(*rig.manager);
     rig.plan.fail({2, 3});  // claim: 1 port security, 2 the label fails; undo: 3 unplug fails
-    CHECK_THROWS_WITH(rig.manager->attach("vm1", "lab"), Catch::Contains("undoing it failed too"));
+    CHECK_THROWS_WITH(rig.manager->attach("vm1", net("lab")), Catch::Contains("undoing it failed too"));
     rig.plan.fail({});
     const ReconcileReport report = rig.restart();
     CHECK(report.undone.size() == 1);
@@ -185,7 +185,7 @@ TEST_CASE("WarmPool fills the pools in the background and refills after a claim"
     Rig rig(pool_of(2));
     WarmPool pool(*rig.manager, [](const std::string&) {}, std::chrono::milliseconds(20));
     REQUIRE(eventually([&] { return spares_of(*rig.manager).size() == 2; }));
-    const AttachedNic nic = rig.manager->attach("vm1", "lab");
+    const AttachedNic nic = rig.manager->attach("vm1", net("lab"));
     CHECK(nic.endpoint != "");
     REQUIRE(eventually([&] { return spares_of(*rig.manager).size() == 2; }));
     CHECK(rig.manager->nics().size() == 3);

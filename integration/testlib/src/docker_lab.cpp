@@ -20,8 +20,10 @@ DockerLab::DockerLab(LabBinaries lab_binaries, std::string lab_dir, int vm1_spar
     const std::string suffix = std::to_string(::getpid());
     vm1 = std::make_unique<EmulatedVm>("bfe-vm1-" + suffix, dir + "/vm1");
     vm2 = std::make_unique<EmulatedVm>("bfe-vm2-" + suffix, dir + "/vm2");
+    host.add_stub_uplink("up0", std::string(kUplinkAddress) + "/25");
     json config = {{"ovsdb", host.db_socket()},
                          {"host_netns", host.netns()},
+                         {"uplink", "up0"},
                          {"state_dir", dir + "/shim-state"},
                          {"run_dir", dir + "/run"},
                          {"networks", {{{"name", "lab"}, {"subnet", "198.51.100.0/24"}, {"tag", 100}},

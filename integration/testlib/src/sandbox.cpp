@@ -59,6 +59,12 @@ std::string OvsSandbox::vsctl(const std::string& args) const {
 
 std::string OvsSandbox::in_netns(const std::string& command) const { return run("ip netns exec " + netns_ + " " + command).output; }
 
+void OvsSandbox::add_stub_uplink(const std::string& name, const std::string& address_cidr) const {
+    const std::string ip = "ip -n " + netns_ + " ";
+    run_checked(ip + "link add " + name + " type veth peer name " + name + "-peer && " + ip + "addr add " + address_cidr + " dev " + name + " && " + ip +
+                "link set " + name + " up && " + ip + "link set " + name + "-peer up");
+}
+
 void OvsSandbox::kill_db() const { sandbox("kill-db " + dir_); }
 void OvsSandbox::start_db() const { sandbox("start-db " + dir_ + " " + netns_); }
 void OvsSandbox::kill_vswitchd() const { sandbox("kill-vswitchd " + dir_); }

@@ -34,7 +34,7 @@ void QmpClient::fail(const std::string& what) {
 void QmpClient::disconnect() {
     if (socket_ >= 0) ::close(socket_);
     socket_ = -1;
-    buffer_.clear();
+    framer_ = JsonStreamFramer(kMaxMessageBytes);
     events_.clear();
 }
 
@@ -89,13 +89,13 @@ void QmpClient::send(const std::string& line, int fd) {
 
 std::optional<json> QmpClient::receive(Clock::time_point deadline) {
     for (;;) {
-        if (const auto end = buffer_.find('\n'); end != std::string::npos) {
-            const std::string line = buffer_.substr(0, end);
-            buffer_.erase(0, end + 1);
-            if (line.find_first_not_of(" \r\t") == std::string::npos) continue;
-            json message = json::parse(line, nullptr, false);
-            if (message.is_discarded() || !message.is_object()) fail("QEMU sent something that is not a JSON object: " + line);
-            return message;
+        try {
+            if (std::optional<json> message = framer_.next()) {
+                if (!message->is_object()) fail("QEMU sent something that is not a JSON object: " + message->dump());
+                return message;
+            }
+        } catch (const JsonStreamError& e) {
+            fail(std::string("QEMU's answer cannot be read: ") + e.what());
         }
         pollfd readable{socket_, POLLIN, 0};
         const int ready = ::poll(&readable, 1, remaining_ms(deadline));
@@ -107,7 +107,7 @@ std::optional<json> QmpClient::receive(Clock::time_point deadline) {
         if (got < 0 && errno == EINTR) continue;
         if (got < 0) fail(std::string("receive: ") + std::strerror(errno));
         if (got == 0) fail("QEMU closed the connection (did the VM stop?)");
-        buffer_.append(chunk, static_cast<size_t>(got));
+        framer_.append(std::string_view(chunk, static_cast<size_t>(got)));
     }
 }
 

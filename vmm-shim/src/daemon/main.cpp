@@ -113,9 +113,10 @@ int main(int argc, char** argv) {
         ovs::OvsClient ovs(ovs_options);
         OvsHostSwitch host(ovs, config.bridge, config.host_netns, OvsHostSwitch::openflow_socket(config.ovsdb, config.bridge));
         NftHostFirewall firewall(config.host_netns);
+        ProcHostStack stack(config.host_netns);
         Journal journal(config.state_dir);
         const auto hostlo = hostlo::make_segment(config.hostlo.backend, ovs);
-        NicManager nics(config, journal, host, firewall, *hostlo, [&config](const VmConfig& vm) { return make_backend(vm, {config.host_netns}); });
+        NicManager nics(config, journal, {host, firewall, *hostlo, stack}, [&config](const VmConfig& vm) { return make_backend(vm, {config.host_netns}); });
         const ReconcileReport report = nics.start();
         std::cerr << "brfusion-shim: reconciled: " << report.undone.size() << " unfinished attach(es) undone, " << report.finished.size()
                   << " detach(es) finished, " << report.repaired.size() << " NIC(s) repaired, " << report.orphans.size()
@@ -124,8 +125,8 @@ int main(int argc, char** argv) {
         WarmPool warm_pool(nics, [](const std::string& message) { std::cerr << "brfusion-shim: " << message << "\n"; });
 
         boost::asio::io_context io;
-        boost::asio::thread_pool workers(2);
-        GuestChannelServer channels(io, workers, nics);
+        boost::asio::thread_pool workers(2);  // the admin API's requests (each VM's run on threads of its own)
+        GuestChannelServer channels(io, nics);
         for (const auto& vm : nics.config().vms) channels.listen(vm);
         AdminContext admin_context{nics, [&] { return doctor(ovs, host, firewall, nics); },
                                    [&](const VmConfig& vm) { channels.listen(vm); }, [&](const std::string& vm) { channels.stop(vm); }};

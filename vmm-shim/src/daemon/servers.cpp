@@ -14,117 +14,205 @@ using local = asio::local::stream_protocol;
 using nlohmann::json;
 
 namespace {
-constexpr std::size_t kMaxLine = 1024 * 1024;
+// What one connection may hold of answers its guest has not read yet; past it (or past the VM's
+// requests_in_flight quota) the session stops reading the guest's socket until answers leave:
+// backpressure, so a well-behaved guest only waits and a hostile one holds nothing more.
+constexpr std::size_t kMaxUnsentBytes = 1024 * 1024;
+// Connections one VM's channel may have open at once (a real VM's virtio-serial port has one).
+constexpr std::size_t kMaxConnections = 8;
+// Threads that run one VM's requests: a read-only request need not wait behind a slow hot-plug.
+constexpr std::size_t kThreadsPerVm = 2;
 }  // namespace
 
-// One guest connection: newline-delimited JSON-RPC; requests run on the workers.
+class GuestSession;
+
+// One VM's channel: its listening socket, its connections, the threads that run its requests and
+// the count of those in flight (its requests_in_flight quota). Touched on the io thread, except
+// for the worker threads, which are its own.
+class VmChannel : public std::enable_shared_from_this<VmChannel> {
+public:
+    VmChannel(asio::io_context& io, NicManager& manager, const VmConfig& config)
+        : nics(manager), vm(config.name), path_(config.channel), limit_(static_cast<std::size_t>(config.quotas.requests_in_flight)),
+          acceptor_(listen_unix(io, config.channel, 0660)), workers_(kThreadsPerVm) {}
+
+    void start() { accept(); }
+    // Closes the socket and every connection (call on the io thread).
+    void shut();
+    // Waits for the requests being handled (not on the io thread).
+    void join() { workers_.join(); }
+
+    // For its sessions, on the io thread.
+    bool room() const { return in_flight_ < limit_; }
+    void begin_request() { ++in_flight_; }
+    void end_request();
+    asio::thread_pool& workers() { return workers_; }
+
+    NicManager& nics;
+    const std::string vm;
+
+private:
+    void accept();
+
+    std::string path_;
+    std::size_t limit_;
+    std::size_t in_flight_ = 0;
+    bool refusing_ = false;  // connections over the limit are being refused
+    local::acceptor acceptor_;
+    std::vector<std::weak_ptr<GuestSession>> sessions_;
+    asio::thread_pool workers_;
+};
+
+// One guest connection: newline-delimited JSON-RPC; requests run on the VM's threads. Every member
+// is touched on the io thread only.
 class GuestSession : public std::enable_shared_from_this<GuestSession> {
 public:
-    GuestSession(local::socket socket, asio::thread_pool& workers, NicManager& nics, std::string vm)
-        : socket_(std::move(socket)), workers_(workers), nics_(nics), vm_(std::move(vm)), input_(kMaxLine) {}
+    GuestSession(local::socket socket, std::shared_ptr<VmChannel> channel)
+        : socket_(std::move(socket)), channel_(std::move(channel)), input_(guest::kMaxLineBytes + 1) {}
 
     void start() { read(); }
-    // On the io thread.
     void close() {
         boost::system::error_code ignored;
         socket_.close(ignored);
     }
+    // Reads the next line unless the session or its VM holds as much as it may.
+    void read_if_room() {
+        if (reading_ || closing_ || !socket_.is_open()) return;
+        if (!channel_->room() || unsent_bytes_ > kMaxUnsentBytes) return;  // resumed as answers leave
+        read();
+    }
 
 private:
     void read() {
+        reading_ = true;
         asio::async_read_until(socket_, input_, '\n', [self = shared_from_this()](boost::system::error_code ec, std::size_t length) {
-            if (ec == asio::error::not_found) {
-                self->write(guest::make_error(nullptr, guest::kInvalidRequest, "a line exceeds 1 MiB; closing the channel"));
+            self->reading_ = false;
+            if (ec == asio::error::not_found) {  // the buffer is full and holds no newline
+                self->write(guest::make_error(nullptr, guest::kInvalidRequest,
+                                              "a line exceeds " + std::to_string(guest::kMaxLineBytes) + " bytes; closing the channel"));
                 self->closing_ = true;
                 return;
             }
             if (ec) return;  // the guest went away
-            std::string line(asio::buffers_begin(self->input_.data()), asio::buffers_begin(self->input_.data()) + static_cast<std::ptrdiff_t>(length));
+            const auto data = self->input_.data();
+            const std::string line(asio::buffers_begin(data), asio::buffers_begin(data) + static_cast<std::ptrdiff_t>(length));
             self->input_.consume(length);
             self->handle_line(line);
-            self->read();
+            self->read_if_room();
         });
     }
 
     void handle_line(const std::string& line) {
         if (line.find_first_not_of(" \t\r\n") == std::string::npos) return;
-        json message = json::parse(line, nullptr, false);
-        if (message.is_discarded()) return write(guest::make_error(nullptr, guest::kParseError, "a line is not valid JSON"));
-        asio::post(workers_, [self = shared_from_this(), message = std::move(message)] {
-            auto response = handle_guest_message(self->nics_, self->vm_, message);
-            if (response) asio::post(self->socket_.get_executor(), [self, response = std::move(*response)] { self->write(response); });
+        guest::ParsedLine parsed = guest::parse_request_line(line);
+        if (!parsed.request) return write(parsed.error);
+        channel_->begin_request();
+        asio::post(channel_->workers(), [self = shared_from_this(), request = std::move(*parsed.request)] {
+            auto response = handle_guest_request(self->channel_->nics, self->channel_->vm, request);
+            asio::post(self->socket_.get_executor(), [self, response = std::move(response)] {
+                if (response) self->write(*response);
+                self->channel_->end_request();
+            });
         });
     }
 
     void write(const json& message) {
         outgoing_.push_back(message.dump() + "\n");
+        unsent_bytes_ += outgoing_.back().size();
         if (outgoing_.size() == 1) write_next();
     }
 
     void write_next() {
         asio::async_write(socket_, asio::buffer(outgoing_.front()), [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
             if (ec) return;
+            self->unsent_bytes_ -= self->outgoing_.front().size();
             self->outgoing_.pop_front();
             if (!self->outgoing_.empty()) self->write_next();
             else if (self->closing_) self->socket_.close();
+            self->read_if_room();
         });
     }
 
     local::socket socket_;
-    asio::thread_pool& workers_;
-    NicManager& nics_;
-    std::string vm_;
+    std::shared_ptr<VmChannel> channel_;
     asio::streambuf input_;
     std::deque<std::string> outgoing_;
+    std::size_t unsent_bytes_ = 0;
+    bool reading_ = false;
     bool closing_ = false;
 };
 
-GuestChannelServer::GuestChannelServer(asio::io_context& io, asio::thread_pool& workers, NicManager& nics)
-    : io_(io), workers_(workers), nics_(nics) {}
+void VmChannel::accept() {
+    acceptor_.async_accept([self = shared_from_this()](boost::system::error_code ec, local::socket socket) {
+        if (ec) return;  // closed
+        std::erase_if(self->sessions_, [](const auto& weak) { return weak.expired(); });
+        if (self->sessions_.size() >= kMaxConnections) {
+            if (!self->refusing_)  // once per run of refusals: a guest must not flood the log
+                std::cerr << "brfusion-shim: VM " << self->vm << " has " << kMaxConnections
+                          << " guest channel connections open; refusing more until one closes\n";
+            self->refusing_ = true;
+            self->accept();  // the refused socket closes as it goes out of scope
+            return;
+        }
+        self->refusing_ = false;
+        auto session = std::make_shared<GuestSession>(std::move(socket), self);
+        self->sessions_.push_back(session);
+        session->start();
+        self->accept();
+    });
+}
+
+void VmChannel::end_request() {
+    --in_flight_;
+    for (const auto& weak : sessions_)  // any of them may have paused on the VM's quota
+        if (auto session = weak.lock()) session->read_if_room();
+}
+
+void VmChannel::shut() {
+    std::error_code not_there;
+    std::filesystem::remove(path_, not_there);
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    for (const auto& weak : sessions_)
+        if (auto session = weak.lock()) session->close();
+}
+
+GuestChannelServer::GuestChannelServer(asio::io_context& io, NicManager& nics) : io_(io), nics_(nics) {}
+
+GuestChannelServer::~GuestChannelServer() {
+    close();
+    std::lock_guard lock(mutex_);
+    for (auto& [vm, channel] : closed_) channel->join();
+}
 
 void GuestChannelServer::listen(const VmConfig& vm) {
-    auto listener = std::make_shared<Listener>(Listener{vm.name, vm.channel, listen_unix(io_, vm.channel, 0660), {}});
+    auto channel = std::make_shared<VmChannel>(io_, nics_, vm);
     {
         std::lock_guard lock(mutex_);
-        listeners_[vm.name] = listener;  // NicManager keeps VM names unique
+        channels_[vm.name] = channel;  // NicManager keeps VM names unique
     }
-    asio::post(io_, [this, listener] { accept(listener); });
-}
-
-void GuestChannelServer::accept(std::shared_ptr<Listener> listener) {
-    listener->acceptor.async_accept([this, listener](boost::system::error_code ec, local::socket socket) {
-        if (ec) return;  // closed
-        auto session = std::make_shared<GuestSession>(std::move(socket), workers_, nics_, listener->vm);
-        std::erase_if(listener->sessions, [](const auto& weak) { return weak.expired(); });
-        listener->sessions.push_back(session);
-        session->start();
-        accept(listener);
-    });
-}
-
-void GuestChannelServer::shut(std::shared_ptr<Listener> listener) {
-    std::error_code not_there;
-    std::filesystem::remove(listener->path, not_there);
-    asio::post(io_, [listener] {
-        boost::system::error_code ignored;
-        listener->acceptor.close(ignored);
-        for (const auto& weak : listener->sessions)
-            if (auto session = weak.lock()) session->close();
-    });
+    asio::post(io_, [channel] { channel->start(); });
 }
 
 void GuestChannelServer::stop(const std::string& vm) {
-    std::lock_guard lock(mutex_);
-    if (auto found = listeners_.find(vm); found != listeners_.end()) {
-        shut(found->second);
-        listeners_.erase(found);
+    std::shared_ptr<VmChannel> channel;
+    {
+        std::lock_guard lock(mutex_);
+        const auto found = channels_.find(vm);
+        if (found == channels_.end()) return;
+        channel = found->second;
+        channels_.erase(found);
     }
+    asio::post(io_, [channel] { channel->shut(); });
+    channel->join();
 }
 
 void GuestChannelServer::close() {
     std::lock_guard lock(mutex_);
-    for (auto& [vm, listener] : listeners_) shut(listener);
-    listeners_.clear();
+    for (const auto& entry : channels_) {
+        asio::post(io_, [channel = entry.second] { channel->shut(); });
+        closed_.insert(entry);  // joined once the io thread is done (the destructor)
+    }
+    channels_.clear();
 }
 
 }  // namespace brfusion::shim

@@ -1,7 +1,8 @@
 #pragma once
 // brfusion-shim's I/O shell: the guest channel server (a unix socket per VM). Its I/O runs on one
-// io_context thread; requests run on a worker pool (they block on the backends, OVS and nft) and
-// their responses are written back in completion order. The admin API is a brfusion::HttpServer.
+// io_context thread. Each VM's requests run on threads of that VM's own (they block on its
+// backend, OVS and nft): a VM whose guest hangs an unplug holds its own threads, never another
+// VM's. Responses are written back in completion order. The admin API is a brfusion::HttpServer.
 
 #include <utility>  // before asio: Boost + GCC 12 + C++20 need it
 
@@ -14,36 +15,31 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <vector>
 
 namespace brfusion::shim {
 
-class GuestSession;
+class VmChannel;
 
 // Thread-safe: listen and stop may be called from any thread.
 class GuestChannelServer {
 public:
-    GuestChannelServer(boost::asio::io_context& io, boost::asio::thread_pool& workers, NicManager& nics);
+    GuestChannelServer(boost::asio::io_context& io, NicManager& nics);
+    ~GuestChannelServer();
     // Accepts connections on vm.channel; each speaks as `vm`. Throws if it cannot listen there.
     void listen(const VmConfig& vm);
-    // Stops serving `vm`: closes its socket and its open connections.
+    // Stops serving `vm`: closes its socket and its open connections, and waits for the
+    // requests it was handling (not on the io thread).
     void stop(const std::string& vm);
+    // Stops serving every VM (on the io thread, or after it stopped); their threads are waited
+    // for by the destructor.
     void close();
 
 private:
-    struct Listener {
-        std::string vm;
-        std::string path;
-        boost::asio::local::stream_protocol::acceptor acceptor;
-        std::vector<std::weak_ptr<GuestSession>> sessions;  // touched on the io thread only
-    };
-    void accept(std::shared_ptr<Listener> listener);
-    void shut(std::shared_ptr<Listener> listener);
     boost::asio::io_context& io_;
-    boost::asio::thread_pool& workers_;
     NicManager& nics_;
     std::mutex mutex_;
-    std::map<std::string, std::shared_ptr<Listener>> listeners_;  // by VM
+    std::map<std::string, std::shared_ptr<VmChannel>> channels_;  // by VM
+    std::map<std::string, std::shared_ptr<VmChannel>> closed_;    // by close(): their threads are joined last
 };
 
 }  // namespace brfusion::shim

@@ -10,6 +10,12 @@
 // is), `data.kind` names the class (bad-request, not-allowed, not-found, conflict, exhausted,
 // backend).
 //
+// Limits (the shim holds a guest to them; see kMaxLineBytes and below): one message per line of at
+// most 1 MiB, nesting at most 8 objects and arrays; every string field has its format (names of
+// 1-64 [A-Za-z0-9._-], endpoint ids of 12 lowercase hex digits, dotted-decimal IPv4, tcp|udp) and
+// anything else is refused with the field's name; a request's id is a number or a string of at
+// most 64 bytes. A line that breaks a limit gets an error response naming it; the channel goes on.
+//
 // Methods (params and result are JSON objects; unknown fields are refused):
 //   nic.attach  {network, ip?}  -> AttachResult   a NIC on host network `network` for this VM
 //   nic.detach  {endpoint}      -> {}             idempotent; only this VM's NICs
@@ -30,8 +36,11 @@
 //   hostlo.leave {group}        -> {}             this VM leaves (the last member removes the
 //                                  group); idempotent; refused while the VM has its NIC on it
 
+#include "brfusion/common/ipv4.hpp"
+
 #include <nlohmann/json.hpp>
 
+#include <compare>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,8 +58,35 @@ inline constexpr const char* kPublish = "nic.publish";
 inline constexpr const char* kUnpublish = "nic.unpublish";
 inline constexpr const char* kHostloJoin = "hostlo.join";
 inline constexpr const char* kHostloLeave = "hostlo.leave";
-// The network (pool) of Hostlo group G is this prefix and G.
-inline constexpr const char* kHostloNetworkPrefix = "hostlo:";
+
+// The channel's limits (see above).
+inline constexpr std::size_t kMaxLineBytes = 1024 * 1024;
+inline constexpr int kMaxDepth = 8;
+inline constexpr std::size_t kMaxIdBytes = 64;
+inline constexpr std::size_t kEndpointIdLength = 12;
+inline constexpr std::size_t kMaxPortsPerRequest = 1024;
+
+// What a NIC or an address is on: a host network, or a Hostlo group's segment. On the wire, a
+// host network is its name and a group's segment is "hostlo:" and the group's name.
+struct NetworkRef {
+    enum class Kind { HostNetwork, HostloGroup };
+    Kind kind = Kind::HostNetwork;
+    std::string name;  // the host network's, or the group's
+
+    static NetworkRef host_network(std::string name) { return {Kind::HostNetwork, std::move(name)}; }
+    static NetworkRef hostlo_group(std::string group) { return {Kind::HostloGroup, std::move(group)}; }
+    // nullopt unless `wire` is a valid name or "hostlo:" and one.
+    static std::optional<NetworkRef> parse(std::string_view wire);
+    std::string wire() const;
+    bool is_hostlo() const { return kind == Kind::HostloGroup; }
+    auto operator<=>(const NetworkRef&) const = default;
+};
+
+// A guest's text, quoted and safe to put in a message: at most 64 characters, control bytes as '?'.
+std::string printable(std::string_view text);
+
+// Whether `id` has the form of the shim's endpoint ids (12 lowercase hex digits).
+bool is_endpoint_id(std::string_view id);
 
 // JSON-RPC 2.0 error codes: the standard ones, and ours for ShimError kinds.
 enum ErrorCode : int {
@@ -66,8 +102,8 @@ enum ErrorCode : int {
 };
 
 struct AttachParams {
-    std::string network;
-    std::optional<std::string> ip;  // a specific address (docker run --ip)
+    NetworkRef network;
+    std::optional<Ipv4> ip;  // a specific address (docker run --ip)
 };
 
 struct AttachResult {
@@ -89,7 +125,7 @@ struct DetachParams {
 // to the host's HOST_PORT reaches the container's CONTAINER_PORT. from_json also checks the values.
 struct PortMapping {
     std::string protocol = "tcp";       // tcp | udp
-    std::optional<std::string> host_ip; // only this IPv4 address of the host; unset = all of them
+    std::optional<Ipv4> host_ip;        // only this address of the host; unset = all it publishes on
     int host_port = 0;                  // 1-65535; 0 in nic.publish = the shim picks a free one
     int container_port = 0;             // 1-65535
     bool operator==(const PortMapping&) const = default;
@@ -116,7 +152,7 @@ struct NicInfo {
 };
 
 struct PoolParams {
-    std::string network;
+    NetworkRef network;
 };
 
 struct PoolInfo {
@@ -127,8 +163,8 @@ struct PoolInfo {
 };
 
 struct AddressParams {
-    std::string network;
-    std::optional<std::string> ip;  // required by ipam.release
+    NetworkRef network;
+    std::optional<Ipv4> ip;  // required by ipam.release
 };
 
 struct AddressInfo {
@@ -139,10 +175,11 @@ struct AddressInfo {
 
 struct HostloParams {
     std::string group;
-    std::optional<std::string> subnet;  // hostlo.join only: the group's subnet, as its first member wants it
+    std::optional<Ipv4Prefix> subnet;  // hostlo.join only: the group's subnet, as its first member wants it
 };
 
-// from_json throws std::invalid_argument naming the field on unknown, missing or mistyped fields.
+// from_json throws std::invalid_argument naming the field on unknown, missing, mistyped or
+// malformed fields (a guest's bytes are quoted back at most 64 characters long, made printable).
 void from_json(const nlohmann::json& j, AttachParams& p);
 void to_json(nlohmann::json& j, const AttachParams& p);
 void from_json(const nlohmann::json& j, AttachResult& r);
@@ -167,6 +204,22 @@ void from_json(const nlohmann::json& j, HostloParams& p);
 void to_json(nlohmann::json& j, const HostloParams& p);
 void from_json(const nlohmann::json& j, AddressInfo& a);
 void to_json(nlohmann::json& j, const AddressInfo& a);
+
+// A request as the shim reads it from a guest's line: method, params (an object) and id (null for
+// a notification).
+struct Request {
+    std::string method;
+    nlohmann::json params;
+    nlohmann::json id;
+    bool notification = false;
+};
+// Parses one line within the limits; on a line that breaks one, the error response to send back
+// (with the request's id when it could be read). Never throws.
+struct ParsedLine {
+    std::optional<Request> request;
+    nlohmann::json error;  // when !request
+};
+ParsedLine parse_request_line(std::string_view line);
 
 // Envelopes.
 nlohmann::json make_request(const nlohmann::json& id, const std::string& method, nlohmann::json params);

@@ -5,7 +5,10 @@
 // A group is one pod's localhost segment, named by the pod. Its first member's join creates it,
 // its last member's leave removes it. Each group owns a subnet of its own: the one its first
 // member asks for, or the first free block of the configured range. Subnets never overlap, and
-// all of them lie inside the range (which the shim keeps apart from its host networks).
+// all of them lie inside the range (which the shim keeps apart from its host networks). Each group
+// also owns a slot, the lowest number no other group holds: its segment is named after it, so
+// two groups' segments never share a name (a name made from the group's would need a hash, and
+// hashes collide).
 
 #include "brfusion/common/ipv4.hpp"
 #include "brfusion/common/names.hpp"  // is_valid_name: a group's name is its pod's
@@ -29,6 +32,7 @@ struct Group {
     std::string name;
     Ipv4Prefix subnet;
     std::set<std::string> members;  // VM names
+    int slot = 0;                   // unique among the groups that exist
     bool operator==(const Group&) const = default;
 };
 
@@ -50,7 +54,8 @@ public:
     const std::map<std::string, Group>& groups() const { return groups_; }
 
     nlohmann::json to_json() const;
-    // Throws std::invalid_argument naming what is malformed.
+    // Throws std::invalid_argument naming what is malformed (two groups with one slot, say).
+    // Groups saved without a slot (by earlier versions) get the lowest free ones.
     static GroupTable from_json(const nlohmann::json& saved);
 
 private:

@@ -29,6 +29,27 @@ struct HostNetwork {
 // The most spare NICs a VM may keep per network (each takes a hot-plug slot of the VM).
 constexpr int kMaxWarmPool = 32;
 
+// How much of what the host shares one VM may hold at once, so that no VM starves the others.
+// Reaching a quota answers Exhausted naming it and its config key (vms[].quotas.KEY).
+struct VmQuotas {
+    int nics = 64;                // container NICs (warm-pool spares, the host's, do not count)
+    int reservations = 64;        // addresses reserved (ipam.request) that no NIC took yet
+    int published_ports = 256;    // published port mappings over all its NICs
+    int hostlo_groups = 16;       // Hostlo groups it is a member of
+    int requests_in_flight = 16;  // guest channel requests being handled; past it the shim stops
+                                  // reading the VM's channel until one is answered (no error)
+    bool operator==(const VmQuotas&) const = default;
+};
+
+// Host ports a VM may publish on: FIRST-LAST, less the host's ip_local_reserved_ports.
+struct PortRange {
+    int first = 1024;
+    int last = 65535;
+    bool contains(int port) const { return port >= first && port <= last; }
+    std::string str() const { return std::to_string(first) + "-" + std::to_string(last); }
+    bool operator==(const PortRange&) const = default;
+};
+
 // A VM the shim serves. Its backend says how NICs reach it.
 struct VmConfig {
     std::string name;
@@ -47,6 +68,8 @@ struct VmConfig {
     // Default none.
     std::vector<std::string> hostlo_groups;
     bool may_join_hostlo(const std::string& group) const;
+    VmQuotas quotas;                    // "quotas": {"nics": 64, ...}; each key optional
+    PortRange host_ports;               // "host_ports": "1024-65535"
 };
 
 // Hostlo: one pod's localhost segment shared by the VMs holding its parts.
@@ -61,6 +84,9 @@ struct ShimConfig {
     std::string ovsdb = "/run/openvswitch/db.sock";    // ovsdb-server's socket
     std::string host_netns;                            // where OVS and host devices live ("" = ours)
     std::string uplink;                                // the host's uplink interface (NAT)
+    // Interfaces whose IPv4 addresses VMs may publish ports on (docker run -p). Default: the
+    // uplink; without an uplink, every interface of the host netns but loopback and brfusion's own.
+    std::vector<std::string> publish_interfaces;
     std::string state_dir = "/var/lib/brfusion";       // the journal
     std::string run_dir = "/run/brfusion";             // sockets
     std::string admin_socket;                          // default RUN_DIR/shim.sock (mode 0660)

@@ -4,9 +4,11 @@
 //
 // What the table holds (see render_nftables):
 // - masquerade: each NAT network's subnet leaving through the uplink gets the host's address;
-// - published ports: DNAT of HOST[:IP]:PORT to CONTAINER_IP:PORT (`docker run -p`), for traffic
+// - published ports: DNAT of HOST_IP:PORT to CONTAINER_IP:PORT (`docker run -p`), for traffic
 //   arriving from outside and from the host itself, with hairpin masquerade so that containers on
-//   the same network reach each other through the published port too;
+//   the same network reach each other through the published port too. HOST_IP is one of the
+//   addresses the host publishes on (ShimConfig::publish_interfaces), or each of them: never an
+//   address that is not the host's, loopback or a gateway;
 // - isolation: new connections between host networks are dropped unless the source network lists
 //   the destination in forward_to; published ports are reachable from every network (as with Docker).
 
@@ -40,6 +42,9 @@ struct FirewallRules {
     std::string uplink;  // "" = masquerade whatever leaves by a device that is not a brfusion gateway
     std::vector<Network> networks;
     std::vector<Forward> published;
+    // The host's addresses ports are published on: a port without host_ip on each, one with a
+    // host_ip only if it is among them (an address the host gave up publishes nothing).
+    std::vector<Ipv4> publish_addresses;
 };
 
 // The nft script that replaces the table with exactly `rules` in one transaction.

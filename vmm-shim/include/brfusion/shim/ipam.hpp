@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -13,9 +14,24 @@
 
 namespace brfusion::shim {
 
+// Who holds an address: a VM's NIC, or the VM itself, which reserved it before its NIC existed
+// (Docker asks its IPAM driver first, then creates the endpoint).
+struct LeaseOwner {
+    std::string vm;
+    std::optional<std::string> endpoint;  // the NIC's; nullopt for a reservation
+    std::int64_t reserved_at = 0;         // a reservation's time (seconds since the epoch)
+
+    static LeaseOwner nic(std::string vm, std::string endpoint) { return {std::move(vm), std::move(endpoint), 0}; }
+    static LeaseOwner reservation(std::string vm, std::int64_t at) { return {std::move(vm), std::nullopt, at}; }
+    bool is_reservation() const { return !endpoint; }
+    // "vm1/3f2a9c0b1d4e", or "vm1/reserved": for messages and the admin API.
+    std::string str() const { return vm + "/" + endpoint.value_or("reserved"); }
+    bool operator==(const LeaseOwner&) const = default;
+};
+
 struct Lease {
     Ipv4 address;
-    std::string owner;  // who holds it, e.g. "vm1/ep-3f2a"; shown in errors
+    LeaseOwner owner;
 };
 
 class Ipam {
@@ -31,21 +47,26 @@ public:
     // Leases an address to `owner`: `requested` if given (BadRequest if outside the subnet or
     // reserved, Conflict naming the holder if taken), else the next free one after the last
     // handed out (so a released address is not reused at once). Exhausted when the pool is full.
-    Ipv4 allocate(const std::string& network, const std::string& owner, std::optional<Ipv4> requested = std::nullopt);
+    Ipv4 allocate(const std::string& network, const LeaseOwner& owner, std::optional<Ipv4> requested = std::nullopt);
     // Returns the address to the pool. Idempotent.
     void release(const std::string& network, Ipv4 address);
 
     std::vector<Lease> leases(const std::string& network) const;
     std::optional<Lease> lease(const std::string& network, Ipv4 address) const;
 
+    // Every reservation (lease of a VM, not of a NIC), in every pool.
+    std::vector<std::pair<std::string, Lease>> reservations() const;
+
     nlohmann::json to_json() const;
+    // Throws ShimError(BadRequest) naming what is malformed. Reads leases written as "VM/ENDPOINT"
+    // and "VM/reserved" by earlier versions too.
     static Ipam from_json(const nlohmann::json& state);
 
 private:
     struct Pool {
         Ipv4Prefix subnet;
         Ipv4 gateway;
-        std::map<std::uint32_t, std::string> leases;  // address -> owner
+        std::map<std::uint32_t, LeaseOwner> leases;   // address -> owner
         std::uint32_t cursor = 0;                     // last address handed out
     };
     Pool& pool(const std::string& network);

@@ -10,6 +10,7 @@
 #include "brfusion/hostlo/group_table.hpp"
 #include "brfusion/shim/firewall.hpp"
 #include "brfusion/shim/ipam.hpp"
+#include "brfusion/common/guest_protocol.hpp"
 #include "brfusion/common/ipv4.hpp"
 
 #include <map>
@@ -30,7 +31,7 @@ const char* phase_name(NicPhase phase);
 struct NicRecord {
     std::string endpoint;  // the shim's id for the NIC; the guest names it in detach
     std::string vm;
-    std::string network;  // a host network, or "hostlo:GROUP" for the VM's NIC on a Hostlo group
+    guest::NetworkRef network;  // a host network, or a Hostlo group for the VM's NIC on one
     std::string mac;      // what the guest sees
     Ipv4 ip;
     std::string host_if;  // host-side device and OVS port name (<= 15 characters)
@@ -55,7 +56,8 @@ class Journal {
 public:
     explicit Journal(std::string directory);
     // The saved state, or an empty one if none was saved. Throws ShimError naming the file if it
-    // cannot be read or parsed (never silently starts from scratch over existing state).
+    // cannot be read or parsed (never silently starts from scratch over existing state). It reads
+    // values as strictly as the guest channel does: whatever a guest made the shim save loads.
     ShimState load() const;
     // Replaces the saved state atomically. Throws ShimError(Backend) if it cannot be written.
     void save(const ShimState& state);

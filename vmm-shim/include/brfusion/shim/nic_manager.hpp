@@ -2,35 +2,47 @@
 // NicManager: the life cycle of every container NIC, its published ports, and the host networks
 // and VMs it serves. The core of brfusion-shim; the daemon's admin API and guest channels call it.
 //
-// attach: lease an address, create the host device, add it to OVS (the network's VLAN tag,
-// brfusion-* labels), secure the port (its own MAC and address only), plug it into the VM.
-// detach: the reverse, after withdrawing its published ports. The journal records the intent
-// before each change to the outside world; a failure at any step of attach undoes the steps
-// before it (nothing leaks); a failed detach stays recorded as "detaching" and is finished by the
-// next detach or by reconcile. reconcile (on start) compares the journal with OVS, the port
+// A NIC is four pieces, made in this order and removed in the reverse one (NicStep): its host
+// device, its switch port (a VLAN access port of the integration bridge, or a member port of a
+// Hostlo group's segment, labelled brfusion-*), its port security (the NIC's own MAC and address
+// only), and its plug into the VM. attach leases an address, journals the intent, then makes the
+// pieces; a failure at any step removes them all again (nothing leaks). detach withdraws the
+// NIC's published ports, then removes the pieces; a failed detach stays recorded as "detaching"
+// and is finished by the next detach or by reconcile. The journal records the intent before each
+// change to the outside world. reconcile (on start) compares the journal with OVS, the port
 // security rules and the backends: unfinished attaches are undone, unfinished detaches finished,
-// missing pieces of attached NICs re-created, ports and rules brfusion made that the journal does
-// not know removed, and the firewall table rewritten from the journal.
+// missing pieces of attached NICs made again, NICs, ports and rules brfusion made that the journal
+// does not know removed, and the firewall table rewritten from the journal.
 //
 // Host networks and VMs come from the config file and, at run time, from add_network / add_vm
 // (persisted in the journal). Those from the file can only be changed in the file.
 //
 // Hostlo groups (one pod's localhost segment across VMs) are joined and left by VMs; a member's
-// NIC on group G is attached like any NIC, on network "hostlo:G" (hostlo_network), except that
-// its port joins the group's segment (hostlo::Segment) instead of a VLAN of the integration
-// bridge, it has no port security rules (the segment holds one pod's members only), and it
+// NIC on group G is attached like any NIC, on NetworkRef::hostlo_group(G), except that its port
+// joins the group's segment (hostlo::Segment) instead of a VLAN of the integration bridge, and it
 // publishes no ports (a group has no gateway and no NAT).
 //
-// Thread-safe: operations are serialized (one at a time).
+// Every VM is an untrusted tenant: what it may hold is bounded by its quotas (VmQuotas), the
+// host ports it may publish by its range and by what the host itself uses.
+//
+// Thread-safe, and no VM can stall another: the state (config, journal, IPAM, records) is changed
+// under one short lock that is never held across I/O; a VM's backend calls (hot-plug, unplug
+// waits) are serialized per VM, outside it; firewall rewrites are serialized among themselves.
+// An endpoint is worked on by one operation at a time: another one meanwhile gets Conflict.
+//
+// The implementation is split by concern under src/nic_manager/.
 
 #include "brfusion/common/guest_protocol.hpp"
 #include "brfusion/hostlo/segment.hpp"
 #include "brfusion/shim/backend.hpp"
 #include "brfusion/shim/config.hpp"
 #include "brfusion/shim/firewall.hpp"
-#include "brfusion/shim/journal.hpp"
+#include "brfusion/shim/host_stack.hpp"
 #include "brfusion/shim/host_switch.hpp"
+#include "brfusion/shim/journal.hpp"
 
+#include <array>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -41,6 +53,8 @@
 #include <vector>
 
 namespace brfusion::shim {
+
+using guest::NetworkRef;
 
 // What the guest needs to configure the NIC.
 struct AttachedNic {
@@ -65,51 +79,65 @@ struct ReconcileReport {
     std::vector<std::string> deferred;
 };
 
+// The host's parts the core drives; each is thread-safe.
+struct HostServices {
+    HostSwitch& network;     // the integration bridge, container ports, port security, gateways
+    HostFirewall& firewall;  // NAT and published ports
+    hostlo::Segment& hostlo; // Hostlo groups' segments
+    HostStack& stack;        // the host's addresses and the ports its processes use
+};
+
 class NicManager {
 public:
     using BackendFactory = std::function<std::unique_ptr<VmmBackend>(const VmConfig&)>;
 
-    NicManager(ShimConfig config, Journal& journal, HostSwitch& host, HostFirewall& firewall, hostlo::Segment& hostlo, BackendFactory make_backend);
+    NicManager(ShimConfig config, Journal& journal, HostServices host, BackendFactory make_backend);
 
     // Loads the journal (with the networks and VMs added at run time; BadRequest if one has the
     // name of one in the config file), sets up the bridge, every network's gateway and every
     // Hostlo group's segment, reconciles (members that are no longer configured leave their
-    // groups), and writes the firewall table.
+    // groups), and writes the firewall table. Call once, before any other operation.
     ReconcileReport start();
 
     // Claims a spare NIC of the VM's warm pool for the network when there is one (it only gets
     // its address, port security and label: no hot-plug), else makes and plugs a new NIC.
     // Errors: NotFound (unknown VM or network), NotAllowed (network not allowed for the VM; a
     // Hostlo group it is not a member of), BadRequest/Conflict/Exhausted (the requested address),
-    // Conflict (the VM has its NIC on that Hostlo group already), Backend (a step failed; undone).
-    AttachedNic attach(const std::string& vm, const std::string& network, std::optional<Ipv4> requested_ip = std::nullopt);
-    // Idempotent: an endpoint that does not exist is success. NotAllowed if it is another VM's.
+    // Conflict (the VM has its NIC on that Hostlo group already), Exhausted (the VM's nics quota;
+    // no slot left in the VM), Backend (a step failed; undone).
+    AttachedNic attach(const std::string& vm, const NetworkRef& network, std::optional<Ipv4> requested_ip = std::nullopt);
+    // Idempotent: an endpoint that does not exist is success. NotAllowed if it is another VM's;
+    // Conflict while another operation works on it; Backend if a step failed (retry finishes it).
     void detach(const std::string& vm, const std::string& endpoint);
 
     // One step towards the configured warm pools (VmConfig::warm_pool): removes one spare too
-    // many (its pool shrank) or makes one missing spare. Returns false when every pool is as
-    // configured. Throws what failed (the spare being made is undone). WarmPool calls it in the
-    // background; one step at a time, so attaches get the lock between steps.
+    // many (its pool shrank) or makes one missing spare, for a VM whose backend is not busy with
+    // something else. Returns false when there is nothing to do now. Throws what failed (the
+    // spare being made is undone). WarmPool calls it in the background.
     bool balance_warm_pool();
-    // `listener` is called (under the manager's lock: keep it short) each time an attach claims
-    // a spare; nullptr for none.
+    // `listener` is called (outside the manager's locks) each time an attach claims a spare;
+    // nullptr for none.
     void on_spare_claimed(std::function<void()> listener);
 
     // The endpoint's published ports become exactly `ports` (host_port 0: the lowest free port
-    // of 49153-65535); returns them as published. NotFound (no such endpoint), NotAllowed
-    // (another VM's), BadRequest (the same host port twice), Conflict (naming who holds a host
-    // port), Backend (the firewall refused; the previous ports stay).
+    // of 49153-65535 in the VM's range); returns them as published. A host_ip must be an address
+    // the host publishes on. NotFound (no such endpoint), NotAllowed (another VM's endpoint; an
+    // address the host does not publish on; a host port outside the VM's range or reserved for
+    // the host), BadRequest (the same host port twice), Conflict (naming who holds a host port:
+    // another endpoint, or a host process), Exhausted (the published_ports quota; no free port),
+    // Backend (the firewall refused; the previous ports stay).
     std::vector<PublishedPort> publish(const std::string& vm, const std::string& endpoint, std::vector<PublishedPort> ports);
     // No published ports. Idempotent like detach.
     void unpublish(const std::string& vm, const std::string& endpoint);
 
     // An address of `network` reserved for `vm` before its NIC exists (Docker asks IPAM first,
     // then creates the endpoint): `requested` or the next free one. attach with that address
-    // takes the reservation over. Errors as attach's for the network and the address.
-    Ipv4 reserve_address(const std::string& vm, const std::string& network, std::optional<Ipv4> requested);
+    // takes the reservation over. Errors as attach's for the network and the address; Exhausted
+    // for the VM's reservations quota.
+    Ipv4 reserve_address(const std::string& vm, const NetworkRef& network, std::optional<Ipv4> requested);
     // Gives back `vm`'s reservation of `address`; anything else (free, a NIC's, another VM's) is
     // left alone. Idempotent.
-    void release_address(const std::string& vm, const std::string& network, Ipv4 address);
+    void release_address(const std::string& vm, const NetworkRef& network, Ipv4 address);
 
     // --- Hostlo. VM `vm` joins group `group` and gets the group's pool as the VM sees it: network
     // hostlo_network(group), the group's subnet, its MTU, and as gateway the first address, held
@@ -117,16 +145,18 @@ public:
     // member creates the group: its subnet (`subnet`, or the next free block of the Hostlo range)
     // and its segment. Joining again changes nothing.
     // Errors: NotFound (unknown VM), NotAllowed (the VM's hostlo_groups do not allow the group),
-    // BadRequest/Conflict/Exhausted (name or subnet), Backend (the segment failed; undone).
+    // Exhausted (the VM's hostlo_groups quota), BadRequest/Conflict/Exhausted (name or subnet),
+    // Backend (the segment failed; undone).
     HostNetwork join_hostlo(const std::string& vm, const std::string& group, std::optional<Ipv4Prefix> subnet);
     // VM `vm` leaves group `group`, giving back its address reservations there; the last member's
     // leave removes the group's segment and pool. Idempotent. Conflict while the VM has its NIC on
     // the group; Backend if the segment cannot be removed (the VM stays a member: retry).
     void leave_hostlo(const std::string& vm, const std::string& group);
     std::vector<hostlo::Group> hostlo_groups() const;
-    // Where an admin finds the group's segment (with the ovs backend, its bridge).
-    std::string hostlo_segment(const std::string& group) const { return segment_.segment_name(group); }
-    static std::string hostlo_network(const std::string& group) { return guest::kHostloNetworkPrefix + group; }
+    // Where an admin finds the group's segment (with the ovs backend, its bridge); "" for a group
+    // that does not exist.
+    std::string hostlo_segment(const std::string& group) const;
+    static NetworkRef hostlo_network(const std::string& group) { return NetworkRef::hostlo_group(group); }
 
     // Run-time changes, persisted. add_*: Conflict if the name (or a network's tag) is taken,
     // NotFound if a network it names does not exist, BadRequest if invalid. remove_*: NotFound,
@@ -141,15 +171,15 @@ public:
 
     // Every NIC record (of `vm`, or of all VMs), warm-pool spares included.
     std::vector<NicRecord> nics(const std::string& vm = "") const;
-    // The host network `network` if VM `vm` may use it; NotFound / NotAllowed (listing what it
-    // may use) otherwise.
-    HostNetwork allowed_network(const std::string& vm, const std::string& network) const;
+    // The host network (or Hostlo group's pool) `network` if VM `vm` may use it; NotFound /
+    // NotAllowed (listing what it may use) otherwise.
+    HostNetwork allowed_network(const std::string& vm, const NetworkRef& network) const;
     // Every host network VM `vm` may use, in its config's order, then the pools of the Hostlo
     // groups it is a member of; NotFound for an unknown VM.
     std::vector<HostNetwork> allowed_networks(const std::string& vm) const;
     // The networks and VMs served now: the config file's and those added at run time.
     ShimConfig config() const;
-    std::vector<Lease> leases(const std::string& network) const;
+    std::vector<Lease> leases(const NetworkRef& network) const;
     // What the firewall table should hold now (doctor compares it with the real one).
     FirewallRules firewall_rules() const;
 
@@ -157,53 +187,102 @@ public:
     static std::string gateway_port(const HostNetwork& network);
 
 private:
-    HostNetwork allowed(const std::string& vm, const std::string& network) const;
-    // The host network or Hostlo group behind `network`, if it exists.
-    std::optional<HostNetwork> network_of(const std::string& network) const;
+    // One VM's backend and the lock that serializes its calls (hot-plug, unplug waits).
+    struct VmLane {
+        std::mutex mutex;
+        std::unique_ptr<VmmBackend> backend;
+    };
+    // The pieces of a NIC, in the order they are made (and removed in the reverse one).
+    enum class NicStep { HostDevice, SwitchPort, PortSecurity, Plug };
+    static constexpr std::array<NicStep, 4> kNicSteps{NicStep::HostDevice, NicStep::SwitchPort, NicStep::PortSecurity, NicStep::Plug};
+    // What exists of every NIC's pieces in OVS, read once for a reconcile.
+    struct SwitchView {
+        std::set<std::string> ports;    // container and group member ports
+        std::set<std::string> secured;  // ports with security rules
+    };
+
+    // An endpoint marked busy for the guard's lifetime: made with state_mutex_ held (Conflict if
+    // another operation works on it), released without it.
+    class BusyEndpoint {
+    public:
+        BusyEndpoint(NicManager& manager, std::string endpoint);
+        ~BusyEndpoint();
+        BusyEndpoint(const BusyEndpoint&) = delete;
+        BusyEndpoint& operator=(const BusyEndpoint&) = delete;
+
+    private:
+        NicManager& manager_;
+        std::string endpoint_;
+    };
+
+    // --- state (call with state_mutex_ held) ---
+    // The VM's config; NotFound if it is not configured, or being removed.
+    const VmConfig& configured_vm(const std::string& vm) const;
+    HostNetwork allowed(const std::string& vm, const NetworkRef& network) const;
+    // The host network or Hostlo group's pool behind `network`, if it exists.
+    std::optional<HostNetwork> network_of(const NetworkRef& network) const;
     HostNetwork group_network(const hostlo::Group& group) const;
-    // Removes the group's segment, then its pool with any reservations left in it: for the last
-    // member's leave (or a last member that is gone). If the segment cannot be removed it throws
-    // with nothing changed.
-    void remove_hostlo_group(const std::string& group);
-    void remove_port(const NicRecord& record);
     FirewallRules rules() const;
     NicRecord& own_record(const std::string& vm, const std::string& endpoint);
-    void save_and_apply_firewall();
-    void reclaim_reservations();
-    void ensure_network(const HostNetwork& network);
-    NicDevice device_of(const NicRecord& record) const;
-    VmmBackend& backend(const std::string& vm);
-    // Removes every piece of the NIC that may exist, then its lease and record. Throws on the
-    // first step that fails, leaving the record as it was for a later retry.
-    void tear_down(NicRecord record);
-    void add_port(const NicRecord& record, const HostNetwork& network);
+    std::shared_ptr<VmLane> lane(const std::string& vm);
+    // Throws Exhausted naming the quota when VM `vm` holds `held` of it and asks for `more`.
+    void require_quota(const std::string& vm, const char* quota, int limit, std::size_t held, std::size_t more) const;
     // A new NIC's names and MAC (not yet recorded).
-    NicRecord new_record(const std::string& vm, const std::string& network) const;
-    // The steps that make a recorded NIC: host device, OVS port, port security, plug.
+    NicRecord new_record(const std::string& vm, const NetworkRef& network) const;
+    // The VM's spare for the network that is ready to be claimed, if any.
+    std::optional<NicRecord> ready_spare(const std::string& vm, const NetworkRef& network) const;
+    void reclaim_reservations();
+    void save();  // the journal
+
+    // --- operations (call without state_mutex_) ---
+    // Writes the firewall table from the state as it is now (serialized with other writes).
+    void apply_firewall();
+    // The pieces of a NIC: make one (idempotent), see whether it exists, remove it (idempotent).
+    void make_step(NicStep step, NicRecord& record, VmmBackend& vmm, const HostNetwork& network);
+    bool step_exists(NicStep step, const NicRecord& record, VmmBackend& vmm, const SwitchView& view);
+    // `vmm` is null when the VM is gone from the config (its side of the NIC went with it).
+    void remove_step(NicStep step, const NicRecord& record, VmmBackend* vmm);
+    // Every piece, in order, under the VM's lane; on a failure, removes them all and rethrows.
     void build(NicRecord& record, const HostNetwork& network);
+    // Removes every piece of the recorded NIC that may exist (withdrawing its published ports
+    // first), then its lease and record. The caller marked the endpoint busy. Throws on the first
+    // step that fails, leaving the record "detaching" for a later retry.
+    void tear_down(NicRecord record);
     // After `failure` in an attach: tears the NIC down; if that fails too, throws both messages.
     void undo_attach(const NicRecord& record, const std::exception_ptr& failure);
     void add_spare(const std::string& vm, const HostNetwork& network);
-    // The VM's spare for the network that is ready to be claimed, if any.
-    std::optional<NicRecord> ready_spare(const std::string& vm, const std::string& network) const;
+    // The network's gateway: an internal port of its VLAN with the gateway address.
+    void ensure_gateway(const HostNetwork& network);
+
     ReconcileReport reconcile();
     // One journal record against what exists: finishes or undoes it, or repairs what is missing.
-    // `ports`: the labelled container ports and group member ports that exist.
-    void reconcile_nic(const NicRecord& record, const std::set<std::string>& ports, const std::set<std::string>& secured, ReconcileReport& report);
-    // Segments of groups the journal does not know, and member ports no NIC record knows, removed.
-    void reconcile_hostlo(ReconcileReport& report);
+    void reconcile_nic(const NicRecord& record, const SwitchView& view, ReconcileReport& report);
+    // NICs the VMs hold that no record knows, and labelled ports no record knows: removed.
+    void remove_orphans(ReconcileReport& report);
+    // Segments of groups the journal does not know (or not where the journal has them) removed,
+    // then every group's segment made: before the NICs, whose member ports need them.
+    void reconcile_segments(ReconcileReport& report);
+    // Member ports no NIC record knows, removed.
+    void remove_orphan_members(ReconcileReport& report);
 
     const ShimConfig file_config_;
-    ShimConfig config_;  // file_config_ plus what was added at run time
     Journal& journal_;
-    HostSwitch& host_;
-    HostFirewall& firewall_;
-    hostlo::Segment& segment_;
+    HostServices host_;
     BackendFactory make_backend_;
-    std::map<std::string, std::unique_ptr<VmmBackend>> backends_;  // by VM
-    std::function<void()> spare_claimed_;
+
+    mutable std::mutex state_mutex_;  // guards everything below; never held across I/O
+    std::condition_variable idle_;    // notified when an endpoint stops being busy
+    ShimConfig config_;               // file_config_ plus what was added at run time
     ShimState state_;
-    mutable std::mutex mutex_;
+    std::map<std::string, std::shared_ptr<VmLane>> lanes_;  // by VM
+    std::set<std::string> busy_;                            // endpoints an operation is working on
+    std::set<std::string> removing_vms_;                    // VMs remove_vm is taking apart
+    std::set<std::string> dissolving_groups_;               // Hostlo groups whose last member is leaving
+    std::function<void()> spare_claimed_;
+
+    std::mutex firewall_mutex_;  // serializes firewall writes
+    std::mutex hostlo_mutex_;    // serializes Hostlo joins and leaves (segment changes)
+    std::mutex admin_mutex_;     // serializes run-time network and VM changes
 };
 
 }  // namespace brfusion::shim

@@ -2,7 +2,8 @@
 // DockerLab: brfusion's whole path on one machine. A "host" (private OVS in its own netns, and
 // brfusion-shim serving host networks lab 198.51.100.0/24 and lab2 203.0.113.0/24) and two emulated
 // VMs running dockerd and brfusion-plugin: vm1 may use lab and lab2, vm2 lab only; both may join
-// Hostlo groups named pod*, whose subnets are /28s of 192.0.2.128/25.
+// Hostlo groups named pod*, whose subnets are /28s of 192.0.2.128/25. The host's uplink up0 has
+// 192.0.2.1/25 (nothing beyond it): published ports are published there.
 // Constructed = everything answering; destroyed = everything gone.
 
 #include "brfusion/testing/daemon.hpp"
@@ -23,6 +24,8 @@ public:
     ~DockerLab();
     DockerLab(const DockerLab&) = delete;
     DockerLab& operator=(const DockerLab&) = delete;
+
+    static constexpr const char* kUplinkAddress = "192.0.2.1";
 
     void start_shim();  // returns once its admin socket exists
     void stop_shim() { shim.stop(15); }

@@ -44,6 +44,11 @@ public:
     // `ip netns exec <netns> <command>` through sh; returns the result without throwing.
     std::string in_netns(const std::string& command) const;
 
+    // A stand-in uplink in the sandbox's netns: `name` (a veth whose peer stays there too, so
+    // nothing lies beyond it) with `address_cidr`, up: the host's own address, for published
+    // ports. Throws on failure.
+    void add_stub_uplink(const std::string& name, const std::string& address_cidr) const;
+
     // Fault injection.
     void kill_db() const;
     void start_db() const;

@@ -12,6 +12,7 @@
 // broke, no reply within the timeout, or QEMU's own error ("device_add failed: Duplicate ID ...").
 // QmpError, a ShimError, carries QEMU's error class for callers that tell errors apart.
 
+#include "brfusion/common/json_stream.hpp"
 #include "brfusion/shim/error.hpp"
 
 #include <nlohmann/json.hpp>
@@ -72,7 +73,10 @@ private:
     std::string socket_path_;
     std::chrono::milliseconds timeout_;
     int socket_ = -1;
-    std::string buffer_;
+    // QEMU's answers: `query-pci` of a VM with 100 root ports is ~100 KB; 16 MiB bounds a monitor
+    // that went wrong (a guest that escaped into QEMU included).
+    static constexpr std::size_t kMaxMessageBytes = 16 * 1024 * 1024;
+    JsonStreamFramer framer_{kMaxMessageBytes};
     std::deque<nlohmann::json> events_;
     long next_id_ = 1;
 };
