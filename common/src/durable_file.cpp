@@ -48,12 +48,17 @@ void replace_file_durably(const std::string& path, const std::string& text) {
     const std::string temporary = path + ".tmp";
     write_and_sync(temporary, text);
     if (::rename(temporary.c_str(), path.c_str()) != 0) io_failure("cannot replace", path);
-    // The rename is durable only once the directory entry is.
+    // The rename is durable only once the directory entry is: a state file the caller believes
+    // saved must not come back old after a power cut.
     const int dir = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir >= 0) {
-        ::fsync(dir);
+    if (dir < 0) io_failure("cannot open the directory", directory);
+    if (::fsync(dir) != 0) {
+        const int error = errno;
         ::close(dir);
+        errno = error;
+        io_failure("cannot fsync the directory", directory);
     }
+    ::close(dir);
 }
 
 std::optional<std::string> read_file_if_exists(const std::string& path) {
