@@ -32,6 +32,7 @@ Every config key can be given as a flag; flags override the file:
   --state-dir DIR          networks and endpoints, kept across restarts (/var/lib/brfusion-plugin)
   --join-timeout-ms N      how long Join waits for the hot-plugged NIC (30000)
   --shim-timeout-ms N      how long a call to brfusion-shim may take (60000)
+  --reconcile-interval-ms N  how often endpoints are reconciled with the shim's NICs after start (60000)
   --help, --version
 )";
 
@@ -48,8 +49,9 @@ int main(int argc, char** argv) {
                                                                                {"--channel", "channel"},
                                                                                {"--state-dir", "state_dir"},
                                                                                {"--join-timeout-ms", "join_timeout_ms"},
-                                                                               {"--shim-timeout-ms", "shim_timeout_ms"}},
-                                                                              {}, {"join_timeout_ms", "shim_timeout_ms"}));
+                                                                               {"--shim-timeout-ms", "shim_timeout_ms"},
+                                                                               {"--reconcile-interval-ms", "reconcile_interval_ms"}},
+                                                                              {}, {"join_timeout_ms", "shim_timeout_ms", "reconcile_interval_ms"}));
         StreamShimChannel channel(config.channel, std::chrono::milliseconds(config.shim_timeout_ms));
         NetlinkLinks links;
         PluginStore store(config.state_dir);
@@ -61,19 +63,28 @@ int main(int argc, char** argv) {
         std::cerr << "brfusion-plugin: serving Docker on " << config.socket << "; brfusion-shim at " << config.channel << "\n";
 
         // Docker may call before the shim is reachable: calls then fail with "cannot reach", and
-        // this thread keeps trying until it has reconciled once.
+        // this thread tries every second until it has reconciled once; then every
+        // reconcile_interval_ms, so that a NIC whose attach answer was lost (a timeout, a crash
+        // between the shim's answer and the saved state) goes back to the host.
         std::atomic<bool> stopping = false;
         std::thread reconciler([&] {
-            for (int attempt = 0; !stopping; ++attempt) {
+            bool reconciled = false;
+            std::string last_failure;
+            while (!stopping) {
                 try {
                     const auto report = driver.reconcile();
-                    std::cerr << "brfusion-plugin: reconciled with brfusion-shim: " << report.orphans_detached.size()
-                              << " orphan NIC(s) detached, " << report.endpoints_without_nic.size() << " endpoint(s) without a NIC\n";
-                    return;
+                    if (!reconciled || !report.orphans_detached.empty() || !report.endpoints_without_nic.empty())
+                        std::cerr << "brfusion-plugin: reconciled with brfusion-shim: " << report.orphans_detached.size()
+                                  << " orphan NIC(s) detached, " << report.endpoints_without_nic.size() << " endpoint(s) without a NIC\n";
+                    reconciled = true;
+                    last_failure.clear();
                 } catch (const std::exception& e) {
-                    if (attempt % 30 == 0) std::cerr << "brfusion-plugin: cannot reconcile yet: " << e.what() << "\n";
+                    if (e.what() != last_failure) std::cerr << "brfusion-plugin: cannot reconcile yet: " << e.what() << "\n";
+                    last_failure = e.what();
                 }
-                for (int i = 0; i < 10 && !stopping; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                const auto pause = reconciled && last_failure.empty() ? std::chrono::milliseconds(config.reconcile_interval_ms) : std::chrono::seconds(1);
+                for (auto waited = std::chrono::milliseconds(0); waited < pause && !stopping; waited += std::chrono::milliseconds(100))
+                    std::this_thread::sleep_for(std::chrono::milliseconds(100));
             }
         });
 

@@ -13,6 +13,9 @@ struct PluginConfig {
     std::string state_dir = "/var/lib/brfusion-plugin";
     int join_timeout_ms = 30000;  // how long Join waits for a hot-plugged NIC
     int shim_timeout_ms = 60000;  // how long a call to brfusion-shim may take (a cold hot-plug)
+    // How often the plugin reconciles its endpoints with the shim's NICs after the first time (at
+    // start): a NIC whose attach answer was lost to a timeout is given back within this.
+    int reconcile_interval_ms = 60000;
 };
 
 // Throws std::invalid_argument naming the key: unknown keys, wrong types, bad values.
