@@ -22,7 +22,7 @@ struct Lab {
         options.socket_path = sandbox.db_socket();
         return options;
     }()};
-    OvsSegment segment{client};
+    OvsSegment segment{client, sandbox.db_socket()};
 
     // A host device for a member port, in the netns where ovs-vswitchd runs.
     void make_device(const std::string& name) const { sandbox.in_netns("ip tuntap add name " + name + " mode tap"); }
@@ -106,6 +106,6 @@ TEST_CASE("groups never share a segment - another group's bridge and ports are l
         CHECK(e.kind() == ErrorKind::Conflict);
         CHECK_THAT(e.what(), Catch::Contains("bridge bfhl-0 for Hostlo group podZ exists already, for Hostlo group pod1039599"));
     }
-    CHECK_THROWS_WITH(make_segment("kmod", lab.client), Catch::Contains("hostlo kernel module"));
-    CHECK_THROWS_AS(make_segment("bogus", lab.client), HostloError);
+    CHECK_THROWS_WITH(make_segment("kmod", lab.client, lab.sandbox.db_socket()), Catch::Contains("hostlo kernel module"));
+    CHECK_THROWS_AS(make_segment("bogus", lab.client, lab.sandbox.db_socket()), HostloError);
 }

@@ -4,7 +4,7 @@
 #include "brfusion/shim/error.hpp"
 #include "host_tools.hpp"
 
-#include <cstdio>
+#include <sys/stat.h>
 
 namespace brfusion::shim {
 
@@ -18,74 +18,40 @@ auto translate(F&& operation) {
         throw ShimError(ErrorKind::Backend, std::string("Open vSwitch: ") + e.what());
     }
 }
-// Every port security flow carries a cookie: 0xbf05 in the top 16 bits (brfusion's), a hash of
-// the port name below. It finds a port's flows even after the port itself is gone.
-constexpr std::uint64_t kCookieMark = 0xbf05ULL << 48;
-constexpr std::uint64_t kCookieMarkMask = 0xffffULL << 48;
-
-std::uint64_t cookie_of(const std::string& port) {
-    std::uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a
-    for (unsigned char c : port) hash = (hash ^ c) * 0x100000001b3ULL;
-    return kCookieMark | (hash & ~kCookieMarkMask);
-}
-
-std::string hex(std::uint64_t value) {
-    char text[19];
-    std::snprintf(text, sizeof text, "0x%016llx", static_cast<unsigned long long>(value));
-    return text;
-}
-
-std::string delete_cookie(std::uint64_t cookie) { return "delete cookie=" + hex(cookie) + "/-1\n"; }
-
 }  // namespace
 
-std::string OvsHostSwitch::openflow_socket(const std::string& ovsdb_socket, const std::string& bridge) {
-    const auto slash = ovsdb_socket.rfind('/');
-    return "unix:" + (slash == std::string::npos ? std::string(".") : ovsdb_socket.substr(0, slash)) + "/" + bridge + ".mgmt";
+OvsHostSwitch::OvsHostSwitch(ovs::OvsClient& client, std::string bridge, std::string host_netns, const std::string& ovsdb_socket)
+    : client_(client),
+      bridge_(std::move(bridge)),
+      host_netns_(std::move(host_netns)),
+      management_socket_(ovs::PortRules::socket_of(ovsdb_socket, bridge_).substr(5)),  // without "unix:"
+      rules_(ovs::PortRules::socket_of(ovsdb_socket, bridge_)) {}
+
+void OvsHostSwitch::secure_ports(const std::map<std::string, PortSecurity>& ports) {
+    translate([&] { rules_.secure(ports); });
 }
 
-void OvsHostSwitch::modify_flows(const std::string& flow_mods) {
-    // One bundle: the port's old rules go and its new ones come in a single atomic step.
-    tools::run("", {"ovs-ofctl", "--bundle", "add-flows", openflow_, "-"}, flow_mods);
-}
-
-void OvsHostSwitch::secure_port(const std::string& port, const PortSecurity& allowed) {
-    const std::string cookie = "cookie=" + hex(cookie_of(port));
-    const std::string match = ",in_port=\"" + port + "\",dl_src=" + allowed.mac;
-    std::string flow_mods = delete_cookie(cookie_of(port));
-    if (allowed.ip)
-        flow_mods += "add " + cookie + ",priority=100" + match + ",ip,nw_src=" + allowed.ip->str() + ",actions=NORMAL\n" +
-                     "add " + cookie + ",priority=100" + match + ",arp,arp_spa=" + allowed.ip->str() + ",arp_sha=" + allowed.mac + ",actions=NORMAL\n";
-    modify_flows(flow_mods + "add " + cookie + ",priority=90,in_port=\"" + port + "\",actions=drop\n");
-}
-
-void OvsHostSwitch::unsecure_port(const std::string& port) { modify_flows(delete_cookie(cookie_of(port))); }
-
-std::set<std::uint64_t> OvsHostSwitch::security_cookies() {
-    const std::string flows = tools::run("", {"ovs-ofctl", "dump-flows", openflow_, "cookie=" + hex(kCookieMark) + "/" + hex(kCookieMarkMask)});
-    std::set<std::uint64_t> cookies;
-    for (std::size_t at = flows.find("cookie=0x"); at != std::string::npos; at = flows.find("cookie=0x", at + 1))
-        cookies.insert(std::stoull(flows.substr(at + 9, 16), nullptr, 16));
-    return cookies;
+void OvsHostSwitch::unsecure_port(const std::string& port) {
+    translate([&] { rules_.unsecure(port); });
 }
 
 std::set<std::string> OvsHostSwitch::secured_ports(const std::set<std::string>& ports) {
-    const auto cookies = security_cookies();
-    std::set<std::string> secured;
-    for (const auto& port : ports)
-        if (cookies.count(cookie_of(port))) secured.insert(port);
-    return secured;
+    return translate([&] { return rules_.secured(ports); });
 }
 
 int OvsHostSwitch::prune_port_security(const std::set<std::string>& keep) {
-    std::set<std::uint64_t> kept;
-    for (const auto& port : keep) kept.insert(cookie_of(port));
-    std::string flow_mods;
-    int pruned = 0;
-    for (const auto cookie : security_cookies())
-        if (!kept.count(cookie)) flow_mods += delete_cookie(cookie), ++pruned;
-    if (pruned) modify_flows(flow_mods);
-    return pruned;
+    return translate([&] { return rules_.prune(keep); });
+}
+
+std::string OvsHostSwitch::generation() {
+    // ovs-vswitchd makes BRIDGE.mgmt anew whenever it starts or makes the bridge; the bridge's row
+    // is new when an admin made the bridge again.
+    struct stat socket {};
+    const std::string made = ::stat(management_socket_.c_str(), &socket) == 0
+                                 ? std::to_string(socket.st_ino) + "." + std::to_string(socket.st_ctim.tv_sec) + "." + std::to_string(socket.st_ctim.tv_nsec)
+                                 : "none";
+    const auto row = client_.bridge(bridge_);
+    return made + "/" + (row ? row->uuid : std::string("none"));
 }
 
 void OvsHostSwitch::ensure_bridge() {

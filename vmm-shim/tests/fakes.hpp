@@ -79,11 +79,12 @@ struct FakeHostSwitch : HostSwitch {
         gateways[port] = address;
         gateway_labels[port] = labels;
     }
-    void secure_port(const std::string& port, const PortSecurity& allowed) override {
+    void secure_ports(const std::map<std::string, PortSecurity>& rules) override {
         auto held = plan.hold();
-        plan.step("secure_port " + port);
-        if (!ports.count(port)) throw ShimError(ErrorKind::Backend, "secure_port on a missing port");
-        security[port] = allowed.mac + " " + (allowed.ip ? allowed.ip->str() : "nothing");
+        plan.step("secure_ports");
+        for (const auto& [port, allowed] : rules)
+            if (!ports.count(port)) throw ShimError(ErrorKind::Backend, "secure_ports on a missing port");
+        for (const auto& [port, allowed] : rules) security[port] = allowed.mac + " " + (allowed.ip ? allowed.ip->str() : "nothing");
     }
     void unsecure_port(const std::string& port) override {
         auto held = plan.hold();
@@ -101,6 +102,17 @@ struct FakeHostSwitch : HostSwitch {
         auto held = plan.hold();
         return static_cast<int>(std::erase_if(security, [&](const auto& entry) { return !keep.count(entry.first); }));
     }
+    std::string generation() override {
+        auto held = plan.hold();
+        return switch_generation;
+    }
+    // An ovs-vswitchd restart: every rule is gone, and the generation changes.
+    void restart_switch() {
+        auto held = plan.hold();
+        security.clear();
+        switch_generation += "+";
+    }
+    std::string switch_generation = "1";
     FaultPlan& plan;
     std::map<std::string, Labels> ports;  // container ports; gateways are kept apart
     std::map<std::string, int> tags;
@@ -123,6 +135,7 @@ struct FakeSegment : hostlo::Segment {
     void remove_group(const std::string& group) override {
         auto held = plan.hold();
         plan.step("remove_group " + group);
+        for (const auto& [port, labels] : segments[group]) security.erase(port);
         segments.erase(group);
         names.erase(group);
     }
@@ -138,6 +151,21 @@ struct FakeSegment : hostlo::Segment {
         for (const auto& [other, members] : segments)
             if (other != group && members.count(port)) throw ShimError(ErrorKind::Conflict, "remove_member: " + port + " is " + other + "'s");
         if (segments.count(group)) segments[group].erase(port);
+        security.erase(port);
+    }
+    void secure_members(const hostlo::Group& group, const std::map<std::string, PortSecurity>& rules) override {
+        auto held = plan.hold();
+        plan.step("secure_members " + group.name);
+        for (const auto& [port, allowed] : rules)
+            if (!segments[group.name].count(port)) throw ShimError(ErrorKind::Backend, "secure_members on a missing port");
+        for (const auto& [port, allowed] : rules) security[port] = allowed.mac + " " + (allowed.ip ? allowed.ip->str() : "nothing");
+    }
+    std::set<std::string> secured_members(const hostlo::Group&, const std::set<std::string>& among) override {
+        auto held = plan.hold();
+        std::set<std::string> result;
+        for (const auto& port : among)
+            if (security.count(port)) result.insert(port);
+        return result;
     }
     std::map<std::string, hostlo::SegmentState> groups() override {
         auto held = plan.hold();
@@ -153,6 +181,7 @@ struct FakeSegment : hostlo::Segment {
     FaultPlan& plan;
     std::map<std::string, std::map<std::string, hostlo::Labels>> segments;
     std::map<std::string, std::string> names;  // group -> its segment's name
+    std::map<std::string, std::string> security;  // member port -> "MAC IP"
 };
 
 // Keeps the last rules applied; an injected failure keeps the previous ones (nft is atomic).

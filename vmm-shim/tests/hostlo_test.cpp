@@ -62,7 +62,8 @@ TEST_CASE("hostlo: members get NICs on the group's segment with its addresses - 
     CHECK(nic1.ip.str() == "192.0.2.2");
     CHECK(nic2.ip.str() == "192.0.2.9");
     CHECK(nic1.prefix_length == 28);
-    // On the group's segment, labelled like any NIC; not on the integration bridge, no port rules.
+    // On the group's segment, labelled like any NIC, with its own port rules there; not on the
+    // integration bridge.
     const auto& members = rig.segment.segments.at("podA");
     REQUIRE(members.size() == 2);
     const hostlo::Labels& labels = members.at("bf" + nic1.endpoint);
@@ -71,6 +72,8 @@ TEST_CASE("hostlo: members get NICs on the group's segment with its addresses - 
     CHECK(labels.at("brfusion-endpoint") == nic1.endpoint);
     CHECK(rig.host.ports.empty());
     CHECK(rig.host.security.empty());
+    CHECK(rig.segment.security.at("bf" + nic1.endpoint) == nic1.mac + " 192.0.2.2");
+    CHECK(rig.segment.security.at("bf" + nic2.endpoint) == nic2.mac + " 192.0.2.9");
     CHECK(rig.world.plugged.at("bf" + nic2.endpoint) == "vm2");
 
     CHECK(error_of([&] { rig.manager->attach("vm1", kPodA); }).kind() == ErrorKind::Conflict);

@@ -6,6 +6,7 @@
 #include "brfusion/ovs/client.hpp"
 #include "brfusion/shim/firewall.hpp"
 #include "brfusion/shim/nic_manager.hpp"
+#include "brfusion/shim/upkeep.hpp"
 #include "brfusion/testing/command.hpp"
 #include "brfusion/testing/ovs_sandbox.hpp"
 #include "shim_core.hpp"
@@ -348,6 +349,11 @@ TEST_CASE("netns: Hostlo - pod A's members in two VMs exchange TCP and UDP on th
     CHECK(rx_bytes(lab.host, NicManager::gateway_port(*lab.config.network("lab"))) - gateway_before < 100'000);
     // No gateway, no way out: the group's subnet is not routed anywhere.
     CHECK(lab.vm1.exec("ping -c 1 -W 1 " + a1.gateway.str()).exit_code != 0);
+    // A member sends only from its own address and MAC on the segment.
+    lab.vm1.exec("ip addr add 203.0.113.13/28 dev " + a1.guest_if);
+    CHECK(lab.vm1.exec("ping -c 2 -W 1 -I 203.0.113.13 " + a2.ip.str()).exit_code != 0);
+    CHECK(lab.vm1.exec("ping -c 2 -W 2 -I " + a1.ip.str() + " " + a2.ip.str()).exit_code == 0);
+    lab.vm1.exec("ip addr del 203.0.113.13/28 dev " + a1.guest_if);
 
     // Pod B cannot reach pod A, not even with an address of pod A's subnet.
     CHECK(pod_b.exec("ping -c 2 -W 1 " + a2.ip.str()).exit_code != 0);
@@ -374,4 +380,36 @@ TEST_CASE("netns: Hostlo - pod A's members in two VMs exchange TCP and UDP on th
     lab.shim->detach("vm1", regular.endpoint);
     CHECK(lab.host.vsctl("--bare --columns=name find Bridge external_ids:brfusion-hostlo-group!=none").empty());
     CHECK(lab.leftovers().find("bf") == std::string::npos);
+}
+
+TEST_CASE("netns: ARP claiming another's address is dropped - port security comes back within a second of an ovs-vswitchd restart") {
+    Lab lab;
+    lab.start_shim();
+    Upkeep upkeep(*lab.shim, [](const std::string& line) { std::printf("%s\n", line.c_str()); });
+    const AttachedNic a = lab.shim->attach("vm1", net("lab")), b = lab.shim->attach("vm2", net("lab"));
+    lab.configure_guest(lab.vm1, a);
+    lab.configure_guest(lab.vm2, b);
+    const std::string gateway = a.gateway.str();
+    REQUIRE(lab.vm2.exec("ping -c 1 -W 2 " + gateway).exit_code == 0);  // vm2 knows the gateway's MAC
+    const auto gateway_mac_in_vm2 = [&] { return lab.vm2.exec("ip neigh show " + gateway + " dev " + b.guest_if).output; };
+    const std::string before = gateway_mac_in_vm2();
+    REQUIRE_THAT(before, Catch::Contains("lladdr"));
+    // vm1 claims the gateway's address (a hostile guest may put any address on its own NIC).
+    const auto spoof = [&] {
+        lab.vm1.exec("ip addr add " + gateway + "/32 dev " + a.guest_if + " 2>/dev/null; busybox arping -U -c 3 -w 3 -I " + a.guest_if + " " + gateway);
+    };
+    spoof();
+    CHECK(gateway_mac_in_vm2().find(a.mac) == std::string::npos);  // vm2 still sends to the real gateway
+    CHECK(lab.vm2.exec("ping -c 1 -W 2 " + gateway).exit_code == 0);
+
+    // ovs-vswitchd restarts: its flows are gone until the shim puts them back.
+    lab.host.kill_vswitchd();
+    lab.host.start_vswitchd();
+    CHECK(testing::wait_until([&] { return lab.security_flows().find("in_port=bf" + a.endpoint) != std::string::npos; }, std::chrono::seconds(30)));
+    CHECK_THAT(lab.security_flows(), Catch::Contains("in_port=bf" + b.endpoint));
+    spoof();
+    CHECK(gateway_mac_in_vm2().find(a.mac) == std::string::npos);
+    CHECK(lab.vm2.exec("ping -c 1 -W 2 " + gateway).exit_code == 0);
+    lab.vm1.exec("ip addr del " + gateway + "/32 dev " + a.guest_if);
+    CHECK(lab.vm1.exec("ping -c 1 -W 2 " + b.ip.str()).exit_code == 0);  // its own address still passes
 }

@@ -466,3 +466,62 @@ TEST_CASE("one VM's hung unplug stalls only that VM - the others attach, publish
     rig.manager->detach("vm2", other.endpoint);
     rig.require_clean();
 }
+
+TEST_CASE("upkeep: rules Open vSwitch lost come back at once - missing ones at the next audit - ports a bridge lost too") {
+    Rig rig([](ShimConfig& config) { config.vms[0].hostlo_groups = {"pod*"}; });
+    const AttachedNic a = rig.manager->attach("vm1", net("lab"));
+    const AttachedNic b = rig.manager->attach("vm2", net("lab"));
+    rig.manager->join_hostlo("vm1", "pod1", std::nullopt);
+    const AttachedNic member = rig.manager->attach("vm1", net("hostlo:pod1"));
+    const std::int64_t now = 1'800'000'000;
+    CHECK(rig.manager->maintain(now).rules_restored == 0);  // the first audit: all in place
+
+    rig.host.restart_switch();  // ovs-vswitchd restarted: every rule is gone
+    rig.segment.security.clear();
+    const MaintenanceReport restarted = rig.manager->maintain(now + 1);
+    CHECK(restarted.switch_restarted);
+    CHECK(restarted.rules_restored == 3);
+    CHECK(rig.host.security.at("bf" + a.endpoint) == a.mac + " " + a.ip.str());
+    CHECK(rig.host.security.at("bf" + b.endpoint) == b.mac + " " + b.ip.str());
+    CHECK(rig.segment.security.at("bf" + member.endpoint) == member.mac + " " + member.ip.str());
+    CHECK(rig.manager->maintain(now + 2).rules_restored == 0);
+
+    rig.host.security.erase("bf" + b.endpoint);  // an admin deleted flows: found at the next audit, 30 s on
+    CHECK(rig.manager->maintain(now + 3).rules_restored == 0);
+    CHECK(rig.manager->maintain(now + 32).rules_restored == 1);
+    CHECK(rig.host.security.count("bf" + b.endpoint));
+
+    rig.host.ports.erase("bf" + a.endpoint);  // the bridge was made again: its ports are gone too
+    rig.host.security.clear();
+    rig.host.restart_switch();
+    CHECK(rig.manager->maintain(now + 33).rules_restored == 2);
+    CHECK(rig.host.ports.at("bf" + a.endpoint).at("brfusion-endpoint") == a.endpoint);
+    CHECK(rig.host.security.at("bf" + a.endpoint) == a.mac + " " + a.ip.str());
+}
+
+TEST_CASE("upkeep: reservations no NIC took within the grace period go back to the pool - NICs' addresses stay") {
+    Rig rig([](ShimConfig& config) { config.reservation_grace_seconds = 300; });
+    const AttachedNic nic = rig.manager->attach("vm1", net("lab"));
+    const Ipv4 reserved = rig.manager->reserve_address("vm2", net("lab"), std::nullopt);
+    const std::int64_t reserved_at = rig.manager->leases(net("lab")).back().owner.reserved_at;
+    CHECK(rig.manager->maintain(reserved_at + 299).reservations_expired == 0);
+    CHECK(rig.manager->maintain(reserved_at + 300).reservations_expired == 1);
+    const auto leases = rig.manager->leases(net("lab"));
+    REQUIRE(leases.size() == 1);
+    CHECK(leases[0].address == nic.ip);
+    CHECK(Journal(rig.dir).load().ipam.leases("lab").size() == 1);
+    rig.manager->release_address("vm2", net("lab"), reserved);  // Docker's late ReleaseAddress: harmless
+    CHECK(rig.manager->leases(net("lab")).size() == 1);
+}
+
+TEST_CASE("upkeep: published ports follow the host's addresses") {
+    Rig rig;
+    const AttachedNic nic = rig.manager->attach("vm1", net("lab"));
+    rig.manager->publish("vm1", nic.endpoint, {{"tcp", std::nullopt, 8080, 80}});
+    const std::int64_t now = 1'800'000'000;
+    CHECK_FALSE(rig.manager->maintain(now).firewall_rewritten);
+    rig.stack.addresses = {{"eth0", *Ipv4::parse("192.0.2.9")}};  // the uplink's address changed
+    CHECK(rig.manager->maintain(now + 1).firewall_rewritten == false);  // checked every 5 s
+    CHECK(rig.manager->maintain(now + 5).firewall_rewritten);
+    CHECK(rig.firewall.rules.publish_addresses == std::vector<Ipv4>{*Ipv4::parse("192.0.2.9")});
+}

@@ -41,11 +41,11 @@ struct ShimCore {
         ovs::ClientOptions options;
         options.socket_path = config.ovsdb;
         ovs = std::make_unique<ovs::OvsClient>(options);
-        host_switch = std::make_unique<OvsHostSwitch>(*ovs, config.bridge, config.host_netns, OvsHostSwitch::openflow_socket(config.ovsdb, config.bridge));
+        host_switch = std::make_unique<OvsHostSwitch>(*ovs, config.bridge, config.host_netns, config.ovsdb);
         firewall = std::make_unique<NftHostFirewall>(config.host_netns);
         stack = std::make_unique<ProcHostStack>(config.host_netns);
         journal = std::make_unique<Journal>(config.state_dir);
-        hostlo = hostlo::make_segment(config.hostlo.backend, *ovs);
+        hostlo = hostlo::make_segment(config.hostlo.backend, *ovs, config.ovsdb);
         shim = std::make_unique<NicManager>(config, *journal, HostServices{*host_switch, *firewall, *hostlo, *stack},
                                             [this](const VmConfig& vm) { return make_backend(vm, {config.host_netns}); });
         return shim->start();

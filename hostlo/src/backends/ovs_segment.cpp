@@ -53,7 +53,18 @@ void OvsSegment::remove_member(const std::string& group, const std::string& port
     if (label == existing->port.external_ids.end() || label->second != group)
         throw HostloError(ErrorKind::Conflict, "port " + port + " on bridge " + existing->bridge + " is not a member of Hostlo group " + group +
                                                    (label == existing->port.external_ids.end() ? "" : " but of " + label->second) + "; left alone");
-    translate([&] { client_.remove_port(port); });
+    translate([&] {
+        rules_of(existing->bridge).unsecure(port);  // before the port: OVS keeps a removed port's flows
+        client_.remove_port(port);
+    });
+}
+
+void OvsSegment::secure_members(const Group& group, const std::map<std::string, PortSecurity>& ports) {
+    translate([&] { rules_of(bridge_of(group)).secure(ports); });
+}
+
+std::set<std::string> OvsSegment::secured_members(const Group& group, const std::set<std::string>& ports) {
+    return translate([&] { return rules_of(bridge_of(group)).secured(ports); });
 }
 
 std::map<std::string, SegmentState> OvsSegment::groups() {

@@ -8,6 +8,7 @@
 #include "brfusion/shim/error.hpp"
 #include "brfusion/shim/admin_api.hpp"
 #include "brfusion/shim/host_switch.hpp"
+#include "brfusion/shim/upkeep.hpp"
 #include "brfusion/shim/warm_pool.hpp"
 
 #include <boost/asio/signal_set.hpp>
@@ -111,18 +112,20 @@ int main(int argc, char** argv) {
         ovs::ClientOptions ovs_options;
         ovs_options.socket_path = config.ovsdb;
         ovs::OvsClient ovs(ovs_options);
-        OvsHostSwitch host(ovs, config.bridge, config.host_netns, OvsHostSwitch::openflow_socket(config.ovsdb, config.bridge));
+        OvsHostSwitch host(ovs, config.bridge, config.host_netns, config.ovsdb);
         NftHostFirewall firewall(config.host_netns);
         ProcHostStack stack(config.host_netns);
         Journal journal(config.state_dir);
-        const auto hostlo = hostlo::make_segment(config.hostlo.backend, ovs);
+        const auto hostlo = hostlo::make_segment(config.hostlo.backend, ovs, config.ovsdb);
         NicManager nics(config, journal, {host, firewall, *hostlo, stack}, [&config](const VmConfig& vm) { return make_backend(vm, {config.host_netns}); });
         const ReconcileReport report = nics.start();
         std::cerr << "brfusion-shim: reconciled: " << report.undone.size() << " unfinished attach(es) undone, " << report.finished.size()
                   << " detach(es) finished, " << report.repaired.size() << " NIC(s) repaired, " << report.orphans.size()
                   << " orphan port(s) removed, " << report.stale_port_rules << " stale port rule set(s) removed\n";
         for (const auto& why : report.deferred) std::cerr << "brfusion-shim: reconcile deferred: " << why << "\n";
-        WarmPool warm_pool(nics, [](const std::string& message) { std::cerr << "brfusion-shim: " << message << "\n"; });
+        const auto log = [](const std::string& message) { std::cerr << "brfusion-shim: " << message << "\n"; };
+        WarmPool warm_pool(nics, log);
+        Upkeep upkeep(nics, log);
 
         boost::asio::io_context io;
         boost::asio::thread_pool workers(2);  // the admin API's requests (each VM's run on threads of its own)

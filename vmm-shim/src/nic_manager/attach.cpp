@@ -56,7 +56,7 @@ AttachedNic NicManager::attach(const std::string& vm_name, const NetworkRef& ref
 
     try {
         if (spare) {  // already plugged: it only gets its address, and stops being a spare
-            host_.network.secure_port(record.host_if, security_of(record));
+            host_.network.secure_ports({{record.host_if, security_of(record)}});
             host_.network.remove_label(record.host_if, kSpareLabel);
         } else {
             build(record, network);
@@ -74,12 +74,10 @@ AttachedNic NicManager::attach(const std::string& vm_name, const NetworkRef& ref
         }
         throw;
     }
-    std::function<void()> claimed;
     if (spare) {
-        std::lock_guard lock(state_mutex_);
-        claimed = spare_claimed_;
+        std::lock_guard lock(state_mutex_);  // held: on_spare_claimed(nullptr) must not return while the listener runs
+        if (spare_claimed_) spare_claimed_();
     }
-    if (claimed) claimed();
     return {record.endpoint, record.mac, guest_if_of(record.endpoint), record.ip, network.subnet.length, network.gateway, network.mtu, record.pci};
 }
 

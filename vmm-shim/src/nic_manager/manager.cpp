@@ -92,6 +92,9 @@ ReconcileReport NicManager::start() {
         save();
     }
     apply_firewall();
+    const std::string generation = host_.network.generation();
+    std::lock_guard lock(state_mutex_);
+    switch_generation_ = generation;  // reconcile left every rule in place
     return report;
 }
 

@@ -21,19 +21,17 @@ void NicManager::make_step(NicStep step, NicRecord& record, VmmBackend& vmm, con
                       {"attached-mac", record.mac}};  // the OVS convention for "the VM's MAC on this port"
         if (record.spare) labels[kSpareLabel] = "true";
         if (!record.network.is_hostlo()) return host_.network.add_port(record.host_if, network.tag, labels);
-        hostlo::Group group;
-        {
-            std::lock_guard lock(state_mutex_);
-            const hostlo::Group* found = state_.hostlo.find(record.network.name);
-            if (!found) throw ShimError(ErrorKind::NotFound, "Hostlo group " + record.network.name + " no longer exists");
-            group = *found;
-        }
+        const hostlo::Group group = group_now(record.network.name);
         hostlo_call([&] { host_.hostlo.add_member(group, record.host_if, labels); });
         return;
     }
-    case NicStep::PortSecurity:
-        if (!record.network.is_hostlo()) host_.network.secure_port(record.host_if, security_of(record));
+    case NicStep::PortSecurity: {
+        const std::map<std::string, PortSecurity> rules{{record.host_if, security_of(record)}};
+        if (!record.network.is_hostlo()) return host_.network.secure_ports(rules);
+        const hostlo::Group group = group_now(record.network.name);
+        hostlo_call([&] { host_.hostlo.secure_members(group, rules); });
         return;
+    }
     case NicStep::Plug:
         record.pci = vmm.plug(device);
         return;
@@ -44,7 +42,7 @@ bool NicManager::step_exists(NicStep step, const NicRecord& record, VmmBackend& 
     switch (step) {
     case NicStep::HostDevice: return vmm.host_device_exists(device_of(record, 0));
     case NicStep::SwitchPort: return view.ports.count(record.host_if) != 0;
-    case NicStep::PortSecurity: return record.network.is_hostlo() || view.secured.count(record.host_if) != 0;
+    case NicStep::PortSecurity: return view.secured.count(record.host_if) != 0;
     case NicStep::Plug: return vmm.plugged(device_of(record, 0));
     }
     return false;
@@ -58,6 +56,7 @@ void NicManager::remove_step(NicStep step, const NicRecord& record, VmmBackend* 
         return;
     case NicStep::PortSecurity:
         // Before the port: OVS keeps a removed port's flows, and a later port may get its number.
+        // (A group member's rules go with its port: Segment::remove_member.)
         if (!record.network.is_hostlo()) host_.network.unsecure_port(record.host_if);
         return;
     case NicStep::SwitchPort:
@@ -68,6 +67,13 @@ void NicManager::remove_step(NicStep step, const NicRecord& record, VmmBackend* 
         if (vmm) vmm->delete_host_device(device);
         return;
     }
+}
+
+hostlo::Group NicManager::group_now(const std::string& name) {
+    std::lock_guard lock(state_mutex_);
+    const hostlo::Group* found = state_.hostlo.find(name);
+    if (!found) throw ShimError(ErrorKind::NotFound, "Hostlo group " + name + " no longer exists");
+    return *found;
 }
 
 void NicManager::build(NicRecord& record, const HostNetwork& network) {

@@ -209,7 +209,9 @@ FirewallRules NicManager::firewall_rules() const {
 
 void NicManager::apply_firewall() {
     std::lock_guard serial(firewall_mutex_);  // each write renders the state as it is when it runs: the last write is the newest
-    host_.firewall.apply(firewall_rules());
+    const FirewallRules rules = firewall_rules();
+    host_.firewall.apply(rules);
+    published_on_ = rules.publish_addresses;
 }
 
 }  // namespace brfusion::shim

@@ -10,20 +10,8 @@ using namespace detail;
 ReconcileReport NicManager::reconcile() {
     ReconcileReport report;
     reconcile_segments(report);
-    SwitchView view;  // container and group member ports, and their rules, before any repair
-    for (const auto& [port, endpoint] : host_.network.ports_labelled("brfusion-endpoint")) view.ports.insert(port);
-    for (const auto& [group, segment] : hostlo_call([&] { return host_.hostlo.groups(); })) view.ports.insert(segment.members.begin(), segment.members.end());
-    std::vector<NicRecord> records;
-    std::set<std::string> attached_ports;
-    {
-        std::lock_guard lock(state_mutex_);
-        for (const auto& [endpoint, record] : state_.nics) {
-            records.push_back(record);
-            if (record.phase == NicPhase::Attached) attached_ports.insert(record.host_if);
-        }
-    }
-    view.secured = host_.network.secured_ports(attached_ports);
-    for (const auto& record : records) {
+    const SwitchView view = switch_view();  // before any repair
+    for (const auto& record : nics()) {
         try {
             reconcile_nic(record, view, report);
         } catch (const ShimError& error) {
@@ -45,6 +33,26 @@ ReconcileReport NicManager::reconcile() {
     for (const auto& record : nics()) kept.insert(record.host_if);
     report.stale_port_rules = host_.network.prune_port_security(kept);
     return report;
+}
+
+NicManager::SwitchView NicManager::switch_view() {
+    SwitchView view;
+    for (const auto& [port, endpoint] : host_.network.ports_labelled("brfusion-endpoint")) view.ports.insert(port);
+    const auto segments = hostlo_call([&] { return host_.hostlo.groups(); });
+    for (const auto& [group, segment] : segments) view.ports.insert(segment.members.begin(), segment.members.end());
+    std::set<std::string> attached;
+    std::map<std::string, std::set<std::string>> members;  // by group
+    for (const auto& record : nics()) {
+        if (record.phase != NicPhase::Attached) continue;
+        if (record.network.is_hostlo()) members[record.network.name].insert(record.host_if);
+        else attached.insert(record.host_if);
+    }
+    view.secured = host_.network.secured_ports(attached);
+    for (const auto& group : hostlo_groups()) {
+        if (!members.count(group.name) || !segments.count(group.name)) continue;
+        for (const auto& port : hostlo_call([&] { return host_.hostlo.secured_members(group, members[group.name]); })) view.secured.insert(port);
+    }
+    return view;
 }
 
 void NicManager::reconcile_nic(const NicRecord& record, const SwitchView& view, ReconcileReport& report) {

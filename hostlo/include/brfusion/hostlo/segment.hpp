@@ -14,6 +14,7 @@
 // another group (or to something brfusion did not make), HostloError(Backend) with the backend's
 // own explanation otherwise.
 
+#include "brfusion/common/port_security.hpp"
 #include "brfusion/hostlo/group_table.hpp"
 
 #include <map>
@@ -49,16 +50,22 @@ public:
     // The existing host device `port` is a member port of the group's (existing) segment,
     // carrying `labels` and the group label.
     virtual void add_member(const Group& group, const std::string& port, const Labels& labels) = 0;
-    // The member port `port` of `group` is gone (the host device stays). A port of that name that
-    // is not the group's is left alone: Conflict.
+    // The member port `port` of `group` is gone, with its port security (the host device stays).
+    // A port of that name that is not the group's is left alone: Conflict.
     virtual void remove_member(const std::string& group, const std::string& port) = 0;
+    // Port security on member ports of the group's segment (brfusion/common/port_security.hpp),
+    // replacing what each had, all at once: a member may send only from its own MAC and address.
+    virtual void secure_members(const Group& group, const std::map<std::string, PortSecurity>& ports) = 0;
+    // Which of the group's member ports have port security.
+    virtual std::set<std::string> secured_members(const Group& group, const std::set<std::string>& ports) = 0;
     // What exists now, by the group its label names (for reconcile).
     virtual std::map<std::string, SegmentState> groups() = 0;
     // The name of the group's segment. Pure, never throws.
     virtual std::string segment_name(const Group& group) const = 0;
 };
 
-// "ovs" (over `ovs`); throws HostloError(BadRequest) for a backend this build does not have.
-std::unique_ptr<Segment> make_segment(const std::string& backend, ovs::OvsClient& ovs);
+// "ovs" (over `ovs`, whose ovsdb-server listens on `ovsdb_socket`); throws
+// HostloError(BadRequest) for a backend this build does not have.
+std::unique_ptr<Segment> make_segment(const std::string& backend, ovs::OvsClient& ovs, const std::string& ovsdb_socket);
 
 }  // namespace brfusion::hostlo

@@ -87,6 +87,10 @@ struct ShimConfig {
     // Interfaces whose IPv4 addresses VMs may publish ports on (docker run -p). Default: the
     // uplink; without an uplink, every interface of the host netns but loopback and brfusion's own.
     std::vector<std::string> publish_interfaces;
+    // How long an address a VM reserved (ipam.request) stays its own without a NIC taking it:
+    // long past Docker's RequestAddress-then-CreateEndpoint, short enough that a crashed plugin's
+    // reservations come back.
+    int reservation_grace_seconds = 300;
     std::string state_dir = "/var/lib/brfusion";       // the journal
     std::string run_dir = "/run/brfusion";             // sockets
     std::string admin_socket;                          // default RUN_DIR/shim.sock (mode 0660)

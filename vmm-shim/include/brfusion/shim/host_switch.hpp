@@ -8,6 +8,8 @@
 // ShimError(Backend) with OVS's or the kernel's own explanation.
 
 #include "brfusion/common/ipv4.hpp"
+#include "brfusion/common/port_security.hpp"
+#include "brfusion/ovs/port_rules.hpp"
 
 #include <cstdint>
 #include <map>
@@ -22,13 +24,6 @@ class OvsClient;
 namespace brfusion::shim {
 
 using Labels = std::map<std::string, std::string>;  // external_ids
-
-// Port security: what a container's port may send. ARP and IPv4 from this MAC and address pass;
-// everything else the port sends is dropped. Without an address (a warm-pool spare), nothing passes.
-struct PortSecurity {
-    std::string mac;
-    std::optional<Ipv4> ip;
-};
 
 class HostSwitch {
 public:
@@ -46,8 +41,9 @@ public:
     // "198.51.100.1/24"), is up, has `mtu`, and TX checksum offload off.
     virtual void ensure_gateway(const std::string& port, int tag, const Labels& labels, const std::string& address_cidr, int mtu) = 0;
 
-    // Port security on an existing port, replacing any it had.
-    virtual void secure_port(const std::string& port, const PortSecurity& allowed) = 0;
+    // Port security (brfusion/common/port_security.hpp) on existing ports, replacing what each
+    // had, all at once: if one port is unknown to the switch, nothing changes.
+    virtual void secure_ports(const std::map<std::string, PortSecurity>& ports) = 0;
     // Removes the port's security rules; idempotent. Call it before remove_port: OVS keeps the
     // flows of a removed port, and a later port may get its number.
     virtual void unsecure_port(const std::string& port) = 0;
@@ -56,36 +52,34 @@ public:
     // Removes the security rules of every port not in `keep` (left by a crash); returns how many
     // ports' rules it removed.
     virtual int prune_port_security(const std::set<std::string>& keep) = 0;
+    // Changes whenever the switch may have lost its rules: ovs-vswitchd restarted, or the bridge
+    // was made again. Cheap (no process, no round trip): polled every second.
+    virtual std::string generation() = 0;
 };
 
 class OvsHostSwitch final : public HostSwitch {
 public:
     // `host_netns`: where OVS runs and its internal ports appear ("" = the shim's own).
-    // `openflow`: the bridge's OpenFlow management socket, as ovs-ofctl names it
-    // ("unix:/run/openvswitch/br-int.mgmt"); see openflow_socket().
-    OvsHostSwitch(ovs::OvsClient& client, std::string bridge, std::string host_netns, std::string openflow)
-        : client_(client), bridge_(std::move(bridge)), host_netns_(std::move(host_netns)), openflow_(std::move(openflow)) {}
-    // ovs-vswitchd puts BRIDGE.mgmt in its run directory, where ovsdb-server's socket is too.
-    static std::string openflow_socket(const std::string& ovsdb_socket, const std::string& bridge);
+    // `ovsdb_socket`: ovsdb-server's; the bridge's OpenFlow management socket is beside it.
+    OvsHostSwitch(ovs::OvsClient& client, std::string bridge, std::string host_netns, const std::string& ovsdb_socket);
     void ensure_bridge() override;
     void add_port(const std::string& name, int tag, const Labels& labels) override;
     void remove_port(const std::string& name) override;
     void remove_label(const std::string& port, const std::string& key) override;
     std::map<std::string, std::string> ports_labelled(const std::string& key) override;
     void ensure_gateway(const std::string& port, int tag, const Labels& labels, const std::string& address_cidr, int mtu) override;
-    void secure_port(const std::string& port, const PortSecurity& allowed) override;
+    void secure_ports(const std::map<std::string, PortSecurity>& ports) override;
     void unsecure_port(const std::string& port) override;
     std::set<std::string> secured_ports(const std::set<std::string>& ports) override;
     int prune_port_security(const std::set<std::string>& keep) override;
+    std::string generation() override;
 
 private:
-    std::set<std::uint64_t> security_cookies();
-    void modify_flows(const std::string& flow_mods);
-
     ovs::OvsClient& client_;
     std::string bridge_;
     std::string host_netns_;
-    std::string openflow_;
+    std::string management_socket_;  // the bridge's, as a path
+    ovs::PortRules rules_;
 };
 
 }  // namespace brfusion::shim

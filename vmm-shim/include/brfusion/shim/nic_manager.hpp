@@ -43,6 +43,7 @@
 
 #include <array>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -66,6 +67,14 @@ struct AttachedNic {
     Ipv4 gateway;
     int mtu = 1500;
     std::string pci;  // where the guest finds it in a real VM ("" for netns)
+};
+
+// What NicManager::maintain put right.
+struct MaintenanceReport {
+    int rules_restored = 0;         // ports whose security rules (or the port itself) were missing
+    bool switch_restarted = false;  // because Open vSwitch lost its rules
+    int reservations_expired = 0;   // reservations older than reservation_grace_seconds, given back
+    bool firewall_rewritten = false;  // the host's publish addresses changed
 };
 
 struct ReconcileReport {
@@ -115,8 +124,8 @@ public:
     // something else. Returns false when there is nothing to do now. Throws what failed (the
     // spare being made is undone). WarmPool calls it in the background.
     bool balance_warm_pool();
-    // `listener` is called (outside the manager's locks) each time an attach claims a spare;
-    // nullptr for none.
+    // `listener` is called (under the state lock: keep it short, never call the manager from it)
+    // each time an attach claims a spare; nullptr for none.
     void on_spare_claimed(std::function<void()> listener);
 
     // The endpoint's published ports become exactly `ports` (host_port 0: the lowest free port
@@ -138,6 +147,14 @@ public:
     // Gives back `vm`'s reservation of `address`; anything else (free, a NIC's, another VM's) is
     // left alone. Idempotent.
     void release_address(const std::string& vm, const NetworkRef& network, Ipv4 address);
+
+    // What drifts while the shim runs, put right (Upkeep calls it every second; `now` in seconds
+    // since the epoch): every attached NIC's port and port security when Open vSwitch lost them
+    // (HostSwitch::generation changed) and, every 30 s, wherever they went missing; reservations
+    // older than the grace period go back to their pools (reservations of an earlier version,
+    // without a time, start theirs now); the firewall follows the host's publish addresses
+    // (checked every 5 s). Throws what failed; the next call retries.
+    MaintenanceReport maintain(std::int64_t now);
 
     // --- Hostlo. VM `vm` joins group `group` and gets the group's pool as the VM sees it: network
     // hostlo_network(group), the group's subnet, its MTU, and as gateway the first address, held
@@ -198,8 +215,10 @@ private:
     // What exists of every NIC's pieces in OVS, read once for a reconcile.
     struct SwitchView {
         std::set<std::string> ports;    // container and group member ports
-        std::set<std::string> secured;  // ports with security rules
+        std::set<std::string> secured;  // of those, the ones with security rules
     };
+    // What exists of them now (the records' ports, and their rules).
+    SwitchView switch_view();
 
     // An endpoint marked busy for the guard's lifetime: made with state_mutex_ held (Conflict if
     // another operation works on it), released without it.
@@ -235,6 +254,8 @@ private:
     void save();  // the journal
 
     // --- operations (call without state_mutex_) ---
+    // The Hostlo group as the state has it now; NotFound if it is gone.
+    hostlo::Group group_now(const std::string& name);
     // Writes the firewall table from the state as it is now (serialized with other writes).
     void apply_firewall();
     // The pieces of a NIC: make one (idempotent), see whether it exists, remove it (idempotent).
@@ -259,6 +280,9 @@ private:
     void reconcile_nic(const NicRecord& record, const SwitchView& view, ReconcileReport& report);
     // NICs the VMs hold that no record knows, and labelled ports no record knows: removed.
     void remove_orphans(ReconcileReport& report);
+    // Ports and port rules of attached NICs that are missing, made again; returns how many.
+    int restore_switch_ports();
+    int expire_reservations(std::int64_t now);
     // Segments of groups the journal does not know (or not where the journal has them) removed,
     // then every group's segment made: before the NICs, whose member ports need them.
     void reconcile_segments(ReconcileReport& report);
@@ -279,8 +303,12 @@ private:
     std::set<std::string> removing_vms_;                    // VMs remove_vm is taking apart
     std::set<std::string> dissolving_groups_;               // Hostlo groups whose last member is leaving
     std::function<void()> spare_claimed_;
+    std::string switch_generation_;        // HostSwitch::generation when the rules were last whole
+    std::int64_t next_rules_audit_ = 0;    // when maintain next checks every port's rules
+    std::int64_t next_address_check_ = 0;  // when maintain next compares the publish addresses
 
-    std::mutex firewall_mutex_;  // serializes firewall writes
+    std::mutex firewall_mutex_;                 // serializes firewall writes, and guards:
+    std::vector<Ipv4> published_on_;            // the publish addresses of the last write
     std::mutex hostlo_mutex_;    // serializes Hostlo joins and leaves (segment changes)
     std::mutex admin_mutex_;     // serializes run-time network and VM changes
 };
