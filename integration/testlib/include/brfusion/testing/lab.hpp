@@ -76,6 +76,9 @@ public:
     // `brfusionctl ARGS` against the lab's shim; throws on failure.
     std::string ctl(const std::string& args) const;
     std::string shim_state_file() const { return options_.dir + "/shim-state/state.json"; }
+    int shim_pid() const { return shim_.pid(); }
+    // The unix socket the shim serves `vm`'s guest channel on (whoever connects speaks as `vm`).
+    std::string guest_channel(const std::string& vm) const { return options_.dir + "/run/vm-" + vm + ".sock"; }
 
     static constexpr const char* kOutsideAddress = "192.0.2.2";
     static constexpr const char* kHostUplinkAddress = "192.0.2.1";
