@@ -17,6 +17,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <filesystem>
 #include <thread>
 #include <unistd.h>
@@ -112,4 +113,45 @@ TEST_CASE("qmp: a real QEMU VM - the guest sees the NIC at the reported PCI addr
           "a shim restart loses nothing - detach and reconcile leave nothing") {
     test::RealVmLab lab("qmp");
     test::attach_traffic_restart_detach(lab);
+}
+
+TEST_CASE("qmp: a guest that never acknowledges its unplug stalls only its own VM - another VM attaches and detaches meanwhile - the views answer") {
+    test::RealVmLab lab("qmp");  // vm1: a real QEMU VM
+    Netns other;                 // vm2: a netns VM on the same shim
+    lab.config.vms.push_back(parse_vm({{"name", "vm2"}, {"netns", other.name()}, {"networks", {"lab"}}}));
+    lab.start_shim();
+    const AttachedNic stuck = lab.shim->attach("vm1", test::net("lab"));
+    REQUIRE_FALSE(lab.guest_nic_at(stuck.pci).empty());
+
+    lab.vm.set_paused(true);  // vm1's guest runs nothing: its unplug is never acknowledged
+    std::atomic<bool> detach_returned = false;
+    std::string detach_failure;
+    std::thread detaching([&] {
+        try {
+            lab.shim->detach("vm1", stuck.endpoint);
+        } catch (const ShimError& e) {
+            detach_failure = e.what();
+        }
+        detach_returned = true;
+    });
+    REQUIRE(testing::wait_until([&] { return lab.shim->nics("vm1").front().phase == NicPhase::Detaching; }, std::chrono::seconds(10)));
+
+    // vm2 at its own pace while vm1's unplug waits for a guest that does nothing.
+    for (int round = 0; round < 3; ++round) {
+        const AttachedNic nic = lab.shim->attach("vm2", test::net("lab"));
+        CHECK(other.exec("ip -o link show " + nic.guest_if).exit_code == 0);
+        lab.shim->detach("vm2", nic.endpoint);
+    }
+    CHECK(lab.shim->nics().size() == 1);  // the views answer too
+    CHECK_FALSE(detach_returned);         // all of that while vm1's detach still waited
+
+    lab.vm.set_paused(false);
+    detaching.join();
+    INFO("the detach said: " << detach_failure);
+    if (!detach_failure.empty()) {  // it gave up before the guest woke: a retry finishes it
+        CHECK_THAT(detach_failure, Catch::Contains("VM vm1 did not release NIC"));
+        lab.shim->detach("vm1", stuck.endpoint);
+    }
+    CHECK(lab.shim->nics().empty());
+    CHECK(lab.leftovers().find("bf") == std::string::npos);
 }

@@ -131,6 +131,7 @@ QemuVm::QemuVm(QemuVmOptions options) : options_(std::move(options)) {
             "-fsdev", "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
             "-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
             "-qmp", "unix:" + qmp_socket() + ",server=on,wait=off",
+            "-qmp", "unix:" + dir + "/control.qmp,server=on,wait=off",  // the test's own (a monitor serves one client)
             "-device", "virtio-serial-pci,id=serial0",
             "-chardev", "socket,id=exec,path=" + dir + "/exec.sock,server=on,wait=off",
             "-device", "virtserialport,chardev=exec,name=org.brfusion.exec.0"};
@@ -164,6 +165,34 @@ QemuVm::QemuVm(QemuVmOptions options) : options_(std::move(options)) {
     }
     if (exec("true").exit_code != 0) throw std::runtime_error("QEMU VM " + options_.name + ": the exec agent does not work");
     boot_time_ = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+}
+
+void QemuVm::set_paused(bool paused) {
+    if (!options_.libvirt_uri.empty()) {
+        run_checked("virsh -c " + options_.libvirt_uri + (paused ? " suspend " : " resume ") + options_.name);
+        return;
+    }
+    const int monitor = connect_unix(options_.dir + "/control.qmp");
+    if (monitor < 0) throw std::runtime_error("QEMU VM " + options_.name + ": cannot connect to its control monitor");
+    const std::string commands = std::string("{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"") + (paused ? "stop" : "cont") + "\"}\n";
+    std::string answers;
+    bool sent = ::send(monitor, commands.data(), commands.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(commands.size());
+    // Two answers: one per command ("return" or "error"); events may come between them.
+    const auto answered = [&] {
+        std::size_t count = 0;
+        for (std::size_t at = answers.find("\"return\""); at != std::string::npos; at = answers.find("\"return\"", at + 1)) ++count;
+        return count >= 2 || answers.find("\"error\"") != std::string::npos;
+    };
+    while (sent && !answered()) {
+        pollfd readable{monitor, POLLIN, 0};
+        char chunk[4096];
+        const ssize_t got = ::poll(&readable, 1, 10000) == 1 ? ::recv(monitor, chunk, sizeof chunk, 0) : -1;
+        if (got <= 0) break;
+        answers.append(chunk, static_cast<std::size_t>(got));
+    }
+    ::close(monitor);
+    if (!answered() || answers.find("\"error\"") != std::string::npos)
+        throw std::runtime_error("QEMU VM " + options_.name + ": " + (paused ? "stop" : "cont") + " failed: " + answers);
 }
 
 QemuVm::~QemuVm() {

@@ -56,6 +56,10 @@ public:
     // agent takes one command at a time, so concurrent calls wait for each other.
     CommandResult exec(const std::string& command, std::chrono::seconds limit = std::chrono::seconds(120));
     std::string console() const;
+    // Stops the guest's vCPUs (true), or lets them run again: a guest that does nothing and
+    // acknowledges no unplug, while QEMU still answers the shim's monitor. Through a QMP monitor of
+    // the test's own (or virsh suspend / resume). Throws std::runtime_error if QEMU refuses.
+    void set_paused(bool paused);
 
 private:
     QemuVmOptions options_;
