@@ -79,9 +79,9 @@ int NicManager::restore_switch_ports() {
         else rules[record.host_if] = security_of(record);
     }
     if (!rules.empty()) host_.network.secure_ports(rules);
-    for (const auto& [group, ports] : members) {
-        const hostlo::Group current = group_now(group);
-        hostlo_call([&] { host_.hostlo.secure_members(current, ports); });
+    for (const auto& entry : members) {
+        const hostlo::Group current = group_now(entry.first);
+        hostlo_call([&] { host_.hostlo.secure_members(current, entry.second); });  // named, not bound: clang captures no bindings
     }
     return static_cast<int>(records.size());
 }
