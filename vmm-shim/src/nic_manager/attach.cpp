@@ -61,10 +61,7 @@ AttachedNic NicManager::attach(const std::string& vm_name, const NetworkRef& ref
         } else {
             build(record, network);
         }
-        std::lock_guard lock(state_mutex_);
-        record.phase = NicPhase::Attached;
-        state_.nics[record.endpoint] = record;
-        save();
+        mark_attached(record);
     } catch (...) {
         undo_attach(record, std::current_exception());  // throws when the undo fails too
         if (reservation) {  // the VM still holds the address it reserved

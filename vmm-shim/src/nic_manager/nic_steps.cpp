@@ -114,6 +114,13 @@ void NicManager::tear_down(NicRecord record) {
     save();
 }
 
+void NicManager::mark_attached(NicRecord& record) {
+    std::lock_guard lock(state_mutex_);
+    record.phase = NicPhase::Attached;
+    state_.nics[record.endpoint] = record;
+    save();
+}
+
 void NicManager::undo_attach(const NicRecord& record, const std::exception_ptr& failure) {
     try {
         tear_down(record);

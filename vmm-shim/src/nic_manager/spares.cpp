@@ -30,10 +30,7 @@ void NicManager::add_spare(const std::string& vm, const HostNetwork& network) {
     }
     try {
         build(record, network);
-        std::lock_guard lock(state_mutex_);
-        record.phase = NicPhase::Attached;
-        state_.nics[record.endpoint] = record;
-        save();
+        mark_attached(record);
     } catch (...) {
         undo_attach(record, std::current_exception());
         throw;

@@ -269,6 +269,8 @@ private:
     // first), then its lease and record. The caller marked the endpoint busy. Throws on the first
     // step that fails, leaving the record "detaching" for a later retry.
     void tear_down(NicRecord record);
+    // The NIC is complete: recorded as attached, in the journal.
+    void mark_attached(NicRecord& record);
     // After `failure` in an attach: tears the NIC down; if that fails too, throws both messages.
     void undo_attach(const NicRecord& record, const std::exception_ptr& failure);
     void add_spare(const std::string& vm, const HostNetwork& network);
