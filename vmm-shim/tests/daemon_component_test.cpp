@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <thread>
 #include <unistd.h>
 
@@ -183,6 +184,34 @@ TEST_CASE("brfusionctl: networks and VMs added at run time are served - kept acr
     testing::run_checked(ctl + " network rm extra");
     CHECK(host.in_netns("ip link show bfgw300 2>&1 || true").find("does not exist") != std::string::npos);
     CHECK(json::parse(testing::run_checked(ctl + " --json networks")).size() == 1);
+    CHECK(shim.stop() == 0);
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("brfusion-shim: past a VM's requests_in_flight quota its requests wait - every connection keeps being served - nothing is lost") {
+    testing::OvsSandbox host;
+    testing::Netns vm1;
+    const std::string dir = "/tmp/brfusion-daemon-test-" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const json config = {{"ovsdb", host.db_socket()},   {"host_netns", host.netns()},
+                         {"state_dir", dir + "/state"}, {"run_dir", dir + "/run"},
+                         {"networks", {{{"name", "lab"}, {"subnet", "198.51.100.0/24"}, {"tag", 100}}}},
+                         {"vms", {{{"name", "vm1"}, {"netns", vm1.name()}, {"networks", {"lab"}}, {"quotas", {{"requests_in_flight", 1}}}}}}};
+    std::ofstream(dir + "/shim.json") << config.dump(2);
+    ShimProcess shim;
+    shim.start(dir + "/shim.json", dir + "/run/shim.sock");
+
+    // Connection A keeps the VM's one request slot busy with ten attaches, sent at once.
+    Channel a(dir + "/run/vm-vm1.sock"), b(dir + "/run/vm-vm1.sock");
+    for (int id = 1; id <= 10; ++id) a.send(guest::make_request(id, guest::kAttach, {{"network", "lab"}}));
+    // Meanwhile connection B asks again and again: every question is answered (it waits its turn),
+    // the connection never dropped while it had nothing in flight.
+    for (int round = 0; round < 10; ++round) CHECK(b.call(guest::kList, json::object()).contains("result"));
+    std::set<std::string> endpoints;
+    for (int answer = 0; answer < 10; ++answer) endpoints.insert(a.receive()["result"]["endpoint"].get<std::string>());
+    CHECK(endpoints.size() == 10);
+    for (const auto& endpoint : endpoints) CHECK(b.call(guest::kDetach, {{"endpoint", endpoint}})["result"] == json::object());
     CHECK(shim.stop() == 0);
     std::filesystem::remove_all(dir);
 }

@@ -45,6 +45,9 @@ public:
     bool room() const { return in_flight_ < limit_; }
     void begin_request() { ++in_flight_; }
     void end_request();
+    // `session` reads again once a request of the VM's ends; held until then (it has nothing in
+    // flight that would keep it).
+    void wait_for_room(std::shared_ptr<GuestSession> session) { waiting_.push_back(std::move(session)); }
     asio::thread_pool& workers() { return workers_; }
 
     NicManager& nics;
@@ -59,6 +62,7 @@ private:
     bool refusing_ = false;  // connections over the limit are being refused
     local::acceptor acceptor_;
     std::vector<std::weak_ptr<GuestSession>> sessions_;
+    std::vector<std::shared_ptr<GuestSession>> waiting_;  // paused on the VM's quota
     asio::thread_pool workers_;
 };
 
@@ -77,7 +81,8 @@ public:
     // Reads the next line unless the session or its VM holds as much as it may.
     void read_if_room() {
         if (reading_ || closing_ || !socket_.is_open()) return;
-        if (!channel_->room() || unsent_bytes_ > kMaxUnsentBytes) return;  // resumed as answers leave
+        if (unsent_bytes_ > kMaxUnsentBytes) return;  // resumed when a write completes
+        if (!channel_->room()) return channel_->wait_for_room(shared_from_this());
         read();
     }
 
@@ -163,8 +168,9 @@ void VmChannel::accept() {
 
 void VmChannel::end_request() {
     --in_flight_;
-    for (const auto& weak : sessions_)  // any of them may have paused on the VM's quota
-        if (auto session = weak.lock()) session->read_if_room();
+    auto waiting = std::move(waiting_);
+    waiting_.clear();
+    for (const auto& session : waiting) session->read_if_room();  // one may pause again
 }
 
 void VmChannel::shut() {
@@ -174,6 +180,7 @@ void VmChannel::shut() {
     acceptor_.close(ignored);
     for (const auto& weak : sessions_)
         if (auto session = weak.lock()) session->close();
+    waiting_.clear();
 }
 
 GuestChannelServer::GuestChannelServer(asio::io_context& io, NicManager& nics) : io_(io), nics_(nics) {}
