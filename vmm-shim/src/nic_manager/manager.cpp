@@ -78,9 +78,10 @@ ReconcileReport NicManager::start() {
     }
     ReconcileReport report = reconcile();
     // Members that are no longer configured leave their groups (reconcile removed their NICs).
+    const ShimConfig configured = config();
     for (const auto& group : hostlo_groups())
         for (const auto& member : group.members)
-            if (!config().vm(member)) leave_hostlo(member, group.name);
+            if (!configured.vm(member)) leave_hostlo(member, group.name);
     {
         std::lock_guard lock(state_mutex_);
         reclaim_reservations();
