@@ -35,6 +35,7 @@ TEST_CASE("a valid config parses with defaults filled in") {
     CHECK(config.network("lab2")->mtu == 1400);
     CHECK(config.vm("vm1")->backend == "netns");
     CHECK(config.ovsdb == "/run/openvswitch/db.sock");
+    CHECK(config.ovs_timeout == std::chrono::seconds(20));
     CHECK(config.network("lab")->forward_to.empty());
     CHECK(config.vm("vm1")->warm_pool.empty());
 }
@@ -95,6 +96,11 @@ TEST_CASE("bad configs are refused with the path of the offending value") {
     c = valid();
     c["vms"][0]["warm_pool"] = 2;
     CHECK_THAT(error_of(c), Catch::Contains("vms[0].warm_pool: has the wrong type"));
+    c = valid();
+    c["ovs_timeout_ms"] = 999;
+    CHECK_THAT(error_of(c), Catch::Contains("ovs_timeout_ms: 999 is outside 1000-300000"));
+    c["ovs_timeout_ms"] = 60000;
+    CHECK(parse_config(c).ovs_timeout == std::chrono::minutes(1));
     c = valid();
     c["surprise"] = 1;
     CHECK_THAT(error_of(c), Catch::Contains("config surprise: unknown key"));

@@ -111,6 +111,7 @@ int main(int argc, char** argv) {
                                                                      {{"--network", "networks"}, {"--vm", "vms"}}));
         ovs::ClientOptions ovs_options;
         ovs_options.socket_path = config.ovsdb;
+        ovs_options.timeout = config.ovs_timeout;
         ovs::OvsClient ovs(ovs_options);
         OvsHostSwitch host(ovs, config.bridge, config.host_netns, config.ovsdb);
         NftHostFirewall firewall(config.host_netns);

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <map>
 #include <string>
 #include <vector>
@@ -91,6 +92,10 @@ struct ShimConfig {
     // long past Docker's RequestAddress-then-CreateEndpoint, short enough that a crashed plugin's
     // reservations come back.
     int reservation_grace_seconds = 300;
+    // Upper bound for one OVS operation: reaching ovsdb-server, committing, and ovs-vswitchd
+    // applying it. ovs-vswitchd takes seconds to apply a change during a burst of container
+    // starts on a busy host; past this an attach fails (and is undone) naming ovs-vswitchd.
+    std::chrono::milliseconds ovs_timeout{20000};
     std::string state_dir = "/var/lib/brfusion";       // the journal
     std::string run_dir = "/run/brfusion";             // sockets
     std::string admin_socket;                          // default RUN_DIR/shim.sock (mode 0660)
