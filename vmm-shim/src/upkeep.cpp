@@ -14,6 +14,12 @@ Upkeep::Upkeep(NicManager& nics, BackgroundLoop::Log log, std::chrono::milliseco
           if (report.reservations_expired)
               log("upkeep: " + std::to_string(report.reservations_expired) + " address reservation(s) no NIC took in time went back to their pools");
           if (report.firewall_rewritten) log("upkeep: the host's addresses changed; published ports follow them");
+      }),
+      finishing_("finishing unfinished NICs", log, interval, [&nics, log] {
+          const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+          const UnfinishedReport report = nics.finish_unfinished(now);
+          for (const auto& endpoint : report.finished) log("upkeep: removed NIC " + endpoint + ", which a failed attach or detach had left half made");
+          for (const auto& why : report.failed) log("upkeep: cannot remove the half-made NIC " + why + "; retrying later");
       }) {}
 
 }  // namespace brfusion::shim

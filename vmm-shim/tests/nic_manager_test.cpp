@@ -109,27 +109,68 @@ TEST_CASE("a failure while undoing an attach is reported and finished by the nex
     rig.require_clean();
 }
 
-TEST_CASE("a failure at each step of detach: retrying detach or restarting finishes it") {
-    for (const bool by_restart : {false, true}) {
+TEST_CASE("a failure at each step of detach: retrying detach, restarting, or the upkeep finishes it") {
+    enum class Then { DetachAgain, Restart, Upkeep };
+    for (const Then then : {Then::DetachAgain, Then::Restart, Then::Upkeep}) {
         for (int step = 1; step <= 5; ++step) {
             Rig rig;
             const AttachedNic nic = rig.manager->attach("vm1", net("lab"));
             rig.manager->publish("vm1", nic.endpoint, {{"tcp", std::nullopt, 8080, 80}});
             // 1 firewall (withdraw the published port), 2 unplug, 3 unsecure_port, 4 remove_port, 5 delete_host_device
             rig.plan.fail({step});
-            INFO("detach step " << step << (by_restart ? " then restart" : " then detach again"));
+            INFO("detach step " << step << " then " << static_cast<int>(then));
             CHECK_THROWS_WITH(rig.manager->detach("vm1", nic.endpoint), Catch::Contains("injected failure"));
             CHECK(Journal(rig.dir).load().nics.at(nic.endpoint).phase == NicPhase::Detaching);
             rig.plan.fail({});
-            if (by_restart) {
+            if (then == Then::Restart) {
                 const ReconcileReport report = rig.restart();
                 CHECK(report.finished == std::vector<std::string>{nic.endpoint});
-            } else {
+            } else if (then == Then::DetachAgain) {
                 rig.manager->detach("vm1", nic.endpoint);
+            } else {
+                const std::int64_t now = 1'000'000;
+                CHECK(rig.manager->finish_unfinished(now).finished.empty());  // first seen: its operation just failed
+                rig.plan.fail({1, 2, 3, 4, 5});
+                CHECK(rig.manager->finish_unfinished(now + 5).failed.size() == 1);  // still failing: tried again 5 s on
+                rig.plan.fail({});
+                CHECK(rig.manager->finish_unfinished(now + 9).finished.empty());   // then 10 s on
+                CHECK(rig.manager->finish_unfinished(now + 15).finished == std::vector<std::string>{nic.endpoint});
+                CHECK(rig.manager->finish_unfinished(now + 300).finished.empty());
             }
             rig.require_clean();
         }
     }
+}
+
+TEST_CASE("an attach whose undo failed is removed by the upkeep - an operation in progress is left alone") {
+    Rig rig;
+    rig.plan.fail({4, 5});  // attach: 1 create, 2 add_port, 3 secure_port, 4 plug fails; undo: 5 unplug fails
+    CHECK_THROWS_WITH(rig.manager->attach("vm1", net("lab")), Catch::Contains("undoing it failed too"));
+    rig.plan.fail({});
+    const std::int64_t now = 1'000'000;
+    rig.manager->finish_unfinished(now);
+    CHECK(rig.manager->finish_unfinished(now + 5).finished.size() == 1);
+    rig.require_clean();
+
+    // A NIC being detached (Detaching, and busy: its guest has not acknowledged the unplug yet)
+    // is not touched while its request runs.
+    const AttachedNic nic = rig.manager->attach("vm1", net("lab"));
+    rig.world.hang("vm1");
+    std::thread detaching([&] { rig.manager->detach("vm1", nic.endpoint); });
+    const auto unplugs_waiting = [&] {
+        std::lock_guard lock(rig.world.gate);
+        return rig.world.waiting;
+    };
+    while (unplugs_waiting() == 0) std::this_thread::yield();
+    CHECK(rig.manager->nics().at(0).phase == NicPhase::Detaching);
+    for (const std::int64_t later : {100, 200}) {
+        const UnfinishedReport report = rig.manager->finish_unfinished(now + later);
+        CHECK(report.finished.empty());
+        CHECK(report.failed.empty());
+    }
+    rig.world.release("vm1");
+    detaching.join();
+    rig.require_clean();
 }
 
 TEST_CASE("a crash after each step of attach is undone by the next start") {

@@ -53,6 +53,44 @@ MaintenanceReport NicManager::maintain(std::int64_t now) {
     return report;
 }
 
+UnfinishedReport NicManager::finish_unfinished(std::int64_t now) {
+    constexpr std::int64_t kFirstPause = 5, kLongestPause = 300;
+    std::vector<std::string> due;
+    {
+        std::lock_guard lock(state_mutex_);
+        for (auto retry = unfinished_retries_.begin(); retry != unfinished_retries_.end();) {  // NICs gone meanwhile
+            const auto nic = state_.nics.find(retry->first);
+            retry = nic == state_.nics.end() || nic->second.phase == NicPhase::Attached ? unfinished_retries_.erase(retry) : std::next(retry);
+        }
+        for (const auto& [endpoint, record] : state_.nics) {
+            if (record.phase == NicPhase::Attached || busy_.count(endpoint)) continue;
+            auto [retry, first] = unfinished_retries_.try_emplace(endpoint, Retry{now + kFirstPause, kFirstPause});
+            if (first || retry->second.at > now) continue;  // first seen: its operation failed just now
+            retry->second = {now + retry->second.pause, std::min(retry->second.pause * 2, kLongestPause)};
+            due.push_back(endpoint);
+        }
+    }
+    UnfinishedReport report;
+    for (const auto& endpoint : due) {
+        try {
+            NicRecord record;
+            std::optional<BusyEndpoint> busy;
+            {
+                std::lock_guard lock(state_mutex_);
+                const auto nic = state_.nics.find(endpoint);
+                if (nic == state_.nics.end() || nic->second.phase == NicPhase::Attached || busy_.count(endpoint)) continue;
+                record = nic->second;
+                busy.emplace(*this, endpoint);
+            }
+            tear_down(record);
+            report.finished.push_back(endpoint);
+        } catch (const std::exception& e) {
+            report.failed.push_back(endpoint + ": " + e.what());
+        }
+    }
+    return report;
+}
+
 int NicManager::restore_switch_ports() {
     const SwitchView view = switch_view();
     std::vector<std::pair<NicRecord, HostNetwork>> records;  // attached NICs no operation works on

@@ -77,6 +77,12 @@ struct MaintenanceReport {
     bool firewall_rewritten = false;  // the host's publish addresses changed
 };
 
+// What NicManager::finish_unfinished did.
+struct UnfinishedReport {
+    std::vector<std::string> finished;  // NICs an attach or detach had left half made, now gone
+    std::vector<std::string> failed;    // "ENDPOINT: why", retried later
+};
+
 struct ReconcileReport {
     std::vector<std::string> undone;    // unfinished attaches rolled back
     std::vector<std::string> finished;  // unfinished detaches completed
@@ -155,6 +161,12 @@ public:
     // without a time, start theirs now); the firewall follows the host's publish addresses
     // (checked every 5 s). Throws what failed; the next call retries.
     MaintenanceReport maintain(std::int64_t now);
+    // NICs an attach or detach left half made while the shim runs (a step failed and so did
+    // undoing it, or a detach failed: Open vSwitch or the VM's backend was away) are torn down, as
+    // the next start would do; NICs an operation works on are left alone. Each NIC is retried 5 s
+    // after its last try, doubling up to 5 min. Upkeep calls it every second on a thread of its
+    // own: a VM that never acknowledges an unplug stalls only this, never maintain().
+    UnfinishedReport finish_unfinished(std::int64_t now);
 
     // --- Hostlo. VM `vm` joins group `group` and gets the group's pool as the VM sees it: network
     // hostlo_network(group), the group's subnet, its MTU, and as gateway the first address, held
@@ -308,6 +320,11 @@ private:
     std::string switch_generation_;        // HostSwitch::generation when the rules were last whole
     std::int64_t next_rules_audit_ = 0;    // when maintain next checks every port's rules
     std::int64_t next_address_check_ = 0;  // when maintain next compares the publish addresses
+    struct Retry {
+        std::int64_t at = 0;      // when finish_unfinished next tries the NIC
+        std::int64_t pause = 0;   // and the pause after that try
+    };
+    std::map<std::string, Retry> unfinished_retries_;  // by endpoint
 
     std::mutex firewall_mutex_;                 // serializes firewall writes, and guards:
     std::vector<Ipv4> published_on_;            // the publish addresses of the last write
