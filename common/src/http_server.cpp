@@ -73,7 +73,8 @@ private:
         response->body() = answer.body;
         response->prepare_payload();
         stream_.expires_after(std::chrono::seconds(30));
-        http::async_write(stream_, *response, [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
+        http::async_write(stream_, *response, [self = shared_from_this(), response, undelivered = answer.undelivered](beast::error_code ec, std::size_t) {
+            if (ec && undelivered) asio::post(self->workers_, undelivered);
             if (ec || !response->keep_alive()) {
                 beast::error_code ignored;
                 self->stream_.socket().shutdown(local::socket::shutdown_send, ignored);

@@ -103,7 +103,23 @@ HttpAnswer Driver::handle(const HttpRequest& request) {
     if (body.is_discarded()) return error_answer(400, request.target + ": the request body is not valid JSON");
     if (body.is_null()) body = json::object();
     try {
-        return {200, route->second.handler(*this, body).dump()};
+        const json result = route->second.handler(*this, body);
+        HttpAnswer answer{200, result.dump(), {}};
+        // A NIC made for a Docker that never got the answer (dockerd crashed, or its call timed
+        // out) would have no owner: Docker never deletes an endpoint it did not store. The same for
+        // a Hostlo group joined for a network Docker never stored: it would never call ReleasePool.
+        if (request.target == "/NetworkDriver.CreateEndpoint") {
+            answer.undelivered = [this, id = body.value("EndpointID", "")] { abandon_endpoint(id); };
+        } else if (request.target == "/IpamDriver.RequestPool") {
+            if (const auto group = group_of_pool(result.value("PoolID", "")))
+                answer.undelivered = [this, group = *group] {
+                    try {
+                        shim_.leave_hostlo(group);
+                    } catch (const std::exception&) {  // refused while a NIC of this VM is on the group: it is in use
+                    }
+                };
+        }
+        return answer;
     } catch (const PluginError& e) {
         return error_answer(http_status(e.kind()), e.what());
     } catch (const std::invalid_argument& e) {  // from_json: a malformed request
@@ -129,6 +145,10 @@ json Driver::request_pool(const json& body) {
     const PoolOptions options = parse_pool_options(request.options);
     if (options.group) {  // this VM joins the pod's group; Docker's ReleasePool leaves it
         const guest::PoolInfo pool = shim_.join_hostlo(*options.group, request.pool.empty() ? std::nullopt : std::optional(request.pool));
+        {
+            std::lock_guard lock(mutex_);
+            if (state_.groups_to_leave.erase(*options.group)) save_locked();  // in use again
+        }
         return {{"PoolID", pool.network}, {"Pool", pool.subnet}, {"Data", json::object()}};
     }
     const auto& wanted = options.host_network;
@@ -154,8 +174,22 @@ json Driver::request_pool(const json& body) {
 
 json Driver::release_pool(const json& body) {
     const auto request = body.get<ReleasePoolRequest>();
-    if (const auto group = group_of_pool(request.pool_id)) shim_.leave_hostlo(*group);
-    return json::object();  // a host network's pool is the host's; nothing is held per pool
+    const auto group = group_of_pool(request.pool_id);
+    if (!group) return json::object();  // a host network's pool is the host's; nothing is held per pool
+    try {
+        shim_.leave_hostlo(*group);
+    } catch (const PluginError& e) {
+        // A refusal (a NIC still on the group) stands. A failure (the shim unreachable, OVS away):
+        // Docker forgets the network whatever we answer and never asks again, so the reconcile
+        // retries the leave until the shim takes it.
+        if (e.kind() != ErrorKind::Unavailable && e.kind() != ErrorKind::Failed) throw;
+        std::lock_guard lock(mutex_);
+        state_.groups_to_leave.insert(*group);
+        save_locked();
+        throw PluginError(ErrorKind::Failed, std::string("leaving Hostlo group ") + *group + " failed (" + e.what() +
+                                                 "); brfusion-plugin retries it when it next reconciles");
+    }
+    return json::object();
 }
 
 json Driver::request_address(const json& body) {
@@ -322,6 +356,26 @@ json Driver::delete_endpoint(const json& body) {
     return json::object();
 }
 
+void Driver::abandon_endpoint(const std::string& id) {
+    std::shared_lock nic_change(nic_changes_);
+    std::string nic;
+    {
+        std::lock_guard lock(mutex_);
+        const auto found = state_.endpoints.find(id);
+        if (found == state_.endpoints.end()) return;
+        nic = found->second.nic;
+        state_.endpoints.erase(found);
+        try {
+            save_locked();
+        } catch (const std::exception&) {  // the NIC goes all the same; the stale record is harmless (its NIC is gone)
+        }
+    }
+    try {
+        shim_.detach(nic);
+    } catch (const std::exception&) {  // the reconcile detaches it: no endpoint owns it now
+    }
+}
+
 json Driver::join(const json& body) {
     const auto request = body.get<JoinRequest>();
     EndpointRecord endpoint;
@@ -404,9 +458,26 @@ json Driver::revoke_external_connectivity(const json& body) {
 
 // --- reconcile --------------------------------------------------------------------------------
 
+bool Driver::reconcile_pending() const {
+    std::lock_guard lock(mutex_);
+    return !state_.groups_to_leave.empty();
+}
+
 PluginReconcileReport Driver::reconcile() {
     std::unique_lock no_nic_change(nic_changes_);
     PluginReconcileReport report;
+    std::set<std::string> to_leave;
+    {
+        std::lock_guard lock(mutex_);
+        to_leave = state_.groups_to_leave;
+    }
+    for (const auto& group : to_leave) {
+        shim_.leave_hostlo(group);  // a failure: the next reconcile retries
+        std::lock_guard lock(mutex_);
+        state_.groups_to_leave.erase(group);
+        save_locked();
+        report.groups_left.push_back(group);
+    }
     const auto nics = shim_.list();
     std::map<std::string, std::string> owner;  // NIC -> endpoint
     {

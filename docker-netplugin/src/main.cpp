@@ -73,9 +73,10 @@ int main(int argc, char** argv) {
             while (!stopping) {
                 try {
                     const auto report = driver.reconcile();
-                    if (!reconciled || !report.orphans_detached.empty() || !report.endpoints_without_nic.empty())
+                    if (!reconciled || !report.orphans_detached.empty() || !report.endpoints_without_nic.empty() || !report.groups_left.empty())
                         std::cerr << "brfusion-plugin: reconciled with brfusion-shim: " << report.orphans_detached.size()
-                                  << " orphan NIC(s) detached, " << report.endpoints_without_nic.size() << " endpoint(s) without a NIC\n";
+                                  << " orphan NIC(s) detached, " << report.endpoints_without_nic.size() << " endpoint(s) without a NIC, "
+                                  << report.groups_left.size() << " Hostlo group(s) left\n";
                     reconciled = true;
                     last_failure.clear();
                 } catch (const std::exception& e) {
@@ -83,8 +84,10 @@ int main(int argc, char** argv) {
                     last_failure = e.what();
                 }
                 const auto pause = reconciled && last_failure.empty() ? std::chrono::milliseconds(config.reconcile_interval_ms) : std::chrono::seconds(1);
-                for (auto waited = std::chrono::milliseconds(0); waited < pause && !stopping; waited += std::chrono::milliseconds(100))
+                for (auto waited = std::chrono::milliseconds(0); waited < pause && !stopping; waited += std::chrono::milliseconds(100)) {
+                    if (waited >= std::chrono::seconds(1) && driver.reconcile_pending()) break;  // a ReleasePool failed: retry soon
                     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                }
             }
         });
 

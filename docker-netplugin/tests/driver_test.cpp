@@ -434,3 +434,65 @@ TEST_CASE("driver: Hostlo - a VM whose config does not allow the group is refuse
           "VM vm2 may not join Hostlo group podA; its hostlo_groups allow: none (the host's admin adds the group, or a prefix ending in '*', there)");
     CHECK(plugin.rig.manager->hostlo_groups().empty());
 }
+
+TEST_CASE("driver: a CreateEndpoint answer Docker never took is undone - its NIC detached - the endpoint forgotten") {
+    Plugin plugin;
+    plugin.create_network("net1");
+    const json address = plugin.ok("/IpamDriver.RequestAddress", {{"PoolID", "lab"}, {"Address", ""}, {"Options", json::object()}});
+    const HttpAnswer created = plugin.driver->handle(
+        {"POST", "/NetworkDriver.CreateEndpoint",
+         json{{"NetworkID", "net1"}, {"EndpointID", "ep1"}, {"Interface", {{"Address", address["Address"]}, {"AddressIPv6", ""}, {"MacAddress", ""}}}}.dump()});
+    REQUIRE(created.status == 200);
+    CHECK(plugin.rig.manager->nics("vm2").size() == 1);
+    REQUIRE(created.undelivered);
+    created.undelivered();  // what the HTTP server does when dockerd is gone before the answer is written
+    CHECK(plugin.rig.manager->nics("vm2").empty());
+    CHECK(plugin.driver->state().endpoints.empty());
+    CHECK(PluginStore(plugin.dir).load().endpoints.empty());
+    plugin.ok("/NetworkDriver.DeleteEndpoint", {{"NetworkID", "net1"}, {"EndpointID", "ep1"}});  // a late DeleteEndpoint finds nothing
+    // Other answers carry nothing to undo.
+    CHECK_FALSE(plugin.driver->handle({"POST", "/NetworkDriver.GetCapabilities", ""}).undelivered);
+}
+
+TEST_CASE("driver: Hostlo - a RequestPool answer Docker never took leaves the group again") {
+    Plugin plugin("vm2", [](shim::ShimConfig& config) {
+        config.hostlo.subnets = {*Ipv4Prefix::parse("192.0.2.0/24"), 28};
+        config.vms[1].hostlo_groups = {"pod*"};
+    });
+    const HttpAnswer pool = plugin.driver->handle(
+        {"POST", "/IpamDriver.RequestPool", json{{"AddressSpace", "brfusion"}, {"Pool", ""}, {"Options", {{"group", "podA"}}}}.dump()});
+    REQUIRE(pool.status == 200);
+    REQUIRE(plugin.rig.manager->hostlo_groups().size() == 1);
+    REQUIRE(pool.undelivered);
+    pool.undelivered();
+    CHECK(plugin.rig.manager->hostlo_groups().empty());
+    // A host network's pool holds nothing: nothing to undo.
+    CHECK_FALSE(plugin.driver->handle({"POST", "/IpamDriver.RequestPool", json{{"AddressSpace", "brfusion"}, {"Pool", ""}}.dump()}).undelivered);
+}
+
+TEST_CASE("driver: Hostlo - a ReleasePool the shim fails is retried by the reconcile - a join in between cancels it") {
+    Plugin plugin("vm2", [](shim::ShimConfig& config) {
+        config.hostlo.subnets = {*Ipv4Prefix::parse("192.0.2.0/24"), 28};
+        config.vms[1].hostlo_groups = {"pod*"};
+    });
+    const json request = {{"AddressSpace", "brfusion"}, {"Pool", ""}, {"Options", {{"group", "podA"}}}};
+    plugin.ok("/IpamDriver.RequestPool", request);
+    plugin.rig.plan.fail({1});  // removing the group's segment fails (Open vSwitch away)
+    CHECK_THAT(plugin.error("/IpamDriver.ReleasePool", {{"PoolID", "hostlo:podA"}}, 500), Catch::Contains("retries it when it next reconciles"));
+    CHECK(plugin.rig.manager->hostlo_groups().size() == 1);
+    CHECK(plugin.driver->reconcile_pending());
+    CHECK(PluginStore(plugin.dir).load().groups_to_leave == std::set<std::string>{"podA"});  // survives a plugin restart
+    plugin.rig.plan.fail({});
+    CHECK(plugin.driver->reconcile().groups_left == std::vector<std::string>{"podA"});
+    CHECK(plugin.rig.manager->hostlo_groups().empty());
+    CHECK_FALSE(plugin.driver->reconcile_pending());
+
+    plugin.ok("/IpamDriver.RequestPool", request);
+    plugin.rig.plan.fail({1});
+    plugin.error("/IpamDriver.ReleasePool", {{"PoolID", "hostlo:podA"}}, 500);
+    plugin.rig.plan.fail({});
+    plugin.ok("/IpamDriver.RequestPool", request);  // Docker made a network of the group again: the leave is off
+    CHECK_FALSE(plugin.driver->reconcile_pending());
+    CHECK(plugin.driver->reconcile().groups_left.empty());
+    CHECK(plugin.rig.manager->hostlo_groups().size() == 1);
+}

@@ -22,6 +22,10 @@ struct HttpRequest {
 struct HttpAnswer {
     int status = 200;
     std::string body;  // sent as application/json
+    // Run on a worker when the answer cannot be written because the client went away (it crashed,
+    // or gave up waiting): what the request did that only makes sense if the client learns of it
+    // is undone here. Must not throw.
+    std::function<void()> undelivered = nullptr;
 };
 
 // Must not throw: every failure is an answer. Called on a worker thread, concurrently.

@@ -34,6 +34,7 @@ struct DriverOptions {
 struct PluginReconcileReport {
     std::vector<std::string> orphans_detached;  // NICs the shim had for this VM that no endpoint owns
     std::vector<std::string> endpoints_without_nic;  // endpoints whose NIC the shim no longer has
+    std::vector<std::string> groups_left;  // Hostlo groups a failed ReleasePool had left joined
 };
 
 class Driver {
@@ -47,8 +48,12 @@ public:
 
     // Matches this VM's NICs on the shim with our endpoints: detaches NICs no endpoint owns (a NIC
     // attached just before a crash, never reported to Docker) and takes the published ports from
-    // the shim. Throws PluginError (Unavailable when the shim cannot be reached).
+    // the shim; leaves the Hostlo groups a failed ReleasePool left joined. Throws PluginError
+    // (Unavailable when the shim cannot be reached).
     PluginReconcileReport reconcile();
+    // Whether reconcile has work waiting (a Hostlo group to leave): the caller reconciles soon
+    // rather than at its usual interval.
+    bool reconcile_pending() const;
 
     PluginState state() const;
 
@@ -69,6 +74,9 @@ public:
 
 private:
     void save_locked();
+    // Forgets endpoint `id` and detaches its NIC: CreateEndpoint's answer never reached Docker.
+    // A detach that fails leaves the NIC to the reconcile, which detaches NICs no endpoint owns.
+    void abandon_endpoint(const std::string& id);
     ShimClient shim_;
     GuestLinks& links_;
     PluginStore& store_;

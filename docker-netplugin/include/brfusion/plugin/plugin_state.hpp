@@ -34,6 +34,7 @@ struct PluginState {
     std::map<std::string, NetworkRecord> networks;    // by NetworkID
     std::map<std::string, EndpointRecord> endpoints;  // by EndpointID
     std::set<std::pair<std::string, std::string>> reservations;  // (host network, ip): RequestAddress not yet taken by an endpoint
+    std::set<std::string> groups_to_leave;  // Hostlo groups whose ReleasePool could not leave (the shim failed): the reconcile retries
 };
 
 // Not thread-safe: the driver serializes access.
