@@ -2,7 +2,7 @@
 //
 //   lab up [--vms N] [--backend netns|qmp|libvirt] [--name LAB]
 //   lab exec LAB NODE -- CMD...        NODE: host, outside, vm1..vmN; prints CMD's output, exits with its code
-//   lab restart LAB NODE COMPONENT     plugin | dockerd on a VM; shim | ovs on the host
+//   lab restart LAB NODE COMPONENT     plugin | dockerd on a VM; shim | ovs | ovsdb-server | ovs-vswitchd on the host
 //   lab status LAB
 //   lab down LAB                       removes everything the lab made
 //
@@ -37,7 +37,7 @@ namespace {
 constexpr const char* kUsage = R"(usage: integration/lab COMMAND
   up [--vms N] [--backend netns|qmp|libvirt] [--name LAB]   bring up a lab (default: 2 netns VMs, name lab)
   exec LAB NODE -- CMD...          run CMD on NODE (host, outside, vm1..vmN): its output and exit code
-  restart LAB NODE COMPONENT       restart plugin or dockerd on a VM, shim or ovs on the host
+  restart LAB NODE COMPONENT       restart plugin or dockerd on a VM; shim, ovs, ovsdb-server or ovs-vswitchd on the host
   status LAB                       what the lab is made of
   down LAB                         remove everything the lab made
 )";

@@ -71,6 +71,19 @@ CommandResult EmulatedVm::exec(const std::string& command) const {
 CommandResult EmulatedVm::docker(const std::string& args) const { return exec("/usr/bin/docker -H unix://" + dir_ + "/docker.sock " + args); }
 
 void EmulatedVm::start_dockerd() {
+    // The containerd a dockerd starts dies with it (a moment later), but its pidfile stays; after
+    // a crash (kill -9) it names a dying containerd, a zombie not yet reaped, or a process that
+    // took the PID since (pid_max is 32768 here), and dockerd would wait for that "containerd"
+    // until it gives up.
+    const std::string containerd_pidfile = dir_ + "/exec/containerd/containerd.pid";
+    if (std::string pid; std::ifstream(containerd_pidfile) >> pid) {
+        const auto gone = [&] {
+            std::string stat;  // PID (COMM) STATE ...
+            std::getline(std::ifstream("/proc/" + pid + "/stat"), stat);
+            return stat.find("(containerd) ") == std::string::npos || stat.find("(containerd) Z") != std::string::npos;
+        };
+        if (wait_until(gone, std::chrono::seconds(10))) std::filesystem::remove(containerd_pidfile);
+    }
     const std::string holder = std::to_string(holder_.pid());
     dockerd_.start({"nsenter", "-t", holder, "-m", "-n", "dockerd", "-H", "unix://" + dir_ + "/docker.sock", "--data-root", dir_ + "/data",
                     "--exec-root", dir_ + "/exec", "--pidfile", dir_ + "/docker.pid", "--live-restore"},
@@ -79,7 +92,7 @@ void EmulatedVm::start_dockerd() {
         throw std::runtime_error("dockerd in " + name_ + " did not come up:\n" + dockerd_.log());
 }
 
-void EmulatedVm::stop_dockerd() { dockerd_.stop(SIGTERM); }
+void EmulatedVm::stop_dockerd(int signal) { dockerd_.stop(signal); }
 
 void EmulatedVm::start_plugin(const std::string& binary, const std::string& channel) {
     plugin_.start({"nsenter", "-t", std::to_string(holder_.pid()), "-m", "-n", binary, "--socket", "/run/docker/plugins/brfusion.sock",

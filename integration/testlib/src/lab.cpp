@@ -60,12 +60,12 @@ public:
     CommandResult exec(const std::string& command) override {
         return vm_.exec("export DOCKER_HOST=unix://" + vm_.dir() + "/docker.sock; " + command);
     }
-    void restart_plugin() override {
-        vm_.stop_plugin(SIGTERM);
+    void restart_plugin(int signal) override {
+        vm_.stop_plugin(signal);
         vm_.start_plugin(plugin_, channel_);
     }
-    void restart_dockerd() override {
-        vm_.stop_dockerd();
+    void restart_dockerd(int signal) override {
+        vm_.stop_dockerd(signal);
         vm_.start_dockerd();
     }
     json status() override { return {{"name", vm_.name()}, {"netns", vm_.name()}, {"dir", vm_.dir()}}; }
@@ -88,13 +88,13 @@ public:
         start_guest_plugin(vm_, plugin_);
     }
     CommandResult exec(const std::string& command) override { return vm_.exec(command, std::chrono::seconds(600)); }
-    void restart_plugin() override {
+    void restart_plugin(int signal) override {
         // -r: a process the agent started is reparented to guest-init, which leaves zombies.
-        vm_.exec("pkill -TERM -x brfusion-plugin; while pgrep -r R,S,D -x brfusion-plugin >/dev/null; do sleep 0.1; done");
+        vm_.exec("pkill -" + std::to_string(signal) + " -x brfusion-plugin; while pgrep -r R,S,D -x brfusion-plugin >/dev/null; do sleep 0.1; done");
         start_guest_plugin(vm_, plugin_);
     }
-    void restart_dockerd() override {
-        vm_.exec("pkill -TERM -x dockerd; while pgrep -r R,S,D -x dockerd >/dev/null; do sleep 0.1; done");
+    void restart_dockerd(int signal) override {
+        vm_.exec("pkill -" + std::to_string(signal) + " -x dockerd; while pgrep -r R,S,D -x dockerd >/dev/null; do sleep 0.1; done");
         start_guest_dockerd(vm_, kDockerdFlags);
     }
     json status() override { return {{"name", vm_.name()}, {"boot_ms", vm_.boot_time().count()}, {"console", vm_dir_ + "/console.log"}}; }
@@ -234,22 +234,32 @@ CommandResult Lab::exec(const std::string& node, const std::string& command) {
     return vm(node).exec(command);
 }
 
-void Lab::restart(const std::string& node, const std::string& component) {
+void Lab::restart(const std::string& node, const std::string& component) { restart(node, component, SIGTERM); }
+void Lab::crash(const std::string& node, const std::string& component) { restart(node, component, SIGKILL); }
+
+void Lab::restart(const std::string& node, const std::string& component, int signal) {
     if (node == "host" && component == "shim") {
-        shim_.stop(15);
+        shim_.stop(signal);
         start_shim();
     } else if (node == "host" && component == "ovs") {
         host_->kill_vswitchd();
         host_->kill_db();
         host_->start_db();
         host_->start_vswitchd();
+    } else if (node == "host" && component == "ovsdb-server") {
+        host_->kill_db();
+        host_->start_db();
+    } else if (node == "host" && component == "ovs-vswitchd") {
+        host_->kill_vswitchd();
+        host_->start_vswitchd();
     } else if (node != "host" && node != "outside" && component == "plugin") {
-        vm(node).restart_plugin();
+        vm(node).restart_plugin(signal);
     } else if (node != "host" && node != "outside" && component == "dockerd") {
-        vm(node).restart_dockerd();
+        vm(node).restart_dockerd(signal);
     } else {
         vm(node);  // names an unknown node
-        throw std::invalid_argument("cannot restart " + component + " on " + node + ": a VM has plugin and dockerd, the host shim and ovs");
+        throw std::invalid_argument("cannot restart " + component + " on " + node +
+                                    ": a VM has plugin and dockerd, the host shim, ovs, ovsdb-server and ovs-vswitchd");
     }
 }
 

@@ -33,7 +33,7 @@ public:
     CommandResult docker(const std::string& args) const;
 
     void start_dockerd();  // waits until it answers
-    void stop_dockerd();   // SIGTERM; containers keep running (--live-restore)
+    void stop_dockerd(int signal = 15);  // containers keep running (--live-restore)
     // brfusion-plugin on /run/docker/plugins/brfusion.sock, talking to the shim at `channel`.
     void start_plugin(const std::string& binary, const std::string& channel);
     void stop_plugin(int signal = 15);

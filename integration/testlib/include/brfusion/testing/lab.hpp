@@ -49,8 +49,9 @@ public:
     virtual ~LabVm() = default;
     // Runs `command` with sh in the VM's root network namespace, `docker` talking to its dockerd.
     virtual CommandResult exec(const std::string& command) = 0;
-    virtual void restart_plugin() = 0;
-    virtual void restart_dockerd() = 0;  // containers keep running (--live-restore)
+    // Stops with `signal` (SIGTERM: a clean stop; SIGKILL: a crash), then starts again.
+    virtual void restart_plugin(int signal) = 0;
+    virtual void restart_dockerd(int signal) = 0;  // containers keep running (--live-restore)
     virtual nlohmann::json status() = 0;
 };
 
@@ -66,9 +67,13 @@ public:
     // the lab's OVS and shim), outside, or vm1..vmN. Throws std::invalid_argument for an unknown node.
     CommandResult exec(const std::string& node, const std::string& command);
     // Restarts one component with everything else running: plugin | dockerd on a VM, shim | ovs
-    // (ovsdb-server and ovs-vswitchd) on the host. Throws std::invalid_argument for an unknown
-    // node or component, std::runtime_error if it does not come back.
+    // (ovsdb-server and ovs-vswitchd) | ovsdb-server | ovs-vswitchd on the host. A plugin, dockerd
+    // or shim stops cleanly (SIGTERM); OVS's daemons are always killed (SIGKILL). Throws
+    // std::invalid_argument for an unknown node or component, std::runtime_error if it does not
+    // come back.
     void restart(const std::string& node, const std::string& component);
+    // The same with SIGKILL for every component: a crash, then a start as systemd would do.
+    void crash(const std::string& node, const std::string& component);
     nlohmann::json status();
 
     const LabOptions& options() const { return options_; }
@@ -85,6 +90,7 @@ public:
 
 private:
     void start_shim();
+    void restart(const std::string& node, const std::string& component, int signal);
     LabVm& vm(const std::string& node);
 
     LabOptions options_;
