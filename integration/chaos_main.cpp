@@ -1,5 +1,5 @@
-// brfusion-chaos: the fault campaign (integration/chaos builds and runs it; README "Fault
-// campaign"). As root.
+// brfusion-chaos: the fault campaign (integration/chaos builds and runs it; docs/lab.md, "The
+// fault campaign"). As root.
 //
 //   chaos [--runs N] [--seed S] [--backend netns|qmp] [--name LAB]
 //

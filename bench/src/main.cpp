@@ -1,5 +1,5 @@
 // brfusion-bench: the founding paper's measurements, side by side in one run on integration/lab
-// (README, "Performance"). A benchmark, not a test: it prints tables and draws plots, and fails
+// (docs/performance.md). A benchmark, not a test: it prints tables and draws plots, and fails
 // only when a measurement could not be made.
 //
 //   brfusion-bench [--backend qmp|libvirt|netns] [--out DIR] [--only SECTION,...] [--quick]

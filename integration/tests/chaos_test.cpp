@@ -1,4 +1,4 @@
-// The fault campaign, bounded for CI (README "Fault campaign"): kill -9 of the shim, ovsdb-server,
+// The fault campaign, bounded for CI (docs/lab.md, "The fault campaign"): kill -9 of the shim, ovsdb-server,
 // ovs-vswitchd, a plugin or a dockerd at random moments during attach, detach, publish and Hostlo
 // join/leave on a netns lab; after each run every host object has an owner, every Docker
 // endpoint its NIC, and traffic flows. `integration/chaos --runs 1000` is the long campaign.

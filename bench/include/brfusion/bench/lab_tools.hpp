@@ -1,5 +1,5 @@
 #pragma once
-// The measuring tools, run on integration/lab's Lab (its fixed facts: README, "The lab"), and the
+// The measuring tools, run on integration/lab's Lab (its fixed facts: docs/lab.md), and the
 // facts every run reports about the machine. Every function throws std::runtime_error with the
 // command and its output when a tool fails: a benchmark never reports a number it did not get.
 

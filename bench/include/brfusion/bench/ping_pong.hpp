@@ -3,7 +3,7 @@
 // `brfusion-bench ping-pong-server` and `brfusion-bench ping-pong` (this binary is visible in every
 // lab node and VM). It measures what sockperf ping-pong measures, one 64-byte request outstanding
 // at a time, half the round trip, without sockperf's fixed 2-s pause before every run, which cost
-// the full benchmark ~80 s (README, "Performance").
+// the full benchmark ~80 s (docs/performance.md).
 
 #include <atomic>
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// The benchmark's sections (README, "Performance"). Each one sets up what it measures on the lab it
+// The benchmark's sections (docs/performance.md). Each one sets up what it measures on the lab it
 // is given, measures its baselines in the same run, interleaved with what they are compared to,
 // adds its tables and plots to the report, and removes its containers and networks again. None
 // asserts anything about a time. Each throws std::runtime_error when a step fails.

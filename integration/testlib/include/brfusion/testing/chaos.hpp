@@ -1,5 +1,5 @@
 #pragma once
-// The fault campaign (README "Fault campaign"): on a fresh two-VM lab, each run starts one
+// The fault campaign (docs/lab.md, "The fault campaign"): on a fresh two-VM lab, each run starts one
 // operation through Docker in a VM (attach: docker run; detach: docker rm -f; publish: docker
 // run -p; Hostlo join: a group's network and a container on it; Hostlo leave: both removed) and,
 // at a random moment while it runs, kills one component with SIGKILL (the shim, ovsdb-server,

@@ -1,6 +1,6 @@
 #pragma once
 // Lab: brfusion's whole path on this machine, with fixed facts that scenarios, the quickstart and
-// the benchmarks rely on (README, "The lab"). Every namespace and VM it makes has its name in
+// the benchmarks rely on (docs/lab.md). Every namespace and VM it makes has its name in
 // theirs. Constructed = everything answering; destroyed = everything gone.
 //
 //   host     netns NAME-host: a private OVS (userspace datapath) and brfusion-shim. Uplink up0,

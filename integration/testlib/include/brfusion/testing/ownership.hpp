@@ -1,6 +1,6 @@
 #pragma once
 // Ownership: what must hold in a lab once it has settled, whatever crashed on the way (the fault
-// campaign's invariants; README "Fault campaign"). Read from the outside, the way an admin
+// campaign's invariants; docs/lab.md, "The fault campaign"). Read from the outside, the way an admin
 // would: the shim's journal, ovs-vsctl, ovs-ofctl, ip, nft on the host, and docker in each VM.
 //
 //   - the journal: every NIC attached (no attach or detach left half done), every lease held by a
