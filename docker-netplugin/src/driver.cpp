@@ -5,6 +5,7 @@
 #include "brfusion/plugin/options.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <set>
@@ -22,6 +23,10 @@ std::string describe(const std::vector<guest::PoolInfo>& pools) {
     std::string text;
     for (const auto& pool : pools) text += (text.empty() ? "" : ", ") + pool.network + " (" + pool.subnet + ")";
     return text.empty() ? "none" : text;
+}
+
+std::int64_t seconds_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 // The Hostlo group whose pool `pool_id` is, if it is one.
@@ -109,7 +114,12 @@ HttpAnswer Driver::handle(const HttpRequest& request) {
         // out) would have no owner: Docker never deletes an endpoint it did not store. The same for
         // a Hostlo group joined for a network Docker never stored: it would never call ReleasePool.
         if (request.target == "/NetworkDriver.CreateEndpoint") {
-            answer.undelivered = [this, id = body.value("EndpointID", "")] { abandon_endpoint(id); };
+            answer.undelivered = [this, id = body.value("EndpointID", "")] {
+                try {
+                    forget_endpoint(id);
+                } catch (const std::exception&) {  // the state could not be saved: the NIC stays Docker's, as answered
+                }
+            };
         } else if (request.target == "/IpamDriver.RequestPool") {
             if (const auto group = group_of_pool(result.value("PoolID", "")))
                 answer.undelivered = [this, group = *group] {
@@ -147,7 +157,9 @@ json Driver::request_pool(const json& body) {
         const guest::PoolInfo pool = shim_.join_hostlo(*options.group, request.pool.empty() ? std::nullopt : std::optional(request.pool));
         {
             std::lock_guard lock(mutex_);
-            if (state_.groups_to_leave.erase(*options.group)) save_locked();  // in use again
+            state_.groups_to_leave.erase(*options.group);  // in use again
+            state_.groups_joining[*options.group] = seconds_now();  // until its CreateNetwork
+            save_locked();
         }
         return {{"PoolID", pool.network}, {"Pool", pool.subnet}, {"Data", json::object()}};
     }
@@ -176,6 +188,10 @@ json Driver::release_pool(const json& body) {
     const auto request = body.get<ReleasePoolRequest>();
     const auto group = group_of_pool(request.pool_id);
     if (!group) return json::object();  // a host network's pool is the host's; nothing is held per pool
+    {
+        std::lock_guard lock(mutex_);
+        if (state_.groups_joining.erase(*group)) save_locked();
+    }
     try {
         shim_.leave_hostlo(*group);
     } catch (const PluginError& e) {
@@ -269,6 +285,7 @@ json Driver::create_network(const json& body) {
     std::lock_guard lock(mutex_);
     // A Hostlo group has no gateway: Join disables Docker's gateway service for it.
     state_.networks[request.network_id] = {request.network_id, pool->network, options.internal || group ? "" : pool->gateway, mtu};
+    if (group) state_.groups_joining.erase(*group);  // taken
     save_locked();
     return json::object();
 }
@@ -341,38 +358,32 @@ json Driver::endpoint_oper_info(const json& body) {
 
 json Driver::delete_endpoint(const json& body) {
     const auto request = body.get<EndpointRequest>();
-    std::shared_lock nic_change(nic_changes_);
-    std::string nic;
-    {
-        std::lock_guard lock(mutex_);
-        const auto found = state_.endpoints.find(request.endpoint_id);
-        if (found == state_.endpoints.end()) return json::object();  // already gone: success, as Docker expects
-        nic = found->second.nic;
-    }
-    shim_.detach(nic);
-    std::lock_guard lock(mutex_);
-    state_.endpoints.erase(request.endpoint_id);
-    save_locked();
+    // Already gone is success, as Docker expects.
+    if (const auto failure = forget_endpoint(request.endpoint_id))
+        throw PluginError(ErrorKind::Failed, "detaching the NIC of endpoint " + request.endpoint_id + " failed (" + *failure +
+                                                 "); brfusion-plugin detaches it when it next reconciles, within seconds");
     return json::object();
 }
 
-void Driver::abandon_endpoint(const std::string& id) {
+std::optional<std::string> Driver::forget_endpoint(const std::string& id) {
     std::shared_lock nic_change(nic_changes_);
     std::string nic;
     {
+        // Forgotten first: Docker forgets the endpoint whatever we answer (docker rm -f), so a NIC
+        // kept for it would belong to nobody.
         std::lock_guard lock(mutex_);
         const auto found = state_.endpoints.find(id);
-        if (found == state_.endpoints.end()) return;
+        if (found == state_.endpoints.end()) return std::nullopt;
         nic = found->second.nic;
         state_.endpoints.erase(found);
-        try {
-            save_locked();
-        } catch (const std::exception&) {  // the NIC goes all the same; the stale record is harmless (its NIC is gone)
-        }
+        save_locked();
     }
     try {
         shim_.detach(nic);
-    } catch (const std::exception&) {  // the reconcile detaches it: no endpoint owns it now
+        return std::nullopt;
+    } catch (const std::exception& e) {
+        orphans_owed_ = true;  // the reconcile detaches NICs no endpoint owns
+        return e.what();
     }
 }
 
@@ -459,8 +470,10 @@ json Driver::revoke_external_connectivity(const json& body) {
 // --- reconcile --------------------------------------------------------------------------------
 
 bool Driver::reconcile_pending() const {
+    const auto expired = seconds_now() - options_.hostlo_pool_grace.count();
     std::lock_guard lock(mutex_);
-    return !state_.groups_to_leave.empty();
+    return orphans_owed_ || !state_.groups_to_leave.empty() ||
+           std::any_of(state_.groups_joining.begin(), state_.groups_joining.end(), [&](const auto& joining) { return joining.second <= expired; });
 }
 
 PluginReconcileReport Driver::reconcile() {
@@ -468,7 +481,21 @@ PluginReconcileReport Driver::reconcile() {
     PluginReconcileReport report;
     std::set<std::string> to_leave;
     {
+        // A group joined for a network Docker never created (dockerd died between RequestPool and
+        // CreateNetwork) is left like one a ReleasePool failed to leave.
+        const auto expired = seconds_now() - options_.hostlo_pool_grace.count();
         std::lock_guard lock(mutex_);
+        for (auto joining = state_.groups_joining.begin(); joining != state_.groups_joining.end();) {
+            if (joining->second > expired) {
+                ++joining;
+                continue;
+            }
+            const bool used = std::any_of(state_.networks.begin(), state_.networks.end(),
+                                          [&](const auto& network) { return group_of_pool(network.second.host_network) == joining->first; });
+            if (!used) state_.groups_to_leave.insert(joining->first);
+            joining = state_.groups_joining.erase(joining);
+            save_locked();
+        }
         to_leave = state_.groups_to_leave;
     }
     for (const auto& group : to_leave) {
@@ -491,6 +518,7 @@ PluginReconcileReport Driver::reconcile() {
         shim_.detach(nic.endpoint);
         report.orphans_detached.push_back(nic.endpoint);
     }
+    orphans_owed_ = false;  // every NIC no endpoint owns is detached (no detach runs meanwhile: nic_changes_)
     std::lock_guard lock(mutex_);
     bool changed = false;
     for (auto& [id, endpoint] : state_.endpoints) {

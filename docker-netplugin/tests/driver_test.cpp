@@ -62,6 +62,7 @@ struct Plugin {
     std::string dir = "/tmp/brfusion-plugin-test-" + std::to_string(::getpid());
     std::unique_ptr<PluginStore> store;
     std::unique_ptr<Driver> driver;
+    DriverOptions options{std::chrono::milliseconds(50), std::chrono::milliseconds(1)};
 
     explicit Plugin(const std::string& vm = "vm2", const std::function<void(shim::ShimConfig&)>& adjust = {})
         : rig(adjust), channel(rig, vm), links(rig, vm) {
@@ -71,7 +72,7 @@ struct Plugin {
     ~Plugin() { std::filesystem::remove_all(dir); }
     void restart() {
         store = std::make_unique<PluginStore>(dir);
-        driver = std::make_unique<Driver>(channel, links, *store, DriverOptions{std::chrono::milliseconds(50), std::chrono::milliseconds(1)});
+        driver = std::make_unique<Driver>(channel, links, *store, options);
     }
     std::pair<int, json> call(const std::string& path, const json& body = nullptr) {
         const HttpAnswer answer = driver->handle({"POST", path, body.is_null() ? "" : body.dump()});
@@ -495,4 +496,46 @@ TEST_CASE("driver: Hostlo - a ReleasePool the shim fails is retried by the recon
     CHECK_FALSE(plugin.driver->reconcile_pending());
     CHECK(plugin.driver->reconcile().groups_left.empty());
     CHECK(plugin.rig.manager->hostlo_groups().size() == 1);
+}
+
+TEST_CASE("driver: Hostlo - a group joined for a network Docker never created is left after the grace - one it created is kept") {
+    Plugin plugin("vm2", [](shim::ShimConfig& config) {
+        config.hostlo.subnets = {*Ipv4Prefix::parse("192.0.2.0/24"), 28};
+        config.vms[1].hostlo_groups = {"pod*"};
+    });
+    plugin.ok("/IpamDriver.RequestPool", {{"AddressSpace", "brfusion"}, {"Pool", ""}, {"Options", {{"group", "podA"}}}});
+    CHECK(plugin.driver->reconcile().groups_left.empty());  // within the grace: Docker's CreateNetwork may still come
+    CHECK_FALSE(plugin.driver->reconcile_pending());
+    CHECK(PluginStore(plugin.dir).load().groups_joining.count("podA") == 1);  // survives a plugin restart
+
+    plugin.options.hostlo_pool_grace = std::chrono::seconds(0);  // dockerd died before its CreateNetwork; the grace is over
+    plugin.restart();
+    CHECK(plugin.driver->reconcile_pending());
+    CHECK(plugin.driver->reconcile().groups_left == std::vector<std::string>{"podA"});
+    CHECK(plugin.rig.manager->hostlo_groups().empty());
+
+    plugin.create_network("net1", json::object(), "");  // a plain network, then a Hostlo one Docker did create
+    plugin.ok("/IpamDriver.RequestPool", {{"AddressSpace", "brfusion"}, {"Pool", ""}, {"Options", {{"group", "podB"}}}});
+    plugin.ok("/NetworkDriver.CreateNetwork", {{"NetworkID", "hl"},
+                                               {"Options", {{"com.docker.network.generic", json::object()}}},
+                                               {"IPv4Data", {{{"AddressSpace", "brfusion"}, {"Pool", "192.0.2.0/28"}, {"Gateway", "192.0.2.1/28"}}}}});
+    CHECK_FALSE(plugin.driver->reconcile_pending());
+    CHECK(plugin.driver->reconcile().groups_left.empty());
+    CHECK(plugin.rig.manager->hostlo_groups().size() == 1);
+}
+
+TEST_CASE("driver: a DeleteEndpoint whose detach fails forgets the endpoint all the same - the reconcile detaches its NIC at once") {
+    Plugin plugin;
+    plugin.create_network("net1");
+    plugin.create_endpoint("net1", "ep1");
+    REQUIRE(plugin.rig.manager->nics("vm2").size() == 1);
+    plugin.rig.plan.fail({1, 2, 3, 4, 5, 6});  // the shim cannot detach (Docker's rm -f goes on regardless)
+    CHECK_THAT(plugin.error("/NetworkDriver.DeleteEndpoint", {{"NetworkID", "net1"}, {"EndpointID", "ep1"}}, 500),
+               Catch::Contains("detaches it when it next reconciles"));
+    CHECK(plugin.driver->state().endpoints.empty());  // Docker forgot it: so do we
+    CHECK(plugin.driver->reconcile_pending());
+    plugin.rig.plan.fail({});
+    CHECK(plugin.driver->reconcile().orphans_detached.size() == 1);
+    CHECK_FALSE(plugin.driver->reconcile_pending());
+    CHECK(plugin.rig.manager->nics("vm2").empty());
 }

@@ -14,8 +14,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -29,12 +31,15 @@ inline constexpr const char* kGlobalAddressSpace = "brfusion-global";
 struct DriverOptions {
     std::chrono::milliseconds join_timeout{30000};  // how long Join waits for the hot-plugged NIC to show up
     std::chrono::milliseconds poll_interval{10};    // how often Join looks
+    // How long a Hostlo group RequestPool joined may wait for its CreateNetwork (Docker sends it
+    // milliseconds later) before the reconcile leaves the group: dockerd died in between.
+    std::chrono::seconds hostlo_pool_grace{30};
 };
 
 struct PluginReconcileReport {
     std::vector<std::string> orphans_detached;  // NICs the shim had for this VM that no endpoint owns
     std::vector<std::string> endpoints_without_nic;  // endpoints whose NIC the shim no longer has
-    std::vector<std::string> groups_left;  // Hostlo groups a failed ReleasePool had left joined
+    std::vector<std::string> groups_left;  // Hostlo groups a failed ReleasePool, or a network Docker never made, had left joined
 };
 
 class Driver {
@@ -48,11 +53,12 @@ public:
 
     // Matches this VM's NICs on the shim with our endpoints: detaches NICs no endpoint owns (a NIC
     // attached just before a crash, never reported to Docker) and takes the published ports from
-    // the shim; leaves the Hostlo groups a failed ReleasePool left joined. Throws PluginError
-    // (Unavailable when the shim cannot be reached).
+    // the shim; leaves the Hostlo groups a failed ReleasePool left joined, and those RequestPool
+    // joined for a network Docker never created (no CreateNetwork within hostlo_pool_grace).
+    // Throws PluginError (Unavailable when the shim cannot be reached).
     PluginReconcileReport reconcile();
-    // Whether reconcile has work waiting (a Hostlo group to leave): the caller reconciles soon
-    // rather than at its usual interval.
+    // Whether reconcile has work waiting (a NIC whose detach failed, a Hostlo group to leave, or
+    // a joined group's grace over): the caller reconciles soon rather than at its usual interval.
     bool reconcile_pending() const;
 
     PluginState state() const;
@@ -74,9 +80,9 @@ public:
 
 private:
     void save_locked();
-    // Forgets endpoint `id` and detaches its NIC: CreateEndpoint's answer never reached Docker.
-    // A detach that fails leaves the NIC to the reconcile, which detaches NICs no endpoint owns.
-    void abandon_endpoint(const std::string& id);
+    // Forgets endpoint `id` (saved) and detaches its NIC. A detach that fails is owed: the
+    // reconcile, which detaches NICs no endpoint owns, is due at once. Returns why it failed.
+    std::optional<std::string> forget_endpoint(const std::string& id);
     ShimClient shim_;
     GuestLinks& links_;
     PluginStore& store_;
@@ -84,6 +90,7 @@ private:
     mutable std::mutex mutex_;  // state_ and its file
     PluginState state_;
     std::shared_mutex nic_changes_;  // shared by attach/detach, exclusive for reconcile
+    std::atomic<bool> orphans_owed_{false};  // a detach failed: its NIC waits for the reconcile
 };
 
 }  // namespace brfusion::plugin

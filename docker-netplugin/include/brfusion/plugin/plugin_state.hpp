@@ -5,6 +5,7 @@
 
 #include "brfusion/common/guest_protocol.hpp"
 
+#include <cstdint>
 #include <map>
 #include <set>
 #include <string>
@@ -35,6 +36,7 @@ struct PluginState {
     std::map<std::string, EndpointRecord> endpoints;  // by EndpointID
     std::set<std::pair<std::string, std::string>> reservations;  // (host network, ip): RequestAddress not yet taken by an endpoint
     std::set<std::string> groups_to_leave;  // Hostlo groups whose ReleasePool could not leave (the shim failed): the reconcile retries
+    std::map<std::string, std::int64_t> groups_joining;  // Hostlo groups RequestPool joined, no CreateNetwork yet: when (s since the epoch)
 };
 
 // Not thread-safe: the driver serializes access.
