@@ -154,7 +154,21 @@ json Driver::request_pool(const json& body) {
     if (!request.sub_pool.empty()) refuse("--ip-range " + request.sub_pool + " is not supported: the host allocates from the whole subnet");
     const PoolOptions options = parse_pool_options(request.options);
     if (options.group) {  // this VM joins the pod's group; Docker's ReleasePool leaves it
-        const guest::PoolInfo pool = shim_.join_hostlo(*options.group, request.pool.empty() ? std::nullopt : std::optional(request.pool));
+        guest::PoolInfo pool;
+        try {
+            pool = shim_.join_hostlo(*options.group, request.pool.empty() ? std::nullopt : std::optional(request.pool));
+        } catch (const PluginError& e) {
+            // The channel dropped (the shim restarting): the shim may have joined before it went.
+            // Docker fails the network, so the reconcile leaves the group unless a network uses it.
+            if (e.kind() == ErrorKind::Unavailable) {
+                std::lock_guard lock(mutex_);
+                if (!group_in_use_locked(*options.group)) {
+                    state_.groups_to_leave.insert(*options.group);
+                    save_locked();
+                }
+            }
+            throw;
+        }
         {
             std::lock_guard lock(mutex_);
             state_.groups_to_leave.erase(*options.group);  // in use again
@@ -469,6 +483,11 @@ json Driver::revoke_external_connectivity(const json& body) {
 
 // --- reconcile --------------------------------------------------------------------------------
 
+bool Driver::group_in_use_locked(const std::string& group) const {
+    return std::any_of(state_.networks.begin(), state_.networks.end(),
+                       [&](const auto& network) { return group_of_pool(network.second.host_network) == group; });
+}
+
 bool Driver::reconcile_pending() const {
     const auto expired = seconds_now() - options_.hostlo_pool_grace.count();
     std::lock_guard lock(mutex_);
@@ -490,16 +509,19 @@ PluginReconcileReport Driver::reconcile() {
                 ++joining;
                 continue;
             }
-            const bool used = std::any_of(state_.networks.begin(), state_.networks.end(),
-                                          [&](const auto& network) { return group_of_pool(network.second.host_network) == joining->first; });
-            if (!used) state_.groups_to_leave.insert(joining->first);
+            if (!group_in_use_locked(joining->first)) state_.groups_to_leave.insert(joining->first);
             joining = state_.groups_joining.erase(joining);
             save_locked();
         }
         to_leave = state_.groups_to_leave;
     }
     for (const auto& group : to_leave) {
-        shim_.leave_hostlo(group);  // a failure: the next reconcile retries
+        try {
+            shim_.leave_hostlo(group);
+        } catch (const PluginError& e) {
+            if (e.kind() == ErrorKind::Unavailable || e.kind() == ErrorKind::Failed) throw;  // the next reconcile retries
+            // A refusal (a NIC of this VM on the group): in use, not ours to leave.
+        }
         std::lock_guard lock(mutex_);
         state_.groups_to_leave.erase(group);
         save_locked();

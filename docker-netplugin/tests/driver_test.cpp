@@ -25,11 +25,14 @@ struct LoopbackChannel : ShimChannel {
     LoopbackChannel(shim::test::Rig& shim_rig, std::string vm_name) : rig(shim_rig), vm(std::move(vm_name)) {}
     json call(const std::string& method, const json& params) override {
         if (unreachable) throw PluginError(ErrorKind::Unavailable, "cannot reach brfusion-shim at unix:/test: Connection refused");
-        return result_of(*shim::handle_guest_line(*rig.manager, vm, guest::make_request(1, method, params).dump()), method);
+        const auto answer = shim::handle_guest_line(*rig.manager, vm, guest::make_request(1, method, params).dump());
+        if (answer_lost) throw PluginError(ErrorKind::Unavailable, "the channel to brfusion-shim closed (did the shim restart?); retry");
+        return result_of(*answer, method);
     }
     shim::test::Rig& rig;
     std::string vm;
     bool unreachable = false;
+    bool answer_lost = false;  // the shim acts, then its answer is lost (it died before sending it)
 };
 
 // The VM's links: every NIC the shim has attached to the VM, as the guest kernel would show it.
@@ -538,4 +541,30 @@ TEST_CASE("driver: a DeleteEndpoint whose detach fails forgets the endpoint all 
     CHECK(plugin.driver->reconcile().orphans_detached.size() == 1);
     CHECK_FALSE(plugin.driver->reconcile_pending());
     CHECK(plugin.rig.manager->nics("vm2").empty());
+}
+
+TEST_CASE("driver: Hostlo - a join whose answer was lost (the shim died) is left again - unless a network uses the group") {
+    Plugin plugin("vm2", [](shim::ShimConfig& config) {
+        config.hostlo.subnets = {*Ipv4Prefix::parse("192.0.2.0/24"), 28};
+        config.vms[1].hostlo_groups = {"pod*"};
+    });
+    const json request = {{"AddressSpace", "brfusion"}, {"Pool", ""}, {"Options", {{"group", "podA"}}}};
+    plugin.channel.answer_lost = true;
+    plugin.error("/IpamDriver.RequestPool", request, 503);
+    plugin.channel.answer_lost = false;
+    CHECK(plugin.rig.manager->hostlo_groups().size() == 1);  // the shim did join
+    CHECK(plugin.driver->reconcile_pending());
+    CHECK(plugin.driver->reconcile().groups_left == std::vector<std::string>{"podA"});
+    CHECK(plugin.rig.manager->hostlo_groups().empty());
+
+    // A VM whose network of the group exists keeps it: a second network's lost answer leaves nothing.
+    plugin.ok("/IpamDriver.RequestPool", request);
+    plugin.ok("/NetworkDriver.CreateNetwork", {{"NetworkID", "hl"},
+                                               {"Options", {{"com.docker.network.generic", json::object()}}},
+                                               {"IPv4Data", {{{"AddressSpace", "brfusion"}, {"Pool", "192.0.2.0/28"}, {"Gateway", "192.0.2.1/28"}}}}});
+    plugin.channel.answer_lost = true;
+    plugin.error("/IpamDriver.RequestPool", request, 503);
+    plugin.channel.answer_lost = false;
+    CHECK_FALSE(plugin.driver->reconcile_pending());
+    CHECK(plugin.rig.manager->hostlo_groups().size() == 1);
 }
