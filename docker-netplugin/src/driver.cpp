@@ -498,6 +498,42 @@ bool Driver::reconcile_pending() const {
 PluginReconcileReport Driver::reconcile() {
     std::unique_lock no_nic_change(nic_changes_);
     PluginReconcileReport report;
+    const auto nics = shim_.list();
+    std::map<std::string, std::string> owner;  // NIC -> endpoint
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [id, endpoint] : state_.endpoints) owner[endpoint.nic] = id;
+    }
+    std::set<std::string> present;
+    for (const auto& nic : nics) {
+        present.insert(nic.endpoint);
+        if (owner.contains(nic.endpoint)) continue;
+        shim_.detach(nic.endpoint);
+        report.orphans_detached.push_back(nic.endpoint);
+    }
+    orphans_owed_ = false;  // every NIC no endpoint owns is detached (no detach runs meanwhile: nic_changes_)
+    {
+        std::lock_guard lock(mutex_);
+        bool changed = false;
+        for (auto& [id, endpoint] : state_.endpoints) {
+            if (!present.contains(endpoint.nic)) {
+                report.endpoints_without_nic.push_back(id);
+                continue;
+            }
+            for (const auto& nic : nics)
+                if (nic.endpoint == endpoint.nic && nic.ports != endpoint.ports) {
+                    endpoint.ports = nic.ports;
+                    changed = true;
+                }
+        }
+        if (changed) save_locked();
+    }
+    leave_groups(report);
+    return report;
+}
+
+// After the orphan sweep: an orphan NIC on a group would make the shim refuse its leave.
+void Driver::leave_groups(PluginReconcileReport& report) {
     std::set<std::string> to_leave;
     {
         // A group joined for a network Docker never created (dockerd died between RequestPool and
@@ -520,42 +556,13 @@ PluginReconcileReport Driver::reconcile() {
             shim_.leave_hostlo(group);
         } catch (const PluginError& e) {
             if (e.kind() == ErrorKind::Unavailable || e.kind() == ErrorKind::Failed) throw;  // the next reconcile retries
-            // A refusal (a NIC of this VM on the group): in use, not ours to leave.
+            // A refusal: a NIC of one of our endpoints is on the group, so it is in use.
         }
         std::lock_guard lock(mutex_);
         state_.groups_to_leave.erase(group);
         save_locked();
         report.groups_left.push_back(group);
     }
-    const auto nics = shim_.list();
-    std::map<std::string, std::string> owner;  // NIC -> endpoint
-    {
-        std::lock_guard lock(mutex_);
-        for (const auto& [id, endpoint] : state_.endpoints) owner[endpoint.nic] = id;
-    }
-    std::set<std::string> present;
-    for (const auto& nic : nics) {
-        present.insert(nic.endpoint);
-        if (owner.contains(nic.endpoint)) continue;
-        shim_.detach(nic.endpoint);
-        report.orphans_detached.push_back(nic.endpoint);
-    }
-    orphans_owed_ = false;  // every NIC no endpoint owns is detached (no detach runs meanwhile: nic_changes_)
-    std::lock_guard lock(mutex_);
-    bool changed = false;
-    for (auto& [id, endpoint] : state_.endpoints) {
-        if (!present.contains(endpoint.nic)) {
-            report.endpoints_without_nic.push_back(id);
-            continue;
-        }
-        for (const auto& nic : nics)
-            if (nic.endpoint == endpoint.nic && nic.ports != endpoint.ports) {
-                endpoint.ports = nic.ports;
-                changed = true;
-            }
-    }
-    if (changed) save_locked();
-    return report;
 }
 
 }  // namespace brfusion::plugin

@@ -568,3 +568,27 @@ TEST_CASE("driver: Hostlo - a join whose answer was lost (the shim died) is left
     CHECK_FALSE(plugin.driver->reconcile_pending());
     CHECK(plugin.rig.manager->hostlo_groups().size() == 1);
 }
+
+TEST_CASE("driver: Hostlo - the shim away for docker rm -f and network rm - the reconcile detaches the orphan NIC first, then leaves") {
+    Plugin plugin("vm2", [](shim::ShimConfig& config) {
+        config.hostlo.subnets = {*Ipv4Prefix::parse("192.0.2.0/24"), 28};
+        config.vms[1].hostlo_groups = {"pod*"};
+    });
+    plugin.ok("/IpamDriver.RequestPool", {{"AddressSpace", "brfusion"}, {"Pool", ""}, {"Options", {{"group", "podA"}}}});
+    plugin.ok("/NetworkDriver.CreateNetwork", {{"NetworkID", "hl"},
+                                               {"Options", {{"com.docker.network.generic", json::object()}}},
+                                               {"IPv4Data", {{{"AddressSpace", "brfusion"}, {"Pool", "192.0.2.0/28"}, {"Gateway", "192.0.2.1/28"}}}}});
+    const json address = plugin.ok("/IpamDriver.RequestAddress", {{"PoolID", "hostlo:podA"}, {"Address", ""}, {"Options", json::object()}});
+    plugin.ok("/NetworkDriver.CreateEndpoint", {{"NetworkID", "hl"}, {"EndpointID", "ep1"},
+                                                {"Interface", {{"Address", address["Address"]}, {"AddressIPv6", ""}, {"MacAddress", ""}}}});
+    plugin.channel.unreachable = true;  // Docker goes on: rm -f, then network rm
+    plugin.error("/NetworkDriver.DeleteEndpoint", {{"NetworkID", "hl"}, {"EndpointID", "ep1"}}, 500);
+    plugin.ok("/NetworkDriver.DeleteNetwork", {{"NetworkID", "hl"}});
+    plugin.error("/IpamDriver.ReleasePool", {{"PoolID", "hostlo:podA"}}, 500);
+    plugin.channel.unreachable = false;
+    const PluginReconcileReport report = plugin.driver->reconcile();
+    CHECK(report.orphans_detached.size() == 1);
+    CHECK(report.groups_left == std::vector<std::string>{"podA"});
+    CHECK(plugin.rig.manager->hostlo_groups().empty());
+    CHECK(plugin.rig.manager->nics("vm2").empty());
+}

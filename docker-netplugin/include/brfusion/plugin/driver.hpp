@@ -83,6 +83,8 @@ private:
     // Forgets endpoint `id` (saved) and detaches its NIC. A detach that fails is owed: the
     // reconcile, which detaches NICs no endpoint owns, is due at once. Returns why it failed.
     std::optional<std::string> forget_endpoint(const std::string& id);
+    // reconcile's last part: leaves the Hostlo groups owed a leave.
+    void leave_groups(PluginReconcileReport& report);
     // Whether a network of ours takes its addresses from Hostlo group `group` (mutex_ held).
     bool group_in_use_locked(const std::string& group) const;
     ShimClient shim_;
