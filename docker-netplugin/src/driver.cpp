@@ -552,16 +552,25 @@ void Driver::leave_groups(PluginReconcileReport& report) {
         to_leave = state_.groups_to_leave;
     }
     for (const auto& group : to_leave) {
-        try {
-            shim_.leave_hostlo(group);
-        } catch (const PluginError& e) {
-            if (e.kind() == ErrorKind::Unavailable || e.kind() == ErrorKind::Failed) throw;  // the next reconcile retries
-            // A refusal: a NIC of one of our endpoints is on the group, so it is in use.
+        bool in_use = false;
+        {
+            std::lock_guard lock(mutex_);
+            in_use = group_in_use_locked(group);  // Docker made a network of it again meanwhile
+        }
+        if (!in_use) {
+            try {
+                shim_.leave_hostlo(group);
+            } catch (const PluginError& e) {
+                if (e.kind() == ErrorKind::Unavailable || e.kind() == ErrorKind::Failed) throw;  // the next reconcile retries
+                // A refusal: a NIC is still on the group (one whose detach the shim has yet to
+                // finish); the next reconcile, a second later, tries again.
+                continue;
+            }
         }
         std::lock_guard lock(mutex_);
         state_.groups_to_leave.erase(group);
         save_locked();
-        report.groups_left.push_back(group);
+        if (!in_use) report.groups_left.push_back(group);
     }
 }
 
