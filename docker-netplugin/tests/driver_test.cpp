@@ -20,6 +20,12 @@ using brfusion::shim::test::net;
 
 namespace {
 
+// Hostlo groups from 192.0.2.0/24 in blocks of 16, and vm2 may join any group named pod*.
+void allow_pods(shim::ShimConfig& config) {
+    config.hostlo.subnets = {*Ipv4Prefix::parse("192.0.2.0/24"), 28};
+    config.vms[1].hostlo_groups = {"pod*"};
+}
+
 // The guest channel without a socket: each call runs the shim's handler for `vm` in place.
 struct LoopbackChannel : ShimChannel {
     LoopbackChannel(shim::test::Rig& shim_rig, std::string vm_name) : rig(shim_rig), vm(std::move(vm_name)) {}
@@ -384,10 +390,7 @@ TEST_CASE("driver: concurrent endpoints on one network all get distinct NICs") {
 }
 
 TEST_CASE("driver: Hostlo - --ipam-opt group joins the pod's group - endpoints get its addresses - no gateway - ReleasePool leaves") {
-    Plugin plugin("vm2", [](shim::ShimConfig& config) {
-        config.hostlo.subnets = {*Ipv4Prefix::parse("192.0.2.0/24"), 28};
-        config.vms[1].hostlo_groups = {"pod*"};
-    });
+    Plugin plugin("vm2", allow_pods);
     const json pool = plugin.ok("/IpamDriver.RequestPool", {{"AddressSpace", "brfusion"}, {"Pool", ""}, {"Options", {{"group", "podA"}}}});
     CHECK(pool["PoolID"] == "hostlo:podA");
     CHECK(pool["Pool"] == "192.0.2.0/28");
@@ -459,10 +462,7 @@ TEST_CASE("driver: a CreateEndpoint answer Docker never took is undone - its NIC
 }
 
 TEST_CASE("driver: Hostlo - a RequestPool answer Docker never took leaves the group again") {
-    Plugin plugin("vm2", [](shim::ShimConfig& config) {
-        config.hostlo.subnets = {*Ipv4Prefix::parse("192.0.2.0/24"), 28};
-        config.vms[1].hostlo_groups = {"pod*"};
-    });
+    Plugin plugin("vm2", allow_pods);
     const HttpAnswer pool = plugin.driver->handle(
         {"POST", "/IpamDriver.RequestPool", json{{"AddressSpace", "brfusion"}, {"Pool", ""}, {"Options", {{"group", "podA"}}}}.dump()});
     REQUIRE(pool.status == 200);
@@ -475,10 +475,7 @@ TEST_CASE("driver: Hostlo - a RequestPool answer Docker never took leaves the gr
 }
 
 TEST_CASE("driver: Hostlo - a ReleasePool the shim fails is retried by the reconcile - a join in between cancels it") {
-    Plugin plugin("vm2", [](shim::ShimConfig& config) {
-        config.hostlo.subnets = {*Ipv4Prefix::parse("192.0.2.0/24"), 28};
-        config.vms[1].hostlo_groups = {"pod*"};
-    });
+    Plugin plugin("vm2", allow_pods);
     const json request = {{"AddressSpace", "brfusion"}, {"Pool", ""}, {"Options", {{"group", "podA"}}}};
     plugin.ok("/IpamDriver.RequestPool", request);
     plugin.rig.plan.fail({1});  // removing the group's segment fails (Open vSwitch away)
@@ -502,10 +499,7 @@ TEST_CASE("driver: Hostlo - a ReleasePool the shim fails is retried by the recon
 }
 
 TEST_CASE("driver: Hostlo - a group joined for a network Docker never created is left after the grace - one it created is kept") {
-    Plugin plugin("vm2", [](shim::ShimConfig& config) {
-        config.hostlo.subnets = {*Ipv4Prefix::parse("192.0.2.0/24"), 28};
-        config.vms[1].hostlo_groups = {"pod*"};
-    });
+    Plugin plugin("vm2", allow_pods);
     plugin.ok("/IpamDriver.RequestPool", {{"AddressSpace", "brfusion"}, {"Pool", ""}, {"Options", {{"group", "podA"}}}});
     CHECK(plugin.driver->reconcile().groups_left.empty());  // within the grace: Docker's CreateNetwork may still come
     CHECK_FALSE(plugin.driver->reconcile_pending());
@@ -544,10 +538,7 @@ TEST_CASE("driver: a DeleteEndpoint whose detach fails forgets the endpoint all 
 }
 
 TEST_CASE("driver: Hostlo - a join whose answer was lost (the shim died) is left again - unless a network uses the group") {
-    Plugin plugin("vm2", [](shim::ShimConfig& config) {
-        config.hostlo.subnets = {*Ipv4Prefix::parse("192.0.2.0/24"), 28};
-        config.vms[1].hostlo_groups = {"pod*"};
-    });
+    Plugin plugin("vm2", allow_pods);
     const json request = {{"AddressSpace", "brfusion"}, {"Pool", ""}, {"Options", {{"group", "podA"}}}};
     plugin.channel.answer_lost = true;
     plugin.error("/IpamDriver.RequestPool", request, 503);
@@ -570,10 +561,7 @@ TEST_CASE("driver: Hostlo - a join whose answer was lost (the shim died) is left
 }
 
 TEST_CASE("driver: Hostlo - the shim away for docker rm -f and network rm - the reconcile detaches the orphan NIC first, then leaves") {
-    Plugin plugin("vm2", [](shim::ShimConfig& config) {
-        config.hostlo.subnets = {*Ipv4Prefix::parse("192.0.2.0/24"), 28};
-        config.vms[1].hostlo_groups = {"pod*"};
-    });
+    Plugin plugin("vm2", allow_pods);
     plugin.ok("/IpamDriver.RequestPool", {{"AddressSpace", "brfusion"}, {"Pool", ""}, {"Options", {{"group", "podA"}}}});
     plugin.ok("/NetworkDriver.CreateNetwork", {{"NetworkID", "hl"},
                                                {"Options", {{"com.docker.network.generic", json::object()}}},

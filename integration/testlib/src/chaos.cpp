@@ -41,14 +41,6 @@ constexpr int kMaxContainersPerVm = 6;
 constexpr const char* kGroups[] = {"A", "B"};
 constexpr const char* kTestPage = "brfusion-test-page";
 
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> lines;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);)
-        if (!line.empty()) lines.push_back(line);
-    return lines;
-}
-
 class Campaign {
 public:
     Campaign(Lab& lab, std::uint64_t seed, std::ostream& log) : lab_(lab), rng_(seed), log_(log) {}

@@ -2,6 +2,7 @@
 
 #include "brfusion/common/process.hpp"
 
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 #include <unistd.h>
@@ -25,6 +26,14 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
 std::string trim_end(std::string text) {
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
     return text;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty()) lines.push_back(line);
+    return lines;
 }
 
 std::string shell_quoted(const std::string& text) {

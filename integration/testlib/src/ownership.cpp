@@ -23,14 +23,6 @@ struct JournalNic {
     bool spare = false;
 };
 
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> lines;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);)
-        if (!line.empty()) lines.push_back(line);
-    return lines;
-}
-
 std::string joined(const std::set<std::string>& items) {
     std::string out;
     for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
@@ -109,26 +101,27 @@ std::vector<std::string> ownership_violations(Lab& lab, int reservation_grace_se
     for (const auto& name : lines_of(on_host(lab, violations, "ip -o link show | cut -d: -f2 | cut -d@ -f1 | tr -d ' '")))
         if (std::regex_match(name, nic_device)) devices.insert(name);
     compare(violations, "host devices", host_ifs, devices);
+    const auto bridges = lines_of(on_host(lab, violations, "ovs-vsctl list-br"));
     std::set<std::string> secured;
     static const std::regex in_port("in_port=\"?([A-Za-z0-9._-]+)");
-    for (const auto& bridge : lines_of(on_host(lab, violations, "ovs-vsctl list-br"))) {
+    for (const auto& bridge : bridges) {
         const std::string flows = on_host(lab, violations, "ovs-ofctl --names dump-flows " + bridge + " cookie=0xbf05000000000000/0xffff000000000000");
         for (std::sregex_iterator it(flows.begin(), flows.end(), in_port), end; it != end; ++it) secured.insert((*it)[1]);
     }
     compare(violations, "port security rules", attached, secured);
 
     // Hostlo groups: a bridge each, labelled with the group.
-    std::set<std::string> groups, bridges;
+    std::set<std::string> groups, group_bridges;
     std::map<std::string, std::set<std::string>> members;  // group -> VMs
     for (const auto& group : state.value("hostlo_groups", json::array())) {
         const std::string name = group.at("name");
         groups.insert("bfhl-" + std::to_string(group.at("slot").get<int>()) + "=" + name);
         for (const auto& vm : group.at("members")) members[name].insert(vm.get<std::string>());
     }
-    for (const auto& bridge : lines_of(on_host(lab, violations, "ovs-vsctl list-br")))
+    for (const auto& bridge : bridges)
         if (bridge.rfind("bfhl-", 0) == 0)
-            bridges.insert(bridge + "=" + testing::trim_end(on_host(lab, violations, "ovs-vsctl br-get-external-id " + bridge + " brfusion-hostlo-group")));
-    compare(violations, "Hostlo bridges", groups, bridges);
+            group_bridges.insert(bridge + "=" + testing::trim_end(on_host(lab, violations, "ovs-vsctl br-get-external-id " + bridge + " brfusion-hostlo-group")));
+    compare(violations, "Hostlo bridges", groups, group_bridges);
 
     // nftables: a DNAT per published port, to its NIC's address.
     std::set<std::string> published, dnats;

@@ -21,6 +21,8 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
 
 // `text` without the newlines and spaces at its end: a command's output as a value.
 std::string trim_end(std::string text);
+// The non-empty lines of `text`: a command's output as a list.
+std::vector<std::string> lines_of(const std::string& text);
 
 // `text` as one sh word: in single quotes, each ' written as '\''.
 std::string shell_quoted(const std::string& text);
