@@ -21,6 +21,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <unistd.h>
 
 namespace brfusion::shim::test {
@@ -48,6 +49,7 @@ struct FakeHostSwitch : HostSwitch {
     explicit FakeHostSwitch(FaultPlan& faults) : plan(faults) {}
     void ensure_bridge() override { plan.step("ensure_bridge"); }
     void add_port(const std::string& name, int tag, const Labels& labels) override {
+        if (auto hook = std::exchange(before_add_port, nullptr)) hook(name);
         auto held = plan.hold();
         plan.step("add_port " + name);
         ports[name] = labels;
@@ -113,6 +115,9 @@ struct FakeHostSwitch : HostSwitch {
         switch_generation += "+";
     }
     std::string switch_generation = "1";
+    // Runs once, first in the next add_port, without the plan's lock: where a test lets another
+    // request in.
+    std::function<void(const std::string& port)> before_add_port;
     FaultPlan& plan;
     std::map<std::string, Labels> ports;  // container ports; gateways are kept apart
     std::map<std::string, int> tags;
@@ -126,6 +131,7 @@ struct FakeHostSwitch : HostSwitch {
 struct FakeSegment : hostlo::Segment {
     explicit FakeSegment(FaultPlan& faults) : plan(faults) {}
     void ensure_group(const hostlo::Group& group) override {
+        if (auto hook = std::exchange(before_ensure_group, nullptr)) hook(group);
         auto held = plan.hold();
         plan.step("ensure_group " + group.name);
         if (names.count(group.name) && names[group.name] != segment_name(group)) throw ShimError(ErrorKind::Backend, "ensure_group: another segment");
@@ -178,6 +184,9 @@ struct FakeSegment : hostlo::Segment {
         return result;
     }
     std::string segment_name(const hostlo::Group& group) const override { return "seg-" + std::to_string(group.slot); }
+    // Runs once, first in the next ensure_group, without the plan's lock: where a test lets
+    // another request in.
+    std::function<void(const hostlo::Group& group)> before_ensure_group;
     FaultPlan& plan;
     std::map<std::string, std::map<std::string, hostlo::Labels>> segments;
     std::map<std::string, std::string> names;  // group -> its segment's name

@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <future>
 #include <thread>
 
 
@@ -538,6 +540,45 @@ TEST_CASE("upkeep: rules Open vSwitch lost come back at once - missing ones at t
     CHECK(rig.manager->maintain(now + 33).rules_restored == 2);
     CHECK(rig.host.ports.at("bf" + a.endpoint).at("brfusion-endpoint") == a.endpoint);
     CHECK(rig.host.security.at("bf" + a.endpoint) == a.mac + " " + a.ip.str());
+}
+
+// The two races below need the request to run while the upkeep is inside Open vSwitch: the hook
+// starts it there and gives it time to finish, which it does unless it waits for the upkeep.
+constexpr auto kRaceWindow = std::chrono::milliseconds(200);
+
+TEST_CASE("upkeep: a detach while the upkeep makes a lost port again waits for it - the port goes with the NIC") {
+    Rig rig;
+    const AttachedNic nic = rig.manager->attach("vm1", net("lab"));
+    const std::int64_t now = 1'800'000'000;
+    rig.manager->maintain(now);
+    rig.host.ports.erase("bf" + nic.endpoint);  // the bridge was made again: its ports and rules are gone
+    rig.host.security.clear();
+    rig.host.restart_switch();
+    std::future<void> detaching;
+    rig.host.before_add_port = [&](const std::string&) {
+        detaching = std::async(std::launch::async, [&] { rig.manager->detach("vm1", nic.endpoint); });
+        detaching.wait_for(kRaceWindow);
+    };
+    CHECK(rig.manager->maintain(now + 1).rules_restored == 1);
+    detaching.get();
+    rig.require_clean();
+}
+
+TEST_CASE("upkeep: a group's last leave while the upkeep makes segments again waits for it - no segment comes back") {
+    Rig rig([](ShimConfig& config) { config.vms[0].hostlo_groups = {"pod*"}; });
+    rig.manager->join_hostlo("vm1", "pod1", std::nullopt);
+    const std::int64_t now = 1'800'000'000;
+    rig.manager->maintain(now);
+    rig.host.restart_switch();
+    std::future<void> leaving;
+    rig.segment.before_ensure_group = [&](const hostlo::Group&) {
+        leaving = std::async(std::launch::async, [&] { rig.manager->leave_hostlo("vm1", "pod1"); });
+        leaving.wait_for(kRaceWindow);
+    };
+    CHECK(rig.manager->maintain(now + 1).switch_restarted);
+    leaving.get();
+    CHECK(rig.manager->hostlo_groups().empty());
+    CHECK(rig.segment.segments.empty());
 }
 
 TEST_CASE("upkeep: reservations no NIC took within the grace period go back to the pool - NICs' addresses stay") {

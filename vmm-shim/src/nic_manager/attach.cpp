@@ -82,7 +82,8 @@ void NicManager::detach(const std::string& vm, const std::string& endpoint) {
     NicRecord record;
     std::optional<BusyEndpoint> busy;
     {
-        std::lock_guard lock(state_mutex_);
+        std::unique_lock lock(state_mutex_);
+        wait_for_upkeep(lock, endpoint);  // else its restore could make the port again once removed
         const auto found = state_.nics.find(endpoint);
         if (found == state_.nics.end() || found->second.spare) return;
         record = own_record(vm, endpoint);

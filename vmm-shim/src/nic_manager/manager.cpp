@@ -182,6 +182,13 @@ NicRecord NicManager::new_record(const std::string& vm, const NetworkRef& networ
     return record;
 }
 
+void NicManager::wait_for_upkeep(std::unique_lock<std::mutex>& lock, const std::string& endpoint) {
+    idle_.wait(lock, [&] {
+        const auto found = busy_.find(endpoint);
+        return found == busy_.end() || found->second != BusyHolder::Upkeep;
+    });
+}
+
 NicRecord& NicManager::own_record(const std::string& vm, const std::string& endpoint) {
     auto found = state_.nics.find(endpoint);
     if (found == state_.nics.end() || found->second.spare) throw ShimError(ErrorKind::NotFound, "VM " + vm + " has no NIC with endpoint " + endpoint);
@@ -189,8 +196,9 @@ NicRecord& NicManager::own_record(const std::string& vm, const std::string& endp
     return found->second;
 }
 
-NicManager::BusyEndpoint::BusyEndpoint(NicManager& manager, std::string endpoint) : manager_(manager), endpoint_(std::move(endpoint)) {
-    if (!manager_.busy_.insert(endpoint_).second)
+NicManager::BusyEndpoint::BusyEndpoint(NicManager& manager, std::string endpoint, BusyHolder holder)
+    : manager_(manager), endpoint_(std::move(endpoint)) {
+    if (!manager_.busy_.emplace(endpoint_, holder).second)
         throw ShimError(ErrorKind::Conflict, "endpoint " + endpoint_ + " is being attached or detached by another request; retry when it is done");
 }
 

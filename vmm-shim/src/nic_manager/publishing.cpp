@@ -71,7 +71,8 @@ std::vector<PublishedPort> NicManager::publish(const std::string& vm, const std:
     std::optional<BusyEndpoint> busy;
     std::vector<PublishedPort> before;
     {
-        std::lock_guard lock(state_mutex_);
+        std::unique_lock lock(state_mutex_);
+        wait_for_upkeep(lock, endpoint);
         NicRecord& record = own_record(vm, endpoint);
         if (record.phase != NicPhase::Attached)
             throw ShimError(ErrorKind::Conflict, "endpoint " + endpoint + " is " + phase_name(record.phase) + "; publish its ports once it is attached");
@@ -166,7 +167,8 @@ std::vector<PublishedPort> NicManager::publish(const std::string& vm, const std:
 void NicManager::unpublish(const std::string& vm, const std::string& endpoint) {
     std::optional<BusyEndpoint> busy;
     {
-        std::lock_guard lock(state_mutex_);
+        std::unique_lock lock(state_mutex_);
+        wait_for_upkeep(lock, endpoint);
         const auto found = state_.nics.find(endpoint);
         if (found == state_.nics.end() || found->second.spare) return;
         NicRecord& record = own_record(vm, endpoint);

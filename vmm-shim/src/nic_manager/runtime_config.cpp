@@ -125,8 +125,8 @@ void NicManager::remove_vm(const std::string& name) {
             {
                 std::unique_lock lock(state_mutex_);
                 idle_.wait(lock, [&] {
-                    return std::none_of(busy_.begin(), busy_.end(), [&](const std::string& endpoint) {
-                        const auto found = state_.nics.find(endpoint);
+                    return std::none_of(busy_.begin(), busy_.end(), [&](const auto& entry) {
+                        const auto found = state_.nics.find(entry.first);
                         return found != state_.nics.end() && found->second.vm == name;
                     });
                 });

@@ -3,6 +3,8 @@
 
 #include "internal.hpp"
 
+#include <list>
+
 namespace brfusion::shim {
 
 using namespace detail;
@@ -25,6 +27,7 @@ MaintenanceReport NicManager::maintain(std::int64_t now) {
         if (report.switch_restarted) {  // a bridge made again lost its gateways and segments too
             host_.network.ensure_bridge();
             for (const auto& network : config().networks) ensure_gateway(network);
+            std::lock_guard serial(hostlo_mutex_);  // a group's last leave must not slip in between reading the groups and making them
             for (const auto& group : hostlo_groups()) hostlo_call([&] { host_.hostlo.ensure_group(group); });
         }
         report.rules_restored = restore_switch_ports();
@@ -94,12 +97,18 @@ UnfinishedReport NicManager::finish_unfinished(std::int64_t now) {
 int NicManager::restore_switch_ports() {
     const SwitchView view = switch_view();
     std::vector<std::pair<NicRecord, HostNetwork>> records;  // attached NICs no operation works on
+    // Busy until their rules are back: a detach or publish waits, a warm-pool claim takes another
+    // spare (a detach in between would see its port made again, a claim its rules overwritten).
+    std::list<BusyEndpoint> restoring;
     {
         std::lock_guard lock(state_mutex_);
         for (const auto& [endpoint, record] : state_.nics) {
             if (record.phase != NicPhase::Attached || busy_.count(endpoint)) continue;
             if (view.ports.count(record.host_if) && view.secured.count(record.host_if)) continue;
-            if (const auto network = network_of(record.network)) records.emplace_back(record, *network);
+            if (const auto network = network_of(record.network)) {
+                records.emplace_back(record, *network);
+                restoring.emplace_back(*this, endpoint, BusyHolder::Upkeep);
+            }
         }
     }
     std::map<std::string, PortSecurity> rules;                             // integration bridge

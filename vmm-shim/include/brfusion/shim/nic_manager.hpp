@@ -232,11 +232,14 @@ private:
     // What exists of them now (the records' ports, and their rules).
     SwitchView switch_view();
 
+    // Who works on a busy endpoint: a request (another request on it is refused: Conflict), or
+    // the upkeep restoring its port (a request waits for it: wait_for_upkeep).
+    enum class BusyHolder { Request, Upkeep };
     // An endpoint marked busy for the guard's lifetime: made with state_mutex_ held (Conflict if
     // another operation works on it), released without it.
     class BusyEndpoint {
     public:
-        BusyEndpoint(NicManager& manager, std::string endpoint);
+        BusyEndpoint(NicManager& manager, std::string endpoint, BusyHolder holder = BusyHolder::Request);
         ~BusyEndpoint();
         BusyEndpoint(const BusyEndpoint&) = delete;
         BusyEndpoint& operator=(const BusyEndpoint&) = delete;
@@ -247,6 +250,9 @@ private:
     };
 
     // --- state (call with state_mutex_ held) ---
+    // Returns once the upkeep no longer works on `endpoint` (it restores a port within Open
+    // vSwitch's timeout); the record may have changed meanwhile, so look it up after this.
+    void wait_for_upkeep(std::unique_lock<std::mutex>& lock, const std::string& endpoint);
     // The VM's config; NotFound if it is not configured, or being removed.
     const VmConfig& configured_vm(const std::string& vm) const;
     HostNetwork allowed(const std::string& vm, const NetworkRef& network) const;
@@ -313,7 +319,7 @@ private:
     ShimConfig config_;               // file_config_ plus what was added at run time
     ShimState state_;
     std::map<std::string, std::shared_ptr<VmLane>> lanes_;  // by VM
-    std::set<std::string> busy_;                            // endpoints an operation is working on
+    std::map<std::string, BusyHolder> busy_;                // endpoints an operation is working on
     std::set<std::string> removing_vms_;                    // VMs remove_vm is taking apart
     std::set<std::string> dissolving_groups_;               // Hostlo groups whose last member is leaving
     std::function<void()> spare_claimed_;
@@ -328,7 +334,7 @@ private:
 
     std::mutex firewall_mutex_;                 // serializes firewall writes, and guards:
     std::vector<Ipv4> published_on_;            // the publish addresses of the last write
-    std::mutex hostlo_mutex_;    // serializes Hostlo joins and leaves (segment changes)
+    std::mutex hostlo_mutex_;    // serializes Hostlo joins, leaves and the upkeep's re-making of segments
     std::mutex admin_mutex_;     // serializes run-time network and VM changes
 };
 
