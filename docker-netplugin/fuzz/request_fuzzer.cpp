@@ -1,7 +1,7 @@
 // libFuzzer target: arbitrary bodies on every plugin route. The driver must answer every input
 // with a status and a JSON body, and never crash, hang or leak (ASan/UBSan are on).
 //
-// Input: first byte picks the route, the rest is the body. Build and run: docker-netplugin/fuzz/run.
+// Input: first byte picks the route, the rest is the body. Run it for longer: integration/fuzz plugin-requests [SECONDS].
 
 #include "brfusion/plugin/driver.hpp"
 #include "brfusion/plugin/error.hpp"

@@ -6,7 +6,7 @@
 // never crash, hang or leak (ASan/UBSan are on); afterwards the journal must load again and a
 // restarted shim must reconcile over it.
 //
-// Build and run: vmm-shim/fuzz/run [SECONDS]. CI runs it through ctest (label fuzz).
+// Run it for longer: integration/fuzz guest-channel [SECONDS]. CI runs it through ctest (label fuzz).
 
 #define CATCH_CONFIG_RUNNER  // fakes.hpp's Rig checks with Catch's macros; libFuzzer brings main
 #include "fakes.hpp"
