@@ -209,11 +209,14 @@ json Driver::release_pool(const json& body) {
     try {
         shim_.leave_hostlo(*group);
     } catch (const PluginError& e) {
-        // A refusal (a NIC still on the group) stands. A failure (the shim unreachable, OVS away):
         // Docker forgets the network whatever we answer and never asks again, so the reconcile
-        // retries the leave until the shim takes it.
-        if (e.kind() != ErrorKind::Unavailable && e.kind() != ErrorKind::Failed) throw;
+        // retries the leave until the shim takes it: after a failure (the shim unreachable, OVS
+        // away), and after a Conflict once no network of ours uses the group (this VM's NIC still
+        // on it is one whose detach failed, which the reconcile's orphan sweep detaches first).
+        // Other refusals stand.
         std::lock_guard lock(mutex_);
+        const bool nic_left_behind = e.kind() == ErrorKind::Conflict && !group_in_use_locked(*group);
+        if (e.kind() != ErrorKind::Unavailable && e.kind() != ErrorKind::Failed && !nic_left_behind) throw;
         state_.groups_to_leave.insert(*group);
         save_locked();
         throw PluginError(ErrorKind::Failed, std::string("leaving Hostlo group ") + *group + " failed (" + e.what() +

@@ -580,3 +580,25 @@ TEST_CASE("driver: Hostlo - the shim away for docker rm -f and network rm - the 
     CHECK(plugin.rig.manager->hostlo_groups().empty());
     CHECK(plugin.rig.manager->nics("vm2").empty());
 }
+
+TEST_CASE("driver: Hostlo - a NIC whose detach failed makes the shim refuse network rm's leave - the reconcile detaches it, then leaves") {
+    Plugin plugin("vm2", allow_pods);
+    plugin.ok("/IpamDriver.RequestPool", {{"AddressSpace", "brfusion"}, {"Pool", ""}, {"Options", {{"group", "podA"}}}});
+    plugin.ok("/NetworkDriver.CreateNetwork", {{"NetworkID", "hl"},
+                                               {"Options", {{"com.docker.network.generic", json::object()}}},
+                                               {"IPv4Data", {{{"AddressSpace", "brfusion"}, {"Pool", "192.0.2.0/28"}, {"Gateway", "192.0.2.1/28"}}}}});
+    const json address = plugin.ok("/IpamDriver.RequestAddress", {{"PoolID", "hostlo:podA"}, {"Address", ""}, {"Options", json::object()}});
+    plugin.ok("/NetworkDriver.CreateEndpoint", {{"NetworkID", "hl"}, {"EndpointID", "ep1"},
+                                                {"Interface", {{"Address", address["Address"]}, {"AddressIPv6", ""}, {"MacAddress", ""}}}});
+    plugin.rig.plan.fail({1});  // the detach's first step on the host fails (ovs-vswitchd killed): the NIC stays, detaching
+    plugin.error("/NetworkDriver.DeleteEndpoint", {{"NetworkID", "hl"}, {"EndpointID", "ep1"}}, 500);
+    plugin.ok("/NetworkDriver.DeleteNetwork", {{"NetworkID", "hl"}});
+    plugin.error("/IpamDriver.ReleasePool", {{"PoolID", "hostlo:podA"}}, 500);  // the shim refuses: the NIC is still on the group
+    CHECK(plugin.driver->state().groups_to_leave == std::set<std::string>{"podA"});
+    CHECK(plugin.driver->reconcile_pending());
+    const PluginReconcileReport report = plugin.driver->reconcile();
+    CHECK(report.orphans_detached.size() == 1);
+    CHECK(report.groups_left == std::vector<std::string>{"podA"});
+    CHECK(plugin.rig.manager->hostlo_groups().empty());
+    CHECK(plugin.rig.manager->nics("vm2").empty());
+}
