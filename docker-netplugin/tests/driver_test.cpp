@@ -560,8 +560,10 @@ TEST_CASE("driver: Hostlo - a join whose answer was lost (the shim died) is left
     CHECK(plugin.rig.manager->hostlo_groups().size() == 1);
 }
 
-TEST_CASE("driver: Hostlo - the shim away for docker rm -f and network rm - the reconcile detaches the orphan NIC first, then leaves") {
-    Plugin plugin("vm2", allow_pods);
+namespace {
+
+// Docker's calls for network hl of group podA and an endpoint ep1 on it.
+void hostlo_endpoint(Plugin& plugin) {
     plugin.ok("/IpamDriver.RequestPool", {{"AddressSpace", "brfusion"}, {"Pool", ""}, {"Options", {{"group", "podA"}}}});
     plugin.ok("/NetworkDriver.CreateNetwork", {{"NetworkID", "hl"},
                                                {"Options", {{"com.docker.network.generic", json::object()}}},
@@ -569,6 +571,13 @@ TEST_CASE("driver: Hostlo - the shim away for docker rm -f and network rm - the 
     const json address = plugin.ok("/IpamDriver.RequestAddress", {{"PoolID", "hostlo:podA"}, {"Address", ""}, {"Options", json::object()}});
     plugin.ok("/NetworkDriver.CreateEndpoint", {{"NetworkID", "hl"}, {"EndpointID", "ep1"},
                                                 {"Interface", {{"Address", address["Address"]}, {"AddressIPv6", ""}, {"MacAddress", ""}}}});
+}
+
+}  // namespace
+
+TEST_CASE("driver: Hostlo - the shim away for docker rm -f and network rm - the reconcile detaches the orphan NIC first, then leaves") {
+    Plugin plugin("vm2", allow_pods);
+    hostlo_endpoint(plugin);
     plugin.channel.unreachable = true;  // Docker goes on: rm -f, then network rm
     plugin.error("/NetworkDriver.DeleteEndpoint", {{"NetworkID", "hl"}, {"EndpointID", "ep1"}}, 500);
     plugin.ok("/NetworkDriver.DeleteNetwork", {{"NetworkID", "hl"}});
@@ -583,13 +592,7 @@ TEST_CASE("driver: Hostlo - the shim away for docker rm -f and network rm - the 
 
 TEST_CASE("driver: Hostlo - a NIC whose detach failed makes the shim refuse network rm's leave - the reconcile detaches it, then leaves") {
     Plugin plugin("vm2", allow_pods);
-    plugin.ok("/IpamDriver.RequestPool", {{"AddressSpace", "brfusion"}, {"Pool", ""}, {"Options", {{"group", "podA"}}}});
-    plugin.ok("/NetworkDriver.CreateNetwork", {{"NetworkID", "hl"},
-                                               {"Options", {{"com.docker.network.generic", json::object()}}},
-                                               {"IPv4Data", {{{"AddressSpace", "brfusion"}, {"Pool", "192.0.2.0/28"}, {"Gateway", "192.0.2.1/28"}}}}});
-    const json address = plugin.ok("/IpamDriver.RequestAddress", {{"PoolID", "hostlo:podA"}, {"Address", ""}, {"Options", json::object()}});
-    plugin.ok("/NetworkDriver.CreateEndpoint", {{"NetworkID", "hl"}, {"EndpointID", "ep1"},
-                                                {"Interface", {{"Address", address["Address"]}, {"AddressIPv6", ""}, {"MacAddress", ""}}}});
+    hostlo_endpoint(plugin);
     plugin.rig.plan.fail({1});  // the detach's first step on the host fails (ovs-vswitchd killed): the NIC stays, detaching
     plugin.error("/NetworkDriver.DeleteEndpoint", {{"NetworkID", "hl"}, {"EndpointID", "ep1"}}, 500);
     plugin.ok("/NetworkDriver.DeleteNetwork", {{"NetworkID", "hl"}});
