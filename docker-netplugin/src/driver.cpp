@@ -124,8 +124,15 @@ HttpAnswer Driver::handle(const HttpRequest& request) {
             if (const auto group = group_of_pool(result.value("PoolID", "")))
                 answer.undelivered = [this, group = *group] {
                     try {
-                        shim_.leave_hostlo(group);
-                    } catch (const std::exception&) {  // refused while a NIC of this VM is on the group: it is in use
+                        {
+                            std::lock_guard lock(mutex_);
+                            if (group_in_use_locked(group)) return;  // another network of ours has it
+                            state_.groups_joining.erase(group);
+                            state_.groups_to_leave.insert(group);
+                            save_locked();
+                        }
+                        leave_owed_group(group);
+                    } catch (const std::exception&) {  // still owed, for the reconcile (or the state could not be saved)
                     }
                 };
         }
@@ -154,6 +161,7 @@ json Driver::request_pool(const json& body) {
     if (!request.sub_pool.empty()) refuse("--ip-range " + request.sub_pool + " is not supported: the host allocates from the whole subnet");
     const PoolOptions options = parse_pool_options(request.options);
     if (options.group) {  // this VM joins the pod's group; Docker's ReleasePool leaves it
+        std::lock_guard serial(hostlo_changes_);
         guest::PoolInfo pool;
         try {
             pool = shim_.join_hostlo(*options.group, request.pool.empty() ? std::nullopt : std::optional(request.pool));
@@ -203,26 +211,47 @@ json Driver::release_pool(const json& body) {
     const auto group = group_of_pool(request.pool_id);
     if (!group) return json::object();  // a host network's pool is the host's; nothing is held per pool
     {
+        // Owed first: Docker forgets the pool whatever we answer, and never asks again. Docker
+        // releases it before DeleteNetwork (28.x) or after (older libnetwork): while a network of
+        // ours still uses the group, the leave waits for that network's DeleteNetwork.
         std::lock_guard lock(mutex_);
-        if (state_.groups_joining.erase(*group)) save_locked();
-    }
-    try {
-        shim_.leave_hostlo(*group);
-    } catch (const PluginError& e) {
-        // Docker forgets the network whatever we answer and never asks again, so the reconcile
-        // retries the leave until the shim takes it: after a failure (the shim unreachable, OVS
-        // away), and after a Conflict once no network of ours uses the group (this VM's NIC still
-        // on it is one whose detach failed, which the reconcile's orphan sweep detaches first).
-        // Other refusals stand.
-        std::lock_guard lock(mutex_);
-        const bool nic_left_behind = e.kind() == ErrorKind::Conflict && !group_in_use_locked(*group);
-        if (e.kind() != ErrorKind::Unavailable && e.kind() != ErrorKind::Failed && !nic_left_behind) throw;
+        state_.groups_joining.erase(*group);
         state_.groups_to_leave.insert(*group);
         save_locked();
+    }
+    try {
+        leave_owed_group(*group);
+    } catch (const PluginError& e) {
+        if (e.kind() != ErrorKind::Unavailable && e.kind() != ErrorKind::Failed && e.kind() != ErrorKind::Conflict) throw;
         throw PluginError(ErrorKind::Failed, std::string("leaving Hostlo group ") + *group + " failed (" + e.what() +
                                                  "); brfusion-plugin retries it when it next reconciles");
     }
     return json::object();
+}
+
+bool Driver::leave_owed_group(const std::string& group) {
+    std::lock_guard serial(hostlo_changes_);  // a RequestPool joining it again comes before or after, not between
+    {
+        std::lock_guard lock(mutex_);
+        if (!state_.groups_to_leave.contains(group) || group_in_use_locked(group)) return false;
+    }
+    try {
+        shim_.leave_hostlo(group);
+    } catch (const PluginError& e) {
+        // Owed still after a failure, and after a Conflict: a NIC of this VM still on the group, one
+        // whose detach failed (the reconcile's orphan sweep detaches it first). Any other refusal
+        // stands: retrying would not change it.
+        if (e.kind() != ErrorKind::Unavailable && e.kind() != ErrorKind::Failed && e.kind() != ErrorKind::Conflict) {
+            std::lock_guard lock(mutex_);
+            state_.groups_to_leave.erase(group);
+            save_locked();
+        }
+        throw;
+    }
+    std::lock_guard lock(mutex_);
+    state_.groups_to_leave.erase(group);
+    save_locked();
+    return true;
 }
 
 json Driver::request_address(const json& body) {
@@ -309,8 +338,21 @@ json Driver::create_network(const json& body) {
 
 json Driver::delete_network(const json& body) {
     const auto request = body.get<NetworkRequest>();
-    std::lock_guard lock(mutex_);
-    if (state_.networks.erase(request.network_id)) save_locked();
+    std::optional<std::string> group;
+    {
+        std::lock_guard lock(mutex_);
+        const auto found = state_.networks.find(request.network_id);
+        if (found == state_.networks.end()) return json::object();
+        group = group_of_pool(found->second.host_network);
+        state_.networks.erase(found);
+        save_locked();
+    }
+    if (group) {  // a pool Docker released before deleting its network: the leave waited for this
+        try {
+            leave_owed_group(*group);
+        } catch (const PluginError&) {  // still owed (or a refusal that stands): the network goes all the same
+        }
+    }
     return json::object();
 }
 
@@ -494,7 +536,8 @@ bool Driver::group_in_use_locked(const std::string& group) const {
 bool Driver::reconcile_pending() const {
     const auto expired = seconds_now() - options_.hostlo_pool_grace.count();
     std::lock_guard lock(mutex_);
-    return orphans_owed_ || !state_.groups_to_leave.empty() ||
+    return orphans_owed_ ||
+           std::any_of(state_.groups_to_leave.begin(), state_.groups_to_leave.end(), [&](const std::string& group) { return !group_in_use_locked(group); }) ||
            std::any_of(state_.groups_joining.begin(), state_.groups_joining.end(), [&](const auto& joining) { return joining.second <= expired; });
 }
 
@@ -555,25 +598,13 @@ void Driver::leave_groups(PluginReconcileReport& report) {
         to_leave = state_.groups_to_leave;
     }
     for (const auto& group : to_leave) {
-        bool in_use = false;
-        {
-            std::lock_guard lock(mutex_);
-            in_use = group_in_use_locked(group);  // Docker made a network of it again meanwhile
+        try {
+            if (leave_owed_group(group)) report.groups_left.push_back(group);
+        } catch (const PluginError& e) {
+            if (e.kind() == ErrorKind::Unavailable || e.kind() == ErrorKind::Failed) throw;  // the next reconcile retries
+            // A Conflict: a NIC is still on the group (one whose detach the shim has yet to
+            // finish); the next reconcile, a second later, tries again. Other refusals were dropped.
         }
-        if (!in_use) {
-            try {
-                shim_.leave_hostlo(group);
-            } catch (const PluginError& e) {
-                if (e.kind() == ErrorKind::Unavailable || e.kind() == ErrorKind::Failed) throw;  // the next reconcile retries
-                // A refusal: a NIC is still on the group (one whose detach the shim has yet to
-                // finish); the next reconcile, a second later, tries again.
-                continue;
-            }
-        }
-        std::lock_guard lock(mutex_);
-        state_.groups_to_leave.erase(group);
-        save_locked();
-        if (!in_use) report.groups_left.push_back(group);
     }
 }
 

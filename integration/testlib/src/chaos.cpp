@@ -76,7 +76,10 @@ public:
         if (!settled.empty()) {
             log_ << line.str() << "VIOLATED\n  operation: " << command << "\n  its output: " << trim_end(result.output) << "\n"
                  << "  the shim's log:\n" << testing::run("tail -n 40 " + lab_.options().dir + "/shim.log").output
-                 << "  " << vm << "'s plugin log:\n" << testing::run("tail -n 20 " + lab_.options().dir + "/" + vm + "/plugin.log").output;
+                 << "  " << vm << "'s plugin log:\n" << testing::run("tail -n 20 " + lab_.options().dir + "/" + vm + "/plugin.log").output
+                 << "  " << vm << "'s plugin state:\n" << testing::run("cat " + lab_.options().dir + "/" + vm + "/plugin-state/*.json").output
+                 << "\n  " << vm << "'s dockerd, what it said of its plugins:\n"
+                 << testing::run("grep -E 'NetworkDriver|IpamDriver|release' " + lab_.options().dir + "/" + vm + "/dockerd.log | tail -n 15").output;
             for (const auto& violation : settled) report.violations.push_back("run " + std::to_string(number) + ": " + violation);
             return false;
         }

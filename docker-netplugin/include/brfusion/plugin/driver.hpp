@@ -53,12 +53,15 @@ public:
 
     // Matches this VM's NICs on the shim with our endpoints: detaches NICs no endpoint owns (a NIC
     // attached just before a crash, never reported to Docker) and takes the published ports from
-    // the shim; leaves the Hostlo groups a failed ReleasePool left joined, and those RequestPool
-    // joined for a network Docker never created (no CreateNetwork within hostlo_pool_grace).
+    // the shim; leaves the Hostlo groups whose leave is owed (Docker released their pool; no
+    // network of ours uses them; the shim failed or refused for a NIC still on them), and those
+    // RequestPool joined for a network Docker never created (no CreateNetwork within
+    // hostlo_pool_grace).
     // Throws PluginError (Unavailable when the shim cannot be reached).
     PluginReconcileReport reconcile();
-    // Whether reconcile has work waiting (a NIC whose detach failed, a Hostlo group to leave, or
-    // a joined group's grace over): the caller reconciles soon rather than at its usual interval.
+    // Whether reconcile has work waiting (a NIC whose detach failed, a Hostlo group to leave that
+    // no network uses, or a joined group's grace over): the caller reconciles soon rather than at
+    // its usual interval.
     bool reconcile_pending() const;
 
     PluginState state() const;
@@ -85,6 +88,11 @@ private:
     std::optional<std::string> forget_endpoint(const std::string& id);
     // reconcile's last part: leaves the Hostlo groups owed a leave.
     void leave_groups(PluginReconcileReport& report);
+    // Leaves Hostlo group `group` if a leave is owed and no network of ours uses it; returns
+    // whether it left. Throws the shim's error: after a failure (Unavailable, Failed) or a
+    // Conflict (a NIC of this VM still on the group) the leave stays owed; another refusal
+    // drops it.
+    bool leave_owed_group(const std::string& group);
     // Whether a network of ours takes its addresses from Hostlo group `group` (mutex_ held).
     bool group_in_use_locked(const std::string& group) const;
     ShimClient shim_;
@@ -94,6 +102,7 @@ private:
     mutable std::mutex mutex_;  // state_ and its file
     PluginState state_;
     std::shared_mutex nic_changes_;  // shared by attach/detach, exclusive for reconcile
+    std::mutex hostlo_changes_;      // serializes this VM's Hostlo joins and leaves, their shim calls included
     std::atomic<bool> orphans_owed_{false};  // a detach failed: its NIC waits for the reconcile
 };
 

@@ -35,7 +35,7 @@ struct PluginState {
     std::map<std::string, NetworkRecord> networks;    // by NetworkID
     std::map<std::string, EndpointRecord> endpoints;  // by EndpointID
     std::set<std::pair<std::string, std::string>> reservations;  // (host network, ip): RequestAddress not yet taken by an endpoint
-    std::set<std::string> groups_to_leave;  // Hostlo groups whose ReleasePool could not leave (the shim failed): the reconcile retries
+    std::set<std::string> groups_to_leave;  // Hostlo groups whose pool Docker released, not yet left (a network still uses it, or the shim failed or refused)
     std::map<std::string, std::int64_t> groups_joining;  // Hostlo groups RequestPool joined, no CreateNetwork yet: when (s since the epoch)
 };
 
