@@ -121,20 +121,14 @@ HttpAnswer Driver::handle(const HttpRequest& request) {
                 }
             };
         } else if (request.target == "/IpamDriver.RequestPool") {
-            if (const auto group = group_of_pool(result.value("PoolID", "")))
-                answer.undelivered = [this, group = *group] {
-                    try {
-                        {
-                            std::lock_guard lock(mutex_);
-                            if (group_in_use_locked(group)) return;  // another network of ours has it
-                            state_.groups_joining.erase(group);
-                            state_.groups_to_leave.insert(group);
-                            save_locked();
-                        }
-                        leave_owed_group(group);
-                    } catch (const std::exception&) {  // still owed, for the reconcile (or the state could not be saved)
-                    }
-                };
+            if (const auto group = group_of_pool(result.value("PoolID", ""))) answer.undelivered = [this, group = *group] { owe_leave(group); };
+        } else if (request.target == "/NetworkDriver.CreateNetwork") {
+            answer.undelivered = [this, id = body.value("NetworkID", "")] {
+                try {
+                    if (const auto group = forget_network(id)) owe_leave(*group);
+                } catch (const std::exception&) {  // the state could not be saved: the network stays, as answered
+                }
+            };
         }
         return answer;
     } catch (const PluginError& e) {
@@ -338,22 +332,37 @@ json Driver::create_network(const json& body) {
 
 json Driver::delete_network(const json& body) {
     const auto request = body.get<NetworkRequest>();
-    std::optional<std::string> group;
-    {
-        std::lock_guard lock(mutex_);
-        const auto found = state_.networks.find(request.network_id);
-        if (found == state_.networks.end()) return json::object();
-        group = group_of_pool(found->second.host_network);
-        state_.networks.erase(found);
-        save_locked();
-    }
-    if (group) {  // a pool Docker released before deleting its network: the leave waited for this
+    if (const auto group = forget_network(request.network_id)) {  // a pool Docker released first: its leave waited for this
         try {
             leave_owed_group(*group);
         } catch (const PluginError&) {  // still owed (or a refusal that stands): the network goes all the same
         }
     }
     return json::object();
+}
+
+std::optional<std::string> Driver::forget_network(const std::string& id) {
+    std::lock_guard lock(mutex_);
+    const auto found = state_.networks.find(id);
+    if (found == state_.networks.end()) return std::nullopt;
+    const auto group = group_of_pool(found->second.host_network);
+    state_.networks.erase(found);
+    save_locked();
+    return group;
+}
+
+void Driver::owe_leave(const std::string& group) {
+    try {
+        {
+            std::lock_guard lock(mutex_);
+            if (group_in_use_locked(group)) return;  // another network of ours has it
+            state_.groups_joining.erase(group);
+            state_.groups_to_leave.insert(group);
+            save_locked();
+        }
+        leave_owed_group(group);
+    } catch (const std::exception&) {  // still owed, for the reconcile (or the state could not be saved)
+    }
 }
 
 // --- endpoints --------------------------------------------------------------------------------

@@ -476,6 +476,32 @@ TEST_CASE("driver: Hostlo - a RequestPool answer Docker never took leaves the gr
     CHECK_FALSE(plugin.driver->handle({"POST", "/IpamDriver.RequestPool", json{{"AddressSpace", "brfusion"}, {"Pool", ""}}.dump()}).undelivered);
 }
 
+TEST_CASE("driver: Hostlo - a CreateNetwork answer Docker never took forgets the network and leaves its group") {
+    Plugin plugin("vm2", allow_pods);
+    plugin.ok("/IpamDriver.RequestPool", {{"AddressSpace", "brfusion"}, {"Pool", ""}, {"Options", {{"group", "podA"}}}});
+    const HttpAnswer created = plugin.driver->handle(
+        {"POST", "/NetworkDriver.CreateNetwork",
+         json{{"NetworkID", "hl"},
+              {"Options", {{"com.docker.network.generic", json::object()}}},
+              {"IPv4Data", {{{"AddressSpace", "brfusion"}, {"Pool", "192.0.2.0/28"}, {"Gateway", "192.0.2.1/28"}}}}}.dump()});
+    REQUIRE(created.status == 200);
+    REQUIRE(created.undelivered);
+    created.undelivered();  // dockerd died before it stored the network: it will never delete it, nor release its pool
+    CHECK(plugin.driver->state().networks.empty());
+    CHECK(plugin.rig.manager->hostlo_groups().empty());
+    CHECK_FALSE(plugin.driver->reconcile_pending());
+
+    // A network of a host network holds no group: forgotten, nothing else.
+    plugin.create_network("net1");
+    const HttpAnswer plain = plugin.driver->handle({"POST", "/NetworkDriver.CreateNetwork",
+                                                    json{{"NetworkID", "net2"},
+                                                         {"Options", {{"com.docker.network.generic", json::object()}}},
+                                                         {"IPv4Data", {{{"AddressSpace", "brfusion"}, {"Pool", "198.51.100.0/24"}}}}}.dump()});
+    REQUIRE(plain.status == 200);
+    plain.undelivered();
+    CHECK(plugin.driver->state().networks.size() == 1);
+}
+
 TEST_CASE("driver: Hostlo - a ReleasePool the shim fails is retried by the reconcile - a join in between cancels it") {
     Plugin plugin("vm2", allow_pods);
     const json request = {{"AddressSpace", "brfusion"}, {"Pool", ""}, {"Options", {{"group", "podA"}}}};

@@ -93,6 +93,12 @@ private:
     // Conflict (a NIC of this VM still on the group) the leave stays owed; another refusal
     // drops it.
     bool leave_owed_group(const std::string& group);
+    // For a Hostlo group Docker will never release (it did not get the answer that joined it, or
+    // that made its network): owes its leave unless a network of ours uses it, and tries it; a
+    // failure is left to the reconcile. Never throws.
+    void owe_leave(const std::string& group);
+    // Forgets network `id` (saved); returns its Hostlo group, if it has one.
+    std::optional<std::string> forget_network(const std::string& id);
     // Whether a network of ours takes its addresses from Hostlo group `group` (mutex_ held).
     bool group_in_use_locked(const std::string& group) const;
     ShimClient shim_;
