@@ -394,11 +394,13 @@ json Driver::create_endpoint(const json& body) {
     try {
         std::lock_guard lock(mutex_);
         state_.endpoints[endpoint.id] = endpoint;
+        state_.endpoints_joining[endpoint.id] = seconds_now();  // until its Join
         state_.reservations.erase({network.host_network, nic.ip});  // the NIC took the reservation over
         try {
             save_locked();
         } catch (...) {
             state_.endpoints.erase(endpoint.id);
+            state_.endpoints_joining.erase(endpoint.id);
             throw;
         }
     } catch (...) {
@@ -444,6 +446,7 @@ std::optional<std::string> Driver::forget_endpoint(const std::string& id) {
         if (found == state_.endpoints.end()) return std::nullopt;
         nic = found->second.nic;
         state_.endpoints.erase(found);
+        state_.endpoints_joining.erase(id);
         save_locked();
     }
     try {
@@ -465,6 +468,7 @@ json Driver::join(const json& body) {
         if (found == state_.endpoints.end())
             throw PluginError(ErrorKind::NotFound, "endpoint " + request.endpoint_id + " is not known to brfusion-plugin");
         endpoint = found->second;
+        if (state_.endpoints_joining.erase(request.endpoint_id)) save_locked();  // Docker has it: a failed Join is followed by DeleteEndpoint
         const auto owner = state_.networks.find(endpoint.network_id);
         if (owner == state_.networks.end())
             throw PluginError(ErrorKind::NotFound, "network " + endpoint.network_id + " is not known to brfusion-plugin");
@@ -543,11 +547,13 @@ bool Driver::group_in_use_locked(const std::string& group) const {
 }
 
 bool Driver::reconcile_pending() const {
-    const auto expired = seconds_now() - options_.hostlo_pool_grace.count();
+    const auto expired = seconds_now() - options_.answer_grace.count();
     std::lock_guard lock(mutex_);
+    const auto over = [&](const auto& waiting) { return waiting.second <= expired; };
     return orphans_owed_ ||
            std::any_of(state_.groups_to_leave.begin(), state_.groups_to_leave.end(), [&](const std::string& group) { return !group_in_use_locked(group); }) ||
-           std::any_of(state_.groups_joining.begin(), state_.groups_joining.end(), [&](const auto& joining) { return joining.second <= expired; });
+           std::any_of(state_.endpoints_joining.begin(), state_.endpoints_joining.end(), over) ||
+           std::any_of(state_.groups_joining.begin(), state_.groups_joining.end(), over);
 }
 
 PluginReconcileReport Driver::reconcile() {
@@ -556,7 +562,20 @@ PluginReconcileReport Driver::reconcile() {
     const auto nics = shim_.list();
     std::map<std::string, std::string> owner;  // NIC -> endpoint
     {
+        // An endpoint Docker never joined within the grace was lost by Docker (dockerd died after it
+        // read the CreateEndpoint answer, before it stored the endpoint): forgotten, its NIC is an orphan.
+        const auto expired = seconds_now() - options_.answer_grace.count();
         std::lock_guard lock(mutex_);
+        for (auto joining = state_.endpoints_joining.begin(); joining != state_.endpoints_joining.end();) {
+            if (joining->second > expired) {
+                ++joining;
+                continue;
+            }
+            report.endpoints_never_joined.push_back(joining->first);
+            state_.endpoints.erase(joining->first);
+            joining = state_.endpoints_joining.erase(joining);
+        }
+        if (!report.endpoints_never_joined.empty()) save_locked();
         for (const auto& [id, endpoint] : state_.endpoints) owner[endpoint.nic] = id;
     }
     std::set<std::string> present;
@@ -593,7 +612,7 @@ void Driver::leave_groups(PluginReconcileReport& report) {
     {
         // A group joined for a network Docker never created (dockerd died between RequestPool and
         // CreateNetwork) is left like one a ReleasePool failed to leave.
-        const auto expired = seconds_now() - options_.hostlo_pool_grace.count();
+        const auto expired = seconds_now() - options_.answer_grace.count();
         std::lock_guard lock(mutex_);
         for (auto joining = state_.groups_joining.begin(); joining != state_.groups_joining.end();) {
             if (joining->second > expired) {

@@ -73,8 +73,10 @@ int main(int argc, char** argv) {
             while (!stopping) {
                 try {
                     const auto report = driver.reconcile();
-                    if (!reconciled || !report.orphans_detached.empty() || !report.endpoints_without_nic.empty() || !report.groups_left.empty())
-                        std::cerr << "brfusion-plugin: reconciled with brfusion-shim: " << report.orphans_detached.size()
+                    if (!reconciled || !report.orphans_detached.empty() || !report.endpoints_without_nic.empty() || !report.groups_left.empty() ||
+                        !report.endpoints_never_joined.empty())
+                        std::cerr << "brfusion-plugin: reconciled with brfusion-shim: " << report.endpoints_never_joined.size()
+                                  << " endpoint(s) Docker never joined forgotten, " << report.orphans_detached.size()
                                   << " orphan NIC(s) detached, " << report.endpoints_without_nic.size() << " endpoint(s) without a NIC, "
                                   << report.groups_left.size() << " Hostlo group(s) left\n";
                     reconciled = true;

@@ -463,6 +463,33 @@ TEST_CASE("driver: a CreateEndpoint answer Docker never took is undone - its NIC
     CHECK_FALSE(plugin.driver->handle({"POST", "/NetworkDriver.GetCapabilities", ""}).undelivered);
 }
 
+TEST_CASE("driver: an endpoint Docker never joined is forgotten after the grace - its NIC detached - a joined one is kept") {
+    Plugin plugin;
+    plugin.create_network("net1");
+    const auto create_endpoint = [&](const std::string& id) {
+        const json address = plugin.ok("/IpamDriver.RequestAddress", {{"PoolID", "lab"}, {"Address", ""}, {"Options", json::object()}});
+        plugin.ok("/NetworkDriver.CreateEndpoint", {{"NetworkID", "net1"}, {"EndpointID", id},
+                                                    {"Interface", {{"Address", address["Address"]}, {"AddressIPv6", ""}, {"MacAddress", ""}}}});
+    };
+    create_endpoint("joined");
+    plugin.ok("/NetworkDriver.Join", {{"NetworkID", "net1"}, {"EndpointID", "joined"}, {"SandboxKey", "/var/run/docker/netns/x"}});
+    create_endpoint("lost");  // dockerd read the answer and died before it stored the endpoint: no Join will come
+    CHECK(plugin.driver->reconcile().endpoints_never_joined.empty());  // within the grace: the Join may still come
+    CHECK_FALSE(plugin.driver->reconcile_pending());
+    CHECK(PluginStore(plugin.dir).load().endpoints_joining.count("lost") == 1);  // survives a plugin restart
+
+    plugin.options.answer_grace = std::chrono::seconds(0);  // the grace is over
+    plugin.restart();
+    CHECK(plugin.driver->reconcile_pending());
+    const PluginReconcileReport report = plugin.driver->reconcile();
+    CHECK(report.endpoints_never_joined == std::vector<std::string>{"lost"});
+    CHECK(report.orphans_detached.size() == 1);
+    CHECK(plugin.rig.manager->nics("vm2").size() == 1);
+    CHECK(plugin.driver->state().endpoints.count("joined") == 1);
+    CHECK_FALSE(plugin.driver->reconcile_pending());
+    plugin.ok("/NetworkDriver.DeleteEndpoint", {{"NetworkID", "net1"}, {"EndpointID", "lost"}});  // a late DeleteEndpoint finds nothing
+}
+
 TEST_CASE("driver: Hostlo - a RequestPool answer Docker never took leaves the group again") {
     Plugin plugin("vm2", allow_pods);
     const HttpAnswer pool = plugin.driver->handle(
@@ -533,7 +560,7 @@ TEST_CASE("driver: Hostlo - a group joined for a network Docker never created is
     CHECK_FALSE(plugin.driver->reconcile_pending());
     CHECK(PluginStore(plugin.dir).load().groups_joining.count("podA") == 1);  // survives a plugin restart
 
-    plugin.options.hostlo_pool_grace = std::chrono::seconds(0);  // dockerd died before its CreateNetwork; the grace is over
+    plugin.options.answer_grace = std::chrono::seconds(0);  // dockerd died before its CreateNetwork; the grace is over
     plugin.restart();
     CHECK(plugin.driver->reconcile_pending());
     CHECK(plugin.driver->reconcile().groups_left == std::vector<std::string>{"podA"});
