@@ -394,13 +394,13 @@ json Driver::create_endpoint(const json& body) {
     try {
         std::lock_guard lock(mutex_);
         state_.endpoints[endpoint.id] = endpoint;
-        state_.endpoints_joining[endpoint.id] = seconds_now();  // until its Join
+        state_.endpoints_unjoined[endpoint.id] = seconds_now();  // until its Join
         state_.reservations.erase({network.host_network, nic.ip});  // the NIC took the reservation over
         try {
             save_locked();
         } catch (...) {
             state_.endpoints.erase(endpoint.id);
-            state_.endpoints_joining.erase(endpoint.id);
+            state_.endpoints_unjoined.erase(endpoint.id);
             throw;
         }
     } catch (...) {
@@ -446,7 +446,7 @@ std::optional<std::string> Driver::forget_endpoint(const std::string& id) {
         if (found == state_.endpoints.end()) return std::nullopt;
         nic = found->second.nic;
         state_.endpoints.erase(found);
-        state_.endpoints_joining.erase(id);
+        state_.endpoints_unjoined.erase(id);
         save_locked();
     }
     try {
@@ -468,7 +468,7 @@ json Driver::join(const json& body) {
         if (found == state_.endpoints.end())
             throw PluginError(ErrorKind::NotFound, "endpoint " + request.endpoint_id + " is not known to brfusion-plugin");
         endpoint = found->second;
-        if (state_.endpoints_joining.erase(request.endpoint_id)) save_locked();  // Docker has it: a failed Join is followed by DeleteEndpoint
+        if (state_.endpoints_unjoined.erase(request.endpoint_id)) save_locked();  // Docker has it: a failed Join is followed by DeleteEndpoint
         const auto owner = state_.networks.find(endpoint.network_id);
         if (owner == state_.networks.end())
             throw PluginError(ErrorKind::NotFound, "network " + endpoint.network_id + " is not known to brfusion-plugin");
@@ -494,8 +494,15 @@ json Driver::join(const json& body) {
 }
 
 json Driver::leave(const json& body) {
-    body.get<EndpointRequest>();
-    return json::object();  // the NIC stays with the endpoint until DeleteEndpoint
+    const auto request = body.get<EndpointRequest>();
+    // The NIC stays with the endpoint until DeleteEndpoint, which Docker sends next; if that is
+    // lost (the plugin died during it: Docker's retry has no body), the reconcile forgets the
+    // endpoint after the grace.
+    std::lock_guard lock(mutex_);
+    if (!state_.endpoints.contains(request.endpoint_id)) return json::object();
+    state_.endpoints_unjoined[request.endpoint_id] = seconds_now();
+    save_locked();
+    return json::object();
 }
 
 json Driver::program_external_connectivity(const json& body) {
@@ -552,7 +559,7 @@ bool Driver::reconcile_pending() const {
     const auto over = [&](const auto& waiting) { return waiting.second <= expired; };
     return orphans_owed_ ||
            std::any_of(state_.groups_to_leave.begin(), state_.groups_to_leave.end(), [&](const std::string& group) { return !group_in_use_locked(group); }) ||
-           std::any_of(state_.endpoints_joining.begin(), state_.endpoints_joining.end(), over) ||
+           std::any_of(state_.endpoints_unjoined.begin(), state_.endpoints_unjoined.end(), over) ||
            std::any_of(state_.groups_joining.begin(), state_.groups_joining.end(), over);
 }
 
@@ -562,20 +569,21 @@ PluginReconcileReport Driver::reconcile() {
     const auto nics = shim_.list();
     std::map<std::string, std::string> owner;  // NIC -> endpoint
     {
-        // An endpoint Docker never joined within the grace was lost by Docker (dockerd died after it
-        // read the CreateEndpoint answer, before it stored the endpoint): forgotten, its NIC is an orphan.
+        // An endpoint in no sandbox for the grace was lost by Docker (no Join after CreateEndpoint:
+        // dockerd died before it stored the endpoint; no DeleteEndpoint after Leave: the plugin died
+        // during it): forgotten, its NIC is an orphan.
         const auto expired = seconds_now() - options_.answer_grace.count();
         std::lock_guard lock(mutex_);
-        for (auto joining = state_.endpoints_joining.begin(); joining != state_.endpoints_joining.end();) {
+        for (auto joining = state_.endpoints_unjoined.begin(); joining != state_.endpoints_unjoined.end();) {
             if (joining->second > expired) {
                 ++joining;
                 continue;
             }
-            report.endpoints_never_joined.push_back(joining->first);
+            report.endpoints_lost.push_back(joining->first);
             state_.endpoints.erase(joining->first);
-            joining = state_.endpoints_joining.erase(joining);
+            joining = state_.endpoints_unjoined.erase(joining);
         }
-        if (!report.endpoints_never_joined.empty()) save_locked();
+        if (!report.endpoints_lost.empty()) save_locked();
         for (const auto& [id, endpoint] : state_.endpoints) owner[endpoint.nic] = id;
     }
     std::set<std::string> present;

@@ -74,9 +74,9 @@ int main(int argc, char** argv) {
                 try {
                     const auto report = driver.reconcile();
                     if (!reconciled || !report.orphans_detached.empty() || !report.endpoints_without_nic.empty() || !report.groups_left.empty() ||
-                        !report.endpoints_never_joined.empty())
-                        std::cerr << "brfusion-plugin: reconciled with brfusion-shim: " << report.endpoints_never_joined.size()
-                                  << " endpoint(s) Docker never joined forgotten, " << report.orphans_detached.size()
+                        !report.endpoints_lost.empty())
+                        std::cerr << "brfusion-plugin: reconciled with brfusion-shim: " << report.endpoints_lost.size()
+                                  << " endpoint(s) Docker lost forgotten, " << report.orphans_detached.size()
                                   << " orphan NIC(s) detached, " << report.endpoints_without_nic.size() << " endpoint(s) without a NIC, "
                                   << report.groups_left.size() << " Hostlo group(s) left\n";
                     reconciled = true;

@@ -30,7 +30,7 @@ PluginState PluginStore::load() const {
         for (const auto& r : document.at("reservations")) state.reservations.emplace(r.at("network"), r.at("ip"));
         state.groups_to_leave = document.value("groups_to_leave", std::set<std::string>{});
         state.groups_joining = document.value("groups_joining", std::map<std::string, std::int64_t>{});
-        state.endpoints_joining = document.value("endpoints_joining", std::map<std::string, std::int64_t>{});
+        state.endpoints_unjoined = document.value("endpoints_unjoined", std::map<std::string, std::int64_t>{});
     } catch (const std::exception& e) {
         throw PluginError(ErrorKind::Failed, "the plugin's state file " + path_ + " is corrupt (" + e.what() +
                                                  "); move it away and restart brfusion-plugin: it then detaches the NICs it no longer knows");
@@ -49,7 +49,7 @@ void PluginStore::save(const PluginState& state) const {
     try {
         replace_file_durably(path_, json{{"version", 1}, {"networks", networks}, {"endpoints", endpoints}, {"reservations", reservations},
                                        {"groups_to_leave", state.groups_to_leave}, {"groups_joining", state.groups_joining},
-                                       {"endpoints_joining", state.endpoints_joining}}.dump(1));
+                                       {"endpoints_unjoined", state.endpoints_unjoined}}.dump(1));
     } catch (const std::exception& e) {
         throw PluginError(ErrorKind::Failed, std::string("cannot save the plugin's state: ") + e.what());
     }

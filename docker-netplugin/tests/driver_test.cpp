@@ -463,7 +463,7 @@ TEST_CASE("driver: a CreateEndpoint answer Docker never took is undone - its NIC
     CHECK_FALSE(plugin.driver->handle({"POST", "/NetworkDriver.GetCapabilities", ""}).undelivered);
 }
 
-TEST_CASE("driver: an endpoint Docker never joined is forgotten after the grace - its NIC detached - a joined one is kept") {
+TEST_CASE("driver: an endpoint in no sandbox past the grace is forgotten - no Join after CreateEndpoint - no DeleteEndpoint after Leave") {
     Plugin plugin;
     plugin.create_network("net1");
     const auto create_endpoint = [&](const std::string& id) {
@@ -471,23 +471,30 @@ TEST_CASE("driver: an endpoint Docker never joined is forgotten after the grace 
         plugin.ok("/NetworkDriver.CreateEndpoint", {{"NetworkID", "net1"}, {"EndpointID", id},
                                                     {"Interface", {{"Address", address["Address"]}, {"AddressIPv6", ""}, {"MacAddress", ""}}}});
     };
+    const auto join = [&](const std::string& id) {
+        plugin.ok("/NetworkDriver.Join", {{"NetworkID", "net1"}, {"EndpointID", id}, {"SandboxKey", "/var/run/docker/netns/x"}});
+    };
     create_endpoint("joined");
-    plugin.ok("/NetworkDriver.Join", {{"NetworkID", "net1"}, {"EndpointID", "joined"}, {"SandboxKey", "/var/run/docker/netns/x"}});
-    create_endpoint("lost");  // dockerd read the answer and died before it stored the endpoint: no Join will come
-    CHECK(plugin.driver->reconcile().endpoints_never_joined.empty());  // within the grace: the Join may still come
+    join("joined");
+    create_endpoint("never-joined");  // dockerd read the answer and died before it stored the endpoint: no Join will come
+    create_endpoint("left");
+    join("left");
+    plugin.ok("/NetworkDriver.Leave", {{"NetworkID", "net1"}, {"EndpointID", "left"}});  // its DeleteEndpoint is lost: the plugin died
+    plugin.error("/NetworkDriver.DeleteEndpoint", json::object(), 400);  // during it, and Docker's retry has no body
+    CHECK(plugin.driver->reconcile().endpoints_lost.empty());  // within the grace: the Join or DeleteEndpoint may still come
     CHECK_FALSE(plugin.driver->reconcile_pending());
-    CHECK(PluginStore(plugin.dir).load().endpoints_joining.count("lost") == 1);  // survives a plugin restart
+    CHECK(PluginStore(plugin.dir).load().endpoints_unjoined.size() == 2);  // survives a plugin restart
 
     plugin.options.answer_grace = std::chrono::seconds(0);  // the grace is over
     plugin.restart();
     CHECK(plugin.driver->reconcile_pending());
     const PluginReconcileReport report = plugin.driver->reconcile();
-    CHECK(report.endpoints_never_joined == std::vector<std::string>{"lost"});
-    CHECK(report.orphans_detached.size() == 1);
+    CHECK(report.endpoints_lost == std::vector<std::string>{"left", "never-joined"});
+    CHECK(report.orphans_detached.size() == 2);
     CHECK(plugin.rig.manager->nics("vm2").size() == 1);
     CHECK(plugin.driver->state().endpoints.count("joined") == 1);
     CHECK_FALSE(plugin.driver->reconcile_pending());
-    plugin.ok("/NetworkDriver.DeleteEndpoint", {{"NetworkID", "net1"}, {"EndpointID", "lost"}});  // a late DeleteEndpoint finds nothing
+    plugin.ok("/NetworkDriver.DeleteEndpoint", {{"NetworkID", "net1"}, {"EndpointID", "left"}});  // a late DeleteEndpoint finds nothing
 }
 
 TEST_CASE("driver: Hostlo - a RequestPool answer Docker never took leaves the group again") {

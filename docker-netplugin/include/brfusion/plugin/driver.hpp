@@ -31,11 +31,12 @@ inline constexpr const char* kGlobalAddressSpace = "brfusion-global";
 struct DriverOptions {
     std::chrono::milliseconds join_timeout{30000};  // how long Join waits for the hot-plugged NIC to show up
     std::chrono::milliseconds poll_interval{10};    // how often Join looks
-    // How long an answer Docker follows up at once may wait for that follow-up before the
-    // reconcile takes Docker to have lost it (dockerd died after it read the answer, before it
-    // stored it): a CreateEndpoint for its Join (the endpoint is forgotten, its NIC detached), a
-    // Hostlo RequestPool for its CreateNetwork (the group is left). Docker sends both within
-    // milliseconds.
+    // How long a call Docker follows up at once may wait for that follow-up before the reconcile
+    // takes Docker to have lost what it made: a CreateEndpoint for its Join, a Leave for its
+    // DeleteEndpoint (the endpoint is forgotten, its NIC detached), a Hostlo RequestPool for its
+    // CreateNetwork (the group is left). Docker sends each within milliseconds; it loses one when
+    // dockerd dies after reading an answer, before storing it, or when the plugin dies during the
+    // follow-up (Docker retries a call whose connection broke, with an empty body).
     std::chrono::seconds answer_grace{30};
 };
 
@@ -43,7 +44,7 @@ struct PluginReconcileReport {
     std::vector<std::string> orphans_detached;  // NICs the shim had for this VM that no endpoint owns
     std::vector<std::string> endpoints_without_nic;  // endpoints whose NIC the shim no longer has
     std::vector<std::string> groups_left;  // Hostlo groups a failed ReleasePool, or a network Docker never made, had left joined
-    std::vector<std::string> endpoints_never_joined;  // endpoints Docker lost: no Join within answer_grace (their NICs are among the orphans)
+    std::vector<std::string> endpoints_lost;  // endpoints Docker lost: in no sandbox for answer_grace (their NICs are among the orphans)
 };
 
 class Driver {
@@ -60,12 +61,12 @@ public:
     // the shim; leaves the Hostlo groups whose leave is owed (Docker released their pool; no
     // network of ours uses them; the shim failed or refused for a NIC still on them), and those
     // RequestPool joined for a network Docker never created (no CreateNetwork within
-    // answer_grace); forgets endpoints Docker never joined (no Join within answer_grace) first,
-    // so that their NICs are among the orphans.
+    // answer_grace); first forgets endpoints Docker lost (in no sandbox for answer_grace: no Join
+    // after CreateEndpoint, no DeleteEndpoint after Leave), so that their NICs are among the orphans.
     // Throws PluginError (Unavailable when the shim cannot be reached).
     PluginReconcileReport reconcile();
     // Whether reconcile has work waiting (a NIC whose detach failed, a Hostlo group to leave that
-    // no network uses, a joined group's or a new endpoint's grace over): the caller reconciles soon
+    // no network uses, a joined group's or an endpoint's grace over): the caller reconciles soon
     // rather than at its usual interval.
     bool reconcile_pending() const;
 

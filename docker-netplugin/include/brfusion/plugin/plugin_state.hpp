@@ -37,7 +37,7 @@ struct PluginState {
     std::set<std::pair<std::string, std::string>> reservations;  // (host network, ip): RequestAddress not yet taken by an endpoint
     std::set<std::string> groups_to_leave;  // Hostlo groups whose pool Docker released, not yet left (a network still uses it, or the shim failed or refused)
     std::map<std::string, std::int64_t> groups_joining;  // Hostlo groups RequestPool joined, no CreateNetwork yet: when (s since the epoch)
-    std::map<std::string, std::int64_t> endpoints_joining;  // endpoints CreateEndpoint made, no Join yet: when (s since the epoch)
+    std::map<std::string, std::int64_t> endpoints_unjoined;  // endpoints in no sandbox (new, or after Leave), no Join since: when (s since the epoch)
 };
 
 // Not thread-safe: the driver serializes access.
