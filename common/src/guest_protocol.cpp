@@ -4,7 +4,11 @@
 #include "brfusion/common/json_stream.hpp"
 #include "brfusion/common/names.hpp"
 
+#include <cstdint>
+#include <limits>
 #include <stdexcept>
+#include <type_traits>
+#include <utility>
 
 namespace brfusion::guest {
 
@@ -21,10 +25,20 @@ void only(const json& j, std::initializer_list<const char*> fields) {
     if (auto key = unknown_key(j, fields)) throw std::invalid_argument("unknown field " + printable(*key));
 }
 
+// An integer field takes only a JSON integer that fits: nlohmann would convert a float (9e124:
+// undefined behaviour) or wrap an integer too large (4294967376 to 80) without a word.
 template <typename T>
 void field(const json& j, const char* name, T& out) {
     auto found = j.find(name);
     if (found == j.end()) throw std::invalid_argument(std::string("missing field '") + name + "'");
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+        const bool fits = found->is_number_unsigned()  ? found->template get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<T>::max())
+                          : found->is_number_integer() ? std::in_range<T>(found->template get<std::int64_t>())
+                                                       : false;
+        if (!fits)
+            throw std::invalid_argument(std::string("field '") + name + "' must be an integer from " + std::to_string(std::numeric_limits<T>::min()) +
+                                        " to " + std::to_string(std::numeric_limits<T>::max()));
+    }
     try {
         out = found->get<T>();
     } catch (const json::exception&) {

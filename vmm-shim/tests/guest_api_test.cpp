@@ -72,6 +72,12 @@ TEST_CASE("guest: publish and unpublish an endpoint's ports - listed with the NI
     CHECK(bad_ip["error"]["message"] == "nic.publish: field 'host_ip': '1.2.3' is not an IPv4 address (dotted decimal)");
     CHECK(call(rig, "vm1", "nic.publish", {{"endpoint", endpoint}, {"ports", {{{"protocol", "tcp"}, {"host_port", 1}, {"container_port", 0}}}}})
               ["error"]["message"] == "nic.publish: container_port 0 is not 1-65535");
+    // A number that is not an integer of the field's type is refused, not converted: a float out of
+    // int's range would be undefined behaviour, 2^32 + 80 would wrap to 80.
+    for (const json& port : {json(9e124), json(80.5), json(4294967376ULL), json(-4294967216LL)})
+        CHECK(call(rig, "vm1", "nic.publish", {{"endpoint", endpoint}, {"ports", {{{"protocol", "tcp"}, {"host_port", 1}, {"container_port", port}}}}})
+                  ["error"]["message"] == "nic.publish: field 'container_port' must be an integer from -2147483648 to 2147483647");
+    CHECK(rig.firewall.rules.published.empty());
 }
 
 TEST_CASE("guest: refusals and malformed requests become JSON-RPC errors with a user message") {
