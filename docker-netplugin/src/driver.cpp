@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <functional>
 #include <map>
 #include <set>
@@ -28,6 +29,25 @@ std::string describe(const std::vector<guest::PoolInfo>& pools) {
 std::int64_t seconds_now() {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
+
+// Takes the entries of `waiting` (name -> since when, in s since the epoch) that have waited
+// `grace` or longer out of it; returns their names, in order.
+std::vector<std::string> take_expired(std::map<std::string, std::int64_t>& waiting, std::chrono::seconds grace) {
+    const auto cutoff = seconds_now() - grace.count();
+    std::vector<std::string> expired;
+    std::erase_if(waiting, [&](const auto& entry) {
+        if (entry.second > cutoff) return false;
+        expired.push_back(entry.first);
+        return true;
+    });
+    return expired;
+}
+
+// Whether a Hostlo leave the shim did not take stays owed: after a failure (the shim unreachable,
+// OVS away), and after a Conflict (a NIC of this VM still on the group: one whose detach failed,
+// which the reconcile's orphan sweep detaches first). Any other refusal stands: retrying would not
+// change it.
+bool leave_stays_owed(ErrorKind kind) { return kind == ErrorKind::Unavailable || kind == ErrorKind::Failed || kind == ErrorKind::Conflict; }
 
 // The Hostlo group whose pool `pool_id` is, if it is one.
 std::optional<std::string> group_of_pool(const std::string& pool_id) {
@@ -216,7 +236,7 @@ json Driver::release_pool(const json& body) {
     try {
         leave_owed_group(*group);
     } catch (const PluginError& e) {
-        if (e.kind() != ErrorKind::Unavailable && e.kind() != ErrorKind::Failed && e.kind() != ErrorKind::Conflict) throw;
+        if (!leave_stays_owed(e.kind())) throw;
         throw PluginError(ErrorKind::Failed, std::string("leaving Hostlo group ") + *group + " failed (" + e.what() +
                                                  "); brfusion-plugin retries it when it next reconciles");
     }
@@ -229,22 +249,19 @@ bool Driver::leave_owed_group(const std::string& group) {
         std::lock_guard lock(mutex_);
         if (!state_.groups_to_leave.contains(group) || group_in_use_locked(group)) return false;
     }
+    std::exception_ptr refused;  // for good: no longer owed
     try {
         shim_.leave_hostlo(group);
     } catch (const PluginError& e) {
-        // Owed still after a failure, and after a Conflict: a NIC of this VM still on the group, one
-        // whose detach failed (the reconcile's orphan sweep detaches it first). Any other refusal
-        // stands: retrying would not change it.
-        if (e.kind() != ErrorKind::Unavailable && e.kind() != ErrorKind::Failed && e.kind() != ErrorKind::Conflict) {
-            std::lock_guard lock(mutex_);
-            state_.groups_to_leave.erase(group);
-            save_locked();
-        }
-        throw;
+        if (leave_stays_owed(e.kind())) throw;
+        refused = std::current_exception();
     }
-    std::lock_guard lock(mutex_);
-    state_.groups_to_leave.erase(group);
-    save_locked();
+    {
+        std::lock_guard lock(mutex_);
+        state_.groups_to_leave.erase(group);
+        save_locked();
+    }
+    if (refused) std::rethrow_exception(refused);
     return true;
 }
 
@@ -572,17 +589,9 @@ PluginReconcileReport Driver::reconcile() {
         // An endpoint in no sandbox for the grace was lost by Docker (no Join after CreateEndpoint:
         // dockerd died before it stored the endpoint; no DeleteEndpoint after Leave: the plugin died
         // during it): forgotten, its NIC is an orphan.
-        const auto expired = seconds_now() - options_.answer_grace.count();
         std::lock_guard lock(mutex_);
-        for (auto joining = state_.endpoints_unjoined.begin(); joining != state_.endpoints_unjoined.end();) {
-            if (joining->second > expired) {
-                ++joining;
-                continue;
-            }
-            report.endpoints_lost.push_back(joining->first);
-            state_.endpoints.erase(joining->first);
-            joining = state_.endpoints_unjoined.erase(joining);
-        }
+        report.endpoints_lost = take_expired(state_.endpoints_unjoined, options_.answer_grace);
+        for (const auto& id : report.endpoints_lost) state_.endpoints.erase(id);
         if (!report.endpoints_lost.empty()) save_locked();
         for (const auto& [id, endpoint] : state_.endpoints) owner[endpoint.nic] = id;
     }
@@ -620,17 +629,11 @@ void Driver::leave_groups(PluginReconcileReport& report) {
     {
         // A group joined for a network Docker never created (dockerd died between RequestPool and
         // CreateNetwork) is left like one a ReleasePool failed to leave.
-        const auto expired = seconds_now() - options_.answer_grace.count();
         std::lock_guard lock(mutex_);
-        for (auto joining = state_.groups_joining.begin(); joining != state_.groups_joining.end();) {
-            if (joining->second > expired) {
-                ++joining;
-                continue;
-            }
-            if (!group_in_use_locked(joining->first)) state_.groups_to_leave.insert(joining->first);
-            joining = state_.groups_joining.erase(joining);
-            save_locked();
-        }
+        const auto never_created = take_expired(state_.groups_joining, options_.answer_grace);
+        for (const auto& group : never_created)
+            if (!group_in_use_locked(group)) state_.groups_to_leave.insert(group);
+        if (!never_created.empty()) save_locked();
         to_leave = state_.groups_to_leave;
     }
     for (const auto& group : to_leave) {
