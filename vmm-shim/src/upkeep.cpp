@@ -13,7 +13,7 @@ Upkeep::Upkeep(NicManager& nics, BackgroundLoop::Log log, std::chrono::milliseco
                   (report.switch_restarted ? " after Open vSwitch lost its rules (ovs-vswitchd restarted, or the bridge was made again)" : ""));
           if (report.reservations_expired)
               log("upkeep: " + std::to_string(report.reservations_expired) + " address reservation(s) no NIC took in time went back to their pools");
-          if (report.firewall_rewritten) log("upkeep: the host's addresses changed; published ports follow them");
+          if (report.firewall_rewritten) log("upkeep: the firewall is written again (the host's addresses changed, or a write had failed)");
       }),
       finishing_("finishing unfinished NICs", log, interval, [&nics, log] {
           const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();

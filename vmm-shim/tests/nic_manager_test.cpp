@@ -606,4 +606,12 @@ TEST_CASE("upkeep: published ports follow the host's addresses") {
     CHECK(rig.manager->maintain(now + 1).firewall_rewritten == false);  // checked every 5 s
     CHECK(rig.manager->maintain(now + 5).firewall_rewritten);
     CHECK(rig.firewall.rules.publish_addresses == std::vector<Ipv4>{*Ipv4::parse("192.0.2.9")});
+
+    // A write that failed (the unpublish is saved, the table kept the port) is made again.
+    rig.plan.fail({1});
+    CHECK_THROWS(rig.manager->unpublish("vm1", nic.endpoint));
+    CHECK(rig.firewall.rules.published.size() == 1);
+    CHECK(rig.manager->maintain(now + 10).firewall_rewritten);
+    CHECK(rig.firewall.rules.published.empty());
+    CHECK_FALSE(rig.manager->maintain(now + 15).firewall_rewritten);
 }

@@ -212,8 +212,9 @@ FirewallRules NicManager::firewall_rules() const {
 void NicManager::apply_firewall() {
     std::lock_guard serial(firewall_mutex_);  // each write renders the state as it is when it runs: the last write is the newest
     const FirewallRules rules = firewall_rules();
+    applied_firewall_.clear();  // unknown until the write succeeds: the upkeep writes again
     host_.firewall.apply(rules);
-    published_on_ = rules.publish_addresses;
+    applied_firewall_ = render_nftables(rules);
 }
 
 }  // namespace brfusion::shim

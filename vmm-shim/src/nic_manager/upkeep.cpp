@@ -42,13 +42,13 @@ MaintenanceReport NicManager::maintain(std::int64_t now) {
         check_addresses = now >= next_address_check_;
         if (check_addresses) next_address_check_ = now + kAddressCheckSeconds;
     }
-    if (check_addresses) {
-        std::vector<Ipv4> applied;
+    if (check_addresses) {  // the host's addresses changed, or a write failed (the table kept the rules before it)
+        std::string applied;
         {
             std::lock_guard serial(firewall_mutex_);
-            applied = published_on_;
+            applied = applied_firewall_;
         }
-        if (firewall_rules().publish_addresses != applied) {
+        if (render_nftables(firewall_rules()) != applied) {
             apply_firewall();
             report.firewall_rewritten = true;
         }

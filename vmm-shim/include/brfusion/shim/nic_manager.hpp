@@ -74,7 +74,7 @@ struct MaintenanceReport {
     int rules_restored = 0;         // ports whose security rules (or the port itself) were missing
     bool switch_restarted = false;  // because Open vSwitch lost its rules
     int reservations_expired = 0;   // reservations older than reservation_grace_seconds, given back
-    bool firewall_rewritten = false;  // the host's publish addresses changed
+    bool firewall_rewritten = false;  // the host's publish addresses changed, or the last write had failed
 };
 
 // What NicManager::finish_unfinished did.
@@ -333,7 +333,7 @@ private:
     std::map<std::string, Retry> unfinished_retries_;  // by endpoint
 
     std::mutex firewall_mutex_;                 // serializes firewall writes, and guards:
-    std::vector<Ipv4> published_on_;            // the publish addresses of the last write
+    std::string applied_firewall_;              // the rules of the last write, rendered; "" if it failed
     std::mutex hostlo_mutex_;    // serializes Hostlo joins, leaves and the upkeep's re-making of segments
     std::mutex admin_mutex_;     // serializes run-time network and VM changes
 };
