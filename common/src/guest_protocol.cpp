@@ -19,10 +19,15 @@ namespace {
 constexpr std::string_view kHostloPrefix = "hostlo:";
 
 
-// Refuses fields the message type does not have, so that a typo is an error, not ignored.
+// Params: refuses fields the message type does not have, so that a typo is an error, not ignored.
 void only(const json& j, std::initializer_list<const char*> fields) {
     if (!j.is_object()) throw std::invalid_argument("params must be a JSON object");
     if (auto key = unknown_key(j, fields)) throw std::invalid_argument("unknown field " + printable(*key));
+}
+
+// Results: a newer shim may add fields, which an older plugin ignores.
+void result_object(const json& j) {
+    if (!j.is_object()) throw std::invalid_argument("a result must be a JSON object");
 }
 
 // An integer field takes only a JSON integer that fits: nlohmann would convert a float (9e124:
@@ -124,7 +129,7 @@ void to_json(json& j, const AttachParams& p) {
 }
 
 void from_json(const json& j, AttachResult& r) {
-    only(j, {"endpoint", "mac", "guest_if", "ip", "prefix_length", "gateway", "mtu", "pci"});
+    result_object(j);
     field(j, "endpoint", r.endpoint);
     field(j, "mac", r.mac);
     field(j, "guest_if", r.guest_if);
@@ -133,10 +138,11 @@ void from_json(const json& j, AttachResult& r) {
     field(j, "gateway", r.gateway);
     field(j, "mtu", r.mtu);
     if (j.contains("pci")) field(j, "pci", r.pci);  // older shims do not send it
+    if (j.contains("checksum_offload")) field(j, "checksum_offload", r.checksum_offload);  // nor this
 }
 void to_json(json& j, const AttachResult& r) {
-    j = {{"endpoint", r.endpoint}, {"mac", r.mac}, {"guest_if", r.guest_if}, {"ip", r.ip},
-         {"prefix_length", r.prefix_length}, {"gateway", r.gateway}, {"mtu", r.mtu}, {"pci", r.pci}};
+    j = {{"endpoint", r.endpoint}, {"mac", r.mac}, {"guest_if", r.guest_if}, {"ip", r.ip}, {"prefix_length", r.prefix_length},
+         {"gateway", r.gateway}, {"mtu", r.mtu}, {"pci", r.pci}, {"checksum_offload", r.checksum_offload}};
 }
 
 void from_json(const json& j, DetachParams& p) {
@@ -172,13 +178,13 @@ void from_json(const json& j, PublishParams& p) {
 void to_json(json& j, const PublishParams& p) { j = {{"endpoint", p.endpoint}, {"ports", p.ports}}; }
 
 void from_json(const json& j, PublishResult& r) {
-    only(j, {"ports"});
+    result_object(j);
     field(j, "ports", r.ports);
 }
 void to_json(json& j, const PublishResult& r) { j = {{"ports", r.ports}}; }
 
 void from_json(const json& j, NicInfo& n) {
-    only(j, {"endpoint", "network", "mac", "ip", "state", "ports"});
+    result_object(j);
     field(j, "endpoint", n.endpoint);
     field(j, "network", n.network);
     field(j, "mac", n.mac);
@@ -197,7 +203,7 @@ void from_json(const json& j, PoolParams& p) {
 void to_json(json& j, const PoolParams& p) { j = {{"network", p.network.wire()}}; }
 
 void from_json(const json& j, PoolInfo& p) {
-    only(j, {"network", "subnet", "gateway", "mtu"});
+    result_object(j);
     field(j, "network", p.network);
     field(j, "subnet", p.subnet);
     field(j, "gateway", p.gateway);
@@ -226,7 +232,7 @@ void to_json(json& j, const HostloParams& p) {
 }
 
 void from_json(const json& j, AddressInfo& a) {
-    only(j, {"ip", "prefix_length", "gateway"});
+    result_object(j);
     field(j, "ip", a.ip);
     field(j, "prefix_length", a.prefix_length);
     field(j, "gateway", a.gateway);

@@ -42,6 +42,18 @@ TEST_CASE("guest: attach - list - pool - detach for the calling VM") {
     rig.require_clean();
 }
 
+TEST_CASE("guest: a result may carry fields a plugin does not know - a result without checksum_offload means off") {
+    // Compatibility between shim and plugin versions: results are read leniently, params strictly.
+    json newer = {{"endpoint", "e1"}, {"mac", "52:54:00:00:00:01"}, {"guest_if", ""}, {"ip", "198.51.100.9"},
+                  {"prefix_length", 24}, {"gateway", "198.51.100.1"}, {"mtu", 1500}, {"checksum_offload", true},
+                  {"a_field_from_the_future", {1, 2}}};
+    CHECK(newer.get<brfusion::guest::AttachResult>().checksum_offload);
+    newer.erase("checksum_offload");
+    newer.erase("a_field_from_the_future");
+    CHECK_FALSE(newer.get<brfusion::guest::AttachResult>().checksum_offload);
+    CHECK_THROWS_WITH(json::array().get<brfusion::guest::AttachResult>(), "a result must be a JSON object");
+}
+
 TEST_CASE("guest: ipam.request reserves an address - nic.attach with it takes it over - ipam.release gives it back") {
     Rig rig;
     const json reserved = call(rig, "vm1", "ipam.request", {{"network", "lab"}, {"ip", "198.51.100.40"}});

@@ -16,7 +16,8 @@
 // anything else is refused with the field's name; a request's id is a number or a string of at
 // most 64 bytes. A line that breaks a limit gets an error response naming it; the channel goes on.
 //
-// Methods (params and result are JSON objects; unknown fields are refused):
+// Methods (params and result are JSON objects; unknown fields of params are refused; a result may
+// carry fields that a plugin older than the shim does not know, and it ignores them):
 //   nic.attach  {network, ip?}  -> AttachResult   a NIC on host network `network` for this VM
 //   nic.detach  {endpoint}      -> {}             idempotent; only this VM's NICs
 //   nic.list    {}              -> {nics: [NicInfo]}   this VM's NICs
@@ -115,6 +116,11 @@ struct AttachResult {
     std::string gateway;
     int mtu = 1500;
     std::string pci;  // a real VM's PCI address of the NIC ("0000:01:00.0"); "" in a netns "VM"
+    // Whether the VM may leave its TX checksums to the host (checksum offload, and with it TSO).
+    // false: the VM turns TX checksum offload off on the NIC (ethtool -K IF tx off) and sends
+    // complete checksums, as OVS's userspace datapath needs unless its TSO support is on. The NIC
+    // keeps scatter-gather and GSO either way. Shims before this field: false.
+    bool checksum_offload = false;
 };
 
 struct DetachParams {
