@@ -36,7 +36,7 @@ struct AgreeableShim : ShimChannel {
 
 struct NoLinks : GuestLinks {
     std::vector<LinkInfo> list() override { return {{2, "eth1", "02:00:00:00:00:07", 1500, true}}; }
-    void prepare(int, const std::string&, int) override {}
+    void prepare(int, const LinkSetup&) override {}
 };
 
 const char* const kRoutes[] = {

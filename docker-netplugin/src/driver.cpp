@@ -406,8 +406,8 @@ json Driver::create_endpoint(const json& body) {
     }
     const std::optional<std::string> ip = request.interface.address.empty() ? std::nullopt : std::optional(strip_prefix(request.interface.address));
     const guest::AttachResult nic = shim_.attach(network.host_network, ip);
-    EndpointRecord endpoint{request.endpoint_id, request.network_id, nic.endpoint, nic.mac,
-                            nic.ip + "/" + std::to_string(nic.prefix_length), "bfc" + nic.endpoint.substr(0, 12), {}};
+    EndpointRecord endpoint{request.endpoint_id, request.network_id, nic.endpoint, nic.mac, nic.ip + "/" + std::to_string(nic.prefix_length),
+                            "bfc" + nic.endpoint.substr(0, 12), {}, nic.checksum_offload};
     try {
         std::lock_guard lock(mutex_);
         state_.endpoints[endpoint.id] = endpoint;
@@ -503,7 +503,7 @@ json Driver::join(const json& body) {
                                                      "; on the host: brfusionctl nics)");
         std::this_thread::sleep_for(options_.poll_interval);
     }
-    links_.prepare(link->index, endpoint.interface, network.mtu);
+    links_.prepare(link->index, {endpoint.interface, network.mtu, endpoint.checksum_offload});
     json answer = {{"InterfaceName", {{"SrcName", endpoint.interface}, {"DstPrefix", "eth"}}}, {"StaticRoutes", json::array()}};
     if (network.gateway.empty()) answer["DisableGatewayService"] = true;
     else answer["Gateway"] = network.gateway;

@@ -8,10 +8,13 @@
 #include <thread>
 
 #include <fcntl.h>
+#include <linux/ethtool.h>
 #include <linux/if.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/sockios.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -173,11 +176,23 @@ void NetlinkLinks::set_link(int index, unsigned flags_change, const std::string&
             [](LinkInfo) {});
 }
 
-void NetlinkLinks::prepare(int index, const std::string& name, int mtu) {
-    if (name.empty() || name.size() >= IFNAMSIZ) throw PluginError(ErrorKind::Failed, "'" + name + "' is not a valid interface name");
+// The legacy ethtool ioctl, on the netlink socket: netlink has no ioctls of its own, so the kernel
+// hands it to the device, in the socket's network namespace.
+void NetlinkLinks::disable_tx_checksum(const std::string& name) {
+    ethtool_value value{ETHTOOL_STXCSUM, 0};
+    ifreq request{};
+    std::memcpy(request.ifr_name, name.c_str(), name.size());
+    request.ifr_data = reinterpret_cast<char*>(&value);
+    if (::ioctl(fd_, SIOCETHTOOL, &request) != 0) fail("cannot turn TX checksum offload off on " + name, errno);
+}
+
+void NetlinkLinks::prepare(int index, const LinkSetup& setup) {
+    if (setup.name.empty() || setup.name.size() >= IFNAMSIZ)
+        throw PluginError(ErrorKind::Failed, "'" + setup.name + "' is not a valid interface name");
     std::lock_guard lock(mutex_);
     set_link(index, IFF_UP, "", 0);  // a link is renamed only while down
-    set_link(index, 0, name, mtu);
+    set_link(index, 0, setup.name, setup.mtu);
+    if (!setup.checksum_offload) disable_tx_checksum(setup.name);
 }
 
 std::optional<LinkInfo> find_link_by_mac(GuestLinks& links, const std::string& mac) {

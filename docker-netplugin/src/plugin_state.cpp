@@ -26,7 +26,8 @@ PluginState PluginStore::load() const {
             state.networks[n.at("id")] = {n.at("id"), n.at("host_network"), n.at("gateway"), n.at("mtu")};
         for (const auto& e : document.at("endpoints"))
             state.endpoints[e.at("id")] = {e.at("id"),      e.at("network_id"), e.at("nic"), e.at("mac"), e.at("address"),
-                                           e.at("interface"), e.at("ports").get<std::vector<guest::PortMapping>>()};
+                                           e.at("interface"), e.at("ports").get<std::vector<guest::PortMapping>>(),
+                                           e.value("checksum_offload", false)};  // absent in state saved before it
         for (const auto& r : document.at("reservations")) state.reservations.emplace(r.at("network"), r.at("ip"));
         state.groups_to_leave = document.value("groups_to_leave", std::set<std::string>{});
         state.groups_joining = document.value("groups_joining", std::map<std::string, std::int64_t>{});
@@ -44,7 +45,7 @@ void PluginStore::save(const PluginState& state) const {
         networks.push_back({{"id", n.id}, {"host_network", n.host_network}, {"gateway", n.gateway}, {"mtu", n.mtu}});
     for (const auto& [id, e] : state.endpoints)
         endpoints.push_back({{"id", e.id}, {"network_id", e.network_id}, {"nic", e.nic}, {"mac", e.mac}, {"address", e.address},
-                             {"interface", e.interface}, {"ports", e.ports}});
+                             {"interface", e.interface}, {"ports", e.ports}, {"checksum_offload", e.checksum_offload}});
     for (const auto& [network, ip] : state.reservations) reservations.push_back({{"network", network}, {"ip", ip}});
     try {
         replace_file_durably(path_, json{{"version", 1}, {"networks", networks}, {"endpoints", endpoints}, {"reservations", reservations},

@@ -54,14 +54,18 @@ struct FakeLinks : GuestLinks {
         }
         return links;
     }
-    void prepare(int index, const std::string& name, int mtu) override {
+    void prepare(int index, const LinkSetup& setup) override {
         for (const auto& link : list())
-            if (link.index == index) prepared[index] = {index, name, link.mac, mtu, false};
+            if (link.index == index) {
+                prepared[index] = {index, setup.name, link.mac, setup.mtu, false};
+                checksum_offload[setup.name] = setup.checksum_offload;
+            }
     }
     shim::test::Rig& rig;
     std::string vm;
     bool hidden = false;  // the NIC never shows up in the VM
     std::map<int, LinkInfo> prepared;
+    std::map<std::string, bool> checksum_offload;  // by the name prepare gave
 };
 
 struct Plugin {
@@ -165,6 +169,7 @@ TEST_CASE("driver: a container's life - create - join - publish - leave - delete
     CHECK(link->name == src);
     CHECK(link->mtu == 1500);
     CHECK_FALSE(link->up);  // Docker sets it up inside the container
+    CHECK_FALSE(plugin.links.checksum_offload.at(src));  // the shim did not allow it: OVS's userspace datapath needs complete checksums
 
     plugin.ok("/NetworkDriver.ProgramExternalConnectivity",
               {{"NetworkID", "net1"}, {"EndpointID", "ep1"},

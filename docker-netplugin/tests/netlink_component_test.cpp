@@ -9,7 +9,7 @@
 using namespace brfusion;
 using namespace brfusion::plugin;
 
-TEST_CASE("netlink: find a link by MAC - rename it - set its MTU - leave it down") {
+TEST_CASE("netlink: find a link by MAC - rename it - set its MTU and offloads - leave it down") {
     testing::Netns vm;
     REQUIRE(vm.exec("ip link add nic7 address 02:bf:00:00:00:07 type veth peer name peer7 && ip link set nic7 up").exit_code == 0);
     NetlinkLinks links("/run/netns/" + vm.name());
@@ -19,10 +19,18 @@ TEST_CASE("netlink: find a link by MAC - rename it - set its MTU - leave it down
     CHECK(link->up);
     CHECK_FALSE(find_link_by_mac(links, "02:bf:00:00:00:08"));
 
-    links.prepare(link->index, "bfc0123456789a", 1400);
+    REQUIRE_THAT(vm.exec("ethtool -k nic7").output, Catch::Contains("tx-checksumming: on") && Catch::Contains("scatter-gather: on"));
+    links.prepare(link->index, {"bfc0123456789a", 1400, false});
     const std::string shown = vm.exec("ip -o link show bfc0123456789a").output;
     CHECK_THAT(shown, Catch::Contains("mtu 1400") && Catch::Contains("state DOWN") && Catch::Contains("02:bf:00:00:00:07"));
-    links.prepare(link->index, "bfc0123456789a", 1400);  // again: the same
-    CHECK_THROWS_WITH(links.prepare(link->index, "x", 20), Catch::Contains("cannot set up interface") && Catch::Contains("with MTU 20"));
-    CHECK_THROWS_AS(links.prepare(9999, "bfcnothere", 1500), PluginError);
+    const std::string offloads = vm.exec("ethtool -k bfc0123456789a").output;
+    CHECK_THAT(offloads, Catch::Contains("tx-checksumming: off") && Catch::Contains("scatter-gather: on"));
+    links.prepare(link->index, {"bfc0123456789a", 1400, false});  // again: the same
+    CHECK_THROWS_WITH(links.prepare(link->index, {"x", 20, false}), Catch::Contains("cannot set up interface") && Catch::Contains("with MTU 20"));
+    CHECK_THROWS_AS(links.prepare(9999, {"bfcnothere", 1500, false}), PluginError);
+
+    // Where the host completes checksums, the NIC keeps its offload.
+    REQUIRE(vm.exec("ip link add nic8 address 02:bf:00:00:00:08 type veth peer name peer8").exit_code == 0);
+    links.prepare(find_link_by_mac(links, "02:bf:00:00:00:08")->index, {"bfc0123456789b", 1500, true});
+    CHECK_THAT(vm.exec("ethtool -k bfc0123456789b").output, Catch::Contains("tx-checksumming: on"));
 }

@@ -108,7 +108,7 @@ int open_tap(const std::string& netns, const std::string& name) {
         if (fd < 0) return std::string("cannot open /dev/net/tun: ") + std::strerror(errno);
         ifreq request{};
         std::strncpy(request.ifr_name, name.c_str(), IFNAMSIZ - 1);
-        request.ifr_flags = IFF_TAP | IFF_NO_PI;
+        request.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
         if (::ioctl(fd, TUNSETIFF, &request) != 0) {
             const std::string error = "cannot open TAP " + name + ": " + std::strerror(errno);
             ::close(fd);

@@ -24,8 +24,9 @@ void delete_link(const std::string& netns, const std::string& name);
 // without this the host answers a guest's ARP for its gateway with this link's MAC, and what the
 // guest sends then reaches the host past OVS's port security and the firewall's per-network rules.
 void keep_out_of_host_stack(const std::string& netns, const std::string& name);
-// An fd attached to the existing TAP `name` in `netns` (no packet info, no vnet header), to hand
-// to a VMM; the caller closes it. The netns is entered on a thread of its own, never the caller's.
+// An fd attached to the existing TAP `name` in `netns` (no packet info; with a vnet header, so
+// that the VMM offers the guest checksum offload and the guest keeps scatter-gather and GSO), to
+// hand to a VMM; the caller closes it. The netns is entered on a thread of its own, never the caller's.
 int open_tap(const std::string& netns, const std::string& name);
 // The contents of `path` (a /proc file) as a thread in `netns` sees it: /proc/thread-self/net/...
 // and /proc/sys/net/... show that namespace's tables and settings.

@@ -73,7 +73,7 @@ TEST_CASE("libvirt XML: a NIC is an unmanaged ethernet interface on the TAP, ali
     CHECK_THAT(xml, Catch::Contains("<target dev='bf0123456789ab' managed='no'/>"));
     CHECK_THAT(xml, Catch::Contains("<mac address='02:aa:bb:cc:dd:ee'/>"));
     CHECK_THAT(xml, Catch::Contains("<mtu size='1400'/>"));
-    CHECK_THAT(xml, Catch::Contains("<host csum='off'/>"));
+    CHECK_THAT(xml, !Catch::Contains("csum"));  // the guest is offered checksum offload (a vnet header): it keeps scatter-gather
     CHECK_THAT(xml, Catch::Contains("<alias name='ua-bf-nic-bf0123456789ab'/>"));
     CHECK_THAT(xml, Catch::Contains("bus='0x0c' slot='0x00' function='0x0'"));
     // As libvirt reports it back in the domain: found by its alias, on that bus.

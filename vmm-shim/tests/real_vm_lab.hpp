@@ -96,6 +96,12 @@ inline void attach_traffic_restart_detach(RealVmLab& lab) {
     CHECK(report.orphans.empty());
     CHECK(lab.shim->nics("vm1").at(0).pci == nic.pci);
 
+    // As the plugin does at Join: TX checksums in the guest unless the host completes them. The
+    // NIC keeps scatter-gather and GSO (its TAP has a vnet header, so the guest was offered
+    // checksum offload; without it the guest's virtio-net turns both off).
+    if (!nic.checksum_offload) CHECK(lab.vm.exec("ethtool -K " + eth + " tx off").exit_code == 0);
+    const std::string offloads = lab.vm.exec("ethtool -k " + eth).output;
+    CHECK_THAT(offloads, Catch::Contains("scatter-gather: on") && Catch::Contains("generic-segmentation-offload: on"));
     lab.vm.exec("ip addr add " + nic.ip.str() + "/24 dev " + eth + " && ip link set " + eth + " up");
     const auto ping = lab.vm.exec("ping -c 3 -W 5 " + nic.gateway.str());
     INFO(ping.output);

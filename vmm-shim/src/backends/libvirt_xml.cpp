@@ -117,7 +117,6 @@ std::string interface_xml(const NicDevice& nic, int bus) {
            "  <mac address='" + nic.mac + "'/>\n"
            "  <target dev='" + nic.host_if + "' managed='no'/>\n"
            "  <model type='virtio'/>\n"
-           "  <driver><host csum='off'/><guest csum='off'/></driver>\n"
            "  <mtu size='" + std::to_string(nic.mtu) + "'/>\n"
            "  <alias name='" + nic_alias(nic.host_if) + "'/>\n"
            "  <address type='pci' domain='0x0000' bus='" + bus_text + "' slot='0x00' function='0x0'/>\n"

@@ -1,7 +1,7 @@
 #pragma once
 // The VM's network interfaces, as Join needs them: find the NIC the host plugged by its MAC (never
-// by name: the guest kernel names a hot-plugged NIC as it likes), then give it the name, MTU and
-// state Docker expects (libnetwork moves it into the container and renames it there).
+// by name: the guest kernel names a hot-plugged NIC as it likes), then give it the name, MTU,
+// offloads and state Docker expects (libnetwork moves it into the container and renames it there).
 
 #include <mutex>
 #include <optional>
@@ -18,14 +18,23 @@ struct LinkInfo {
     bool up = false;
 };
 
+// What Join makes of a NIC before Docker takes it.
+struct LinkSetup {
+    std::string name;  // fewer than IFNAMSIZ characters
+    int mtu = 0;
+    // false: TX checksum offload off, so the VM sends complete checksums (guest::AttachResult::
+    // checksum_offload); scatter-gather and GSO stay on. true: left as the driver has it.
+    bool checksum_offload = false;
+};
+
 // Thread-safe. Errors: PluginError(Failed) naming the link and the kernel's answer.
 class GuestLinks {
 public:
     virtual ~GuestLinks() = default;
     // The links of the VM's root network namespace.
     virtual std::vector<LinkInfo> list() = 0;
-    // Sets link `index` down, then renames it to `name` and sets `mtu`.
-    virtual void prepare(int index, const std::string& name, int mtu) = 0;
+    // Sets link `index` down, then renames it and sets its MTU and offloads as `setup` says.
+    virtual void prepare(int index, const LinkSetup& setup) = 0;
 };
 
 // rtnetlink. `netns_path` empty: the namespace the plugin runs in; else a namespace file
@@ -37,10 +46,11 @@ public:
     NetlinkLinks(const NetlinkLinks&) = delete;
     NetlinkLinks& operator=(const NetlinkLinks&) = delete;
     std::vector<LinkInfo> list() override;
-    void prepare(int index, const std::string& name, int mtu) override;
+    void prepare(int index, const LinkSetup& setup) override;
 
 private:
     void set_link(int index, unsigned flags_change, const std::string& name, int mtu);
+    void disable_tx_checksum(const std::string& name);
     std::mutex mutex_;  // one exchange at a time on the socket: requests and their acks must not mix
     int fd_ = -1;
     unsigned sequence_ = 0;

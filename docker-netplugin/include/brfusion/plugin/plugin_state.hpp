@@ -29,6 +29,7 @@ struct EndpointRecord {
     std::string address;     // ip/prefix_length
     std::string interface;   // the NIC's name in the VM until Docker moves it (SrcName)
     std::vector<guest::PortMapping> ports;  // published now
+    bool checksum_offload = false;  // the shim's word at attach (guest::AttachResult)
 };
 
 struct PluginState {

@@ -67,6 +67,7 @@ struct AttachedNic {
     Ipv4 gateway;
     int mtu = 1500;
     std::string pci;  // where the guest finds it in a real VM ("" for netns)
+    bool checksum_offload = false;  // the VM may leave TX checksums to the host (guest::AttachResult)
 };
 
 // What NicManager::maintain put right.

@@ -34,8 +34,9 @@ struct DomainLayout {
 DomainLayout read_layout(const std::string& domain_xml);
 
 // <interface type='ethernet'> on the existing TAP nic.host_if (managed='no': libvirt neither
-// makes nor removes it), virtio with nic.mac and nic.mtu, no checksum offload (the guest sends
-// complete checksums, which OVS's userspace datapath needs), aliased, at slot 0 behind root port `bus`.
+// makes nor removes it), virtio with nic.mac and nic.mtu, aliased, at slot 0 behind root port
+// `bus`. libvirt opens a virtio NIC's TAP with a vnet header, so the guest is offered checksum
+// offload; whether it may use it, the attach answer says (AttachResult::checksum_offload).
 std::string interface_xml(const NicDevice& nic, int bus);
 
 // `domain_xml` (a domain's persistent XML) with at least `spare_ports` free pcie-root-ports and the

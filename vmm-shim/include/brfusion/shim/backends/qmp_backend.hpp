@@ -7,8 +7,10 @@
 // it and hands the fd to QEMU (getfd, netdev_add tap fd=NAME: QEMU never needs a name, privilege
 // or netns of its own), then adds a virtio-net-pci with the NIC's MAC and MTU on a free root port
 // at addr 0x0 (without it QEMU would take a second device on a busy port that the guest never
-// sees). The TAP has no vnet header, so QEMU offers the guest no checksum offload: the guest
-// sends complete checksums, which OVS's userspace datapath needs. unplug is device_del, then
+// sees). The fd has a vnet header (QEMU reads that from the fd; it refuses vnet_hdr= with fd=),
+// so QEMU offers the guest checksum offload, without which the guest's virtio-net turns off
+// scatter-gather and GSO and copies every byte it sends; whether the guest may use the offload,
+// the attach answer says (AttachResult::checksum_offload). unplug is device_del, then
 // waiting for DEVICE_DELETED of that device, then netdev_del; only then may the TAP go.
 //
 // QEMU ids: device bf-nic-HOST_IF, netdev bf-net-HOST_IF, fd bf-fd-HOST_IF; so the VM itself
