@@ -176,25 +176,32 @@ json Driver::request_pool(const json& body) {
     const PoolOptions options = parse_pool_options(request.options);
     if (options.group) {  // this VM joins the pod's group; Docker's ReleasePool leaves it
         std::lock_guard serial(hostlo_changes_);
+        std::optional<std::int64_t> earlier;  // an earlier RequestPool's, whose CreateNetwork may still come
+        {
+            // Saved before the join: a plugin killed after the shim joined, before it could answer,
+            // finds the group here on its restart and leaves it once the grace is over, unless a
+            // network took it (Docker retries the call without its body, which cannot succeed).
+            std::lock_guard lock(mutex_);
+            if (const auto found = state_.groups_joining.find(*options.group); found != state_.groups_joining.end()) earlier = found->second;
+            state_.groups_joining[*options.group] = seconds_now();  // until its CreateNetwork
+            save_locked();
+        }
         guest::PoolInfo pool;
         try {
             pool = shim_.join_hostlo(*options.group, request.pool.empty() ? std::nullopt : std::optional(request.pool));
         } catch (const PluginError& e) {
+            std::lock_guard lock(mutex_);
+            if (earlier) state_.groups_joining[*options.group] = *earlier;
+            else state_.groups_joining.erase(*options.group);
             // The channel dropped (the shim restarting): the shim may have joined before it went.
             // Docker fails the network, so the reconcile leaves the group unless a network uses it.
-            if (e.kind() == ErrorKind::Unavailable) {
-                std::lock_guard lock(mutex_);
-                if (!group_in_use_locked(*options.group)) {
-                    state_.groups_to_leave.insert(*options.group);
-                    save_locked();
-                }
-            }
+            if (e.kind() == ErrorKind::Unavailable && !group_in_use_locked(*options.group)) state_.groups_to_leave.insert(*options.group);
+            save_locked();
             throw;
         }
         {
             std::lock_guard lock(mutex_);
             state_.groups_to_leave.erase(*options.group);  // in use again
-            state_.groups_joining[*options.group] = seconds_now();  // until its CreateNetwork
             save_locked();
         }
         return {{"PoolID", pool.network}, {"Pool", pool.subnet}, {"Data", json::object()}};

@@ -32,6 +32,7 @@ struct LoopbackChannel : ShimChannel {
     json call(const std::string& method, const json& params) override {
         if (unreachable) throw PluginError(ErrorKind::Unavailable, "cannot reach brfusion-shim at unix:/test: Connection refused");
         const auto answer = shim::handle_guest_line(*rig.manager, vm, guest::make_request(1, method, params).dump());
+        if (after_shim_acted) std::exchange(after_shim_acted, nullptr)();
         if (answer_lost) throw PluginError(ErrorKind::Unavailable, "the channel to brfusion-shim closed (did the shim restart?); retry");
         return result_of(*answer, method);
     }
@@ -39,6 +40,7 @@ struct LoopbackChannel : ShimChannel {
     std::string vm;
     bool unreachable = false;
     bool answer_lost = false;  // the shim acts, then its answer is lost (it died before sending it)
+    std::function<void()> after_shim_acted;  // runs once, when the shim has acted on the next call
 };
 
 // The VM's links: every NIC the shim has attached to the VM, as the guest kernel would show it.
@@ -563,6 +565,21 @@ TEST_CASE("driver: Hostlo - a ReleasePool the shim fails is retried by the recon
     CHECK_FALSE(plugin.driver->reconcile_pending());
     CHECK(plugin.driver->reconcile().groups_left.empty());
     CHECK(plugin.rig.manager->hostlo_groups().size() == 1);
+}
+
+TEST_CASE("driver: Hostlo - a plugin killed after the shim joined, before it answered, leaves the group after the grace") {
+    Plugin plugin("vm2", allow_pods);
+    // The plugin's state as a kill -9 right after the shim's join would leave it on disk.
+    PluginState at_the_kill;
+    plugin.channel.after_shim_acted = [&] { at_the_kill = PluginStore(plugin.dir).load(); };
+    plugin.ok("/IpamDriver.RequestPool", {{"AddressSpace", "brfusion"}, {"Pool", ""}, {"Options", {{"group", "podA"}}}});
+    REQUIRE(plugin.rig.manager->hostlo_groups().size() == 1);
+    PluginStore(plugin.dir).save(at_the_kill);
+    plugin.options.answer_grace = std::chrono::seconds(0);  // Docker's retry without a body failed the network; the grace is over
+    plugin.restart();
+    CHECK(plugin.driver->reconcile_pending());
+    CHECK(plugin.driver->reconcile().groups_left == std::vector<std::string>{"podA"});
+    CHECK(plugin.rig.manager->hostlo_groups().empty());
 }
 
 TEST_CASE("driver: Hostlo - a group joined for a network Docker never created is left after the grace - one it created is kept") {
