@@ -1,6 +1,6 @@
 // brfusion-lab: the lab command (integration/lab builds and runs it). Its interface is a contract:
 //
-//   lab up [--vms N] [--backend netns|qmp|libvirt] [--name LAB]
+//   lab up [--vms N] [--backend netns|qmp|libvirt] [--name LAB] [--userspace-tso]
 //   lab exec LAB NODE -- CMD...        NODE: host, outside, vm1..vmN; prints CMD's output, exits with its code
 //   lab restart LAB NODE COMPONENT     plugin | dockerd on a VM; shim | ovs | ovsdb-server | ovs-vswitchd on the host
 //   lab status LAB
@@ -35,7 +35,9 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kUsage = R"(usage: integration/lab COMMAND
-  up [--vms N] [--backend netns|qmp|libvirt] [--name LAB]   bring up a lab (default: 2 netns VMs, name lab)
+  up [--vms N] [--backend netns|qmp|libvirt] [--name LAB] [--userspace-tso]
+                                   bring up a lab (default: 2 netns VMs, name lab); --userspace-tso:
+                                   OVS segments and checksums for the guests, whose NICs keep their offloads
   exec LAB NODE -- CMD...          run CMD on NODE (host, outside, vm1..vmN): its output and exit code
   restart LAB NODE COMPONENT       restart plugin or dockerd on a VM; shim, ovs, ovsdb-server or ovs-vswitchd on the host
   status LAB                       what the lab is made of
@@ -125,6 +127,7 @@ int up(const std::vector<std::string>& args) {
         if (args[i] == "--vms" && has_value) options.vms = std::stoi(args[++i]);
         else if (args[i] == "--backend" && has_value) options.backend = args[++i];
         else if (args[i] == "--name" && has_value) options.name = args[++i];
+        else if (args[i] == "--userspace-tso") options.userspace_tso = true;
         else throw std::invalid_argument("lab up: unknown argument " + args[i] + "\n" + kUsage);
     }
     if (keeper_alive(options.name)) throw std::runtime_error("lab " + options.name + " is up already; integration/lab down " + options.name);

@@ -10,7 +10,7 @@ namespace brfusion {
 using nlohmann::json;
 
 json config_from_arguments(int argc, char** argv, const std::map<std::string, std::string>& scalar_flags,
-                           const std::map<std::string, std::string>& list_flags, const std::set<std::string>& numeric_keys) {
+                           const std::map<std::string, std::string>& list_flags, const std::set<std::string>& numeric_keys, const std::set<std::string>& boolean_keys) {
     std::vector<std::pair<std::string, std::string>> flags;
     for (int i = 1; i < argc; ++i) {
         const std::string flag = argv[i];
@@ -28,6 +28,11 @@ json config_from_arguments(int argc, char** argv, const std::map<std::string, st
     for (const auto& [flag, value] : flags) {
         if (flag == "--config") continue;
         if (const auto key = scalar_flags.find(flag); key != scalar_flags.end()) {
+            if (boolean_keys.contains(key->second)) {
+                if (value != "true" && value != "false") throw std::invalid_argument(flag + " takes true or false, got: " + value);
+                config[key->second] = value == "true";
+                continue;
+            }
             if (!numeric_keys.contains(key->second)) {
                 config[key->second] = value;
                 continue;

@@ -140,6 +140,17 @@ struct Plugin {
 
 }  // namespace
 
+TEST_CASE("driver: a shim with userspace TSO lets the NIC keep its offloads - also across a plugin restart before Join") {
+    Plugin plugin("vm2", [](shim::ShimConfig& config) { config.userspace_tso = true; });
+    plugin.create_network("net1");
+    const std::string mac = plugin.create_endpoint("net1", "ep1");
+    plugin.restart();  // what the shim allowed is kept with the endpoint
+    plugin.ok("/NetworkDriver.Join", {{"NetworkID", "net1"}, {"EndpointID", "ep1"}, {"SandboxKey", "/var/run/docker/netns/x"}});
+    const auto link = find_link_by_mac(plugin.links, mac);
+    REQUIRE(link);
+    CHECK(plugin.links.checksum_offload.at(link->name));
+}
+
 TEST_CASE("driver: Activate and capabilities answer what libnetwork expects") {
     Plugin plugin;
     CHECK(plugin.ok("/Plugin.Activate") == json::parse(R"({"Implements":["NetworkDriver","IpamDriver"]})"));

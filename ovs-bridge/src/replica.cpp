@@ -10,7 +10,7 @@ namespace {
 // table -> monitored columns. Everything the typed rows read, nothing more.
 const std::map<std::string, std::vector<std::string>>& monitored() {
     static const std::map<std::string, std::vector<std::string>> columns = {
-        {"Open_vSwitch", {"bridges", "next_cfg", "cur_cfg"}},
+        {"Open_vSwitch", {"bridges", "next_cfg", "cur_cfg", "other_config"}},
         {"Bridge", {"name", "datapath_type", "ports", "external_ids"}},
         {"Port", {"name", "interfaces", "tag", "external_ids"}},
         {"Interface", {"name", "type", "options", "external_ids", "ofport", "error", "mac_in_use"}},
@@ -148,7 +148,8 @@ std::optional<SwitchRow> Replica::root() const {
     auto t = tables_.find("Open_vSwitch");
     if (t == tables_.end() || t->second.rows.empty()) return std::nullopt;
     const auto& [uuid, row] = *t->second.rows.begin();
-    return SwitchRow{uuid, row.value("next_cfg", std::int64_t{0}), row.value("cur_cfg", std::int64_t{0}), uuid_set(row, "bridges")};
+    return SwitchRow{uuid, row.value("next_cfg", std::int64_t{0}), row.value("cur_cfg", std::int64_t{0}), uuid_set(row, "bridges"),
+                     map_column(row, "other_config")};
 }
 
 std::optional<BridgeRow> Replica::bridge(const std::string& name) const {

@@ -8,7 +8,8 @@ namespace brfusion::ovs::test {
 inline Schema test_schema() {
     return Schema::from_json(json::parse(R"({"name":"Open_vSwitch","tables":{
       "Open_vSwitch":{"columns":{"bridges":{"type":{"key":{"type":"uuid"},"min":0,"max":"unlimited"}},
-                                 "next_cfg":{"type":"integer"},"cur_cfg":{"type":"integer"}}},
+                                 "next_cfg":{"type":"integer"},"cur_cfg":{"type":"integer"},
+                                 "other_config":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}}}},
       "Bridge":{"columns":{"name":{"type":"string"},"datapath_type":{"type":"string"},
                            "ports":{"type":{"key":{"type":"uuid"},"min":0,"max":"unlimited"}},
                            "external_ids":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}}}},
@@ -27,7 +28,8 @@ inline Schema test_schema() {
 inline Replica test_replica() {
     Replica replica(test_schema());
     replica.reset(json::parse(R"({
-      "Open_vSwitch":{"root":{"initial":{"bridges":["uuid","b0"],"next_cfg":3,"cur_cfg":3}}},
+      "Open_vSwitch":{"root":{"initial":{"bridges":["uuid","b0"],"next_cfg":3,"cur_cfg":3,
+                                        "other_config":["map",[["userspace-tso-enable","true"]]]}}},
       "Bridge":{"b0":{"initial":{"name":"br0","datapath_type":"netdev","ports":["set",[["uuid","pb"],["uuid","p1"]]],
                                  "external_ids":["map",[]]}}},
       "Port":{"pb":{"initial":{"name":"br0","interfaces":["uuid","ib"],"tag":["set",[]],"external_ids":["map",[]]}},

@@ -12,6 +12,7 @@ TEST_CASE("the initial monitor reply gives typed rows") {
     REQUIRE(root);
     CHECK(root->cur_cfg == 3);
     CHECK(root->bridges == std::vector<Uuid>{"b0"});
+    CHECK(root->other_config == StringMap{{"userspace-tso-enable", "true"}});
     auto br0 = replica.bridge("br0");
     REQUIRE(br0);
     CHECK(br0->datapath_type == "netdev");

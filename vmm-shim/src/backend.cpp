@@ -16,7 +16,7 @@ std::string pci_address_behind_port(int bus) {
 }
 
 std::unique_ptr<VmmBackend> make_backend(const VmConfig& vm, const BackendContext& context) {
-    if (vm.backend == "netns") return std::make_unique<NetnsBackend>(vm.netns, context.host_netns);
+    if (vm.backend == "netns") return std::make_unique<NetnsBackend>(vm.netns, context.host_netns, context.checksum_offload);
     if (vm.backend == "qmp") return std::make_unique<QmpBackend>(vm.name, vm.qmp, context.host_netns);
     if (vm.backend == "libvirt") return std::make_unique<LibvirtBackend>(vm.name, vm.libvirt_uri, vm.domain, context.host_netns);
     throw ShimError(ErrorKind::BadRequest, "VM " + vm.name + ": backend '" + vm.backend + "' is not supported (supported: netns, qmp, libvirt)");

@@ -226,7 +226,7 @@ void validate(const ShimConfig& config) {
 
 ShimConfig parse_config(const json& object) try {
     reject_unknown_keys(object, "", {"bridge", "ovsdb", "host_netns", "uplink", "publish_interfaces", "reservation_grace_seconds", "ovs_timeout_ms",
-                                     "state_dir", "run_dir", "admin_socket", "networks", "vms", "hostlo"});
+                                     "userspace_tso", "state_dir", "run_dir", "admin_socket", "networks", "vms", "hostlo"});
     ShimConfig config;
     config.bridge = get<std::string>(object, "", "bridge", config.bridge);
     config.ovsdb = get<std::string>(object, "", "ovsdb", config.ovsdb);
@@ -240,6 +240,7 @@ ShimConfig parse_config(const json& object) try {
     const int ovs_timeout_ms = get<int>(object, "", "ovs_timeout_ms", static_cast<int>(config.ovs_timeout.count()));
     if (ovs_timeout_ms < 1000 || ovs_timeout_ms > 300000) refuse("ovs_timeout_ms", std::to_string(ovs_timeout_ms) + " is outside 1000-300000");
     config.ovs_timeout = std::chrono::milliseconds(ovs_timeout_ms);
+    config.userspace_tso = get<bool>(object, "", "userspace_tso", config.userspace_tso);
     config.state_dir = get<std::string>(object, "", "state_dir", config.state_dir);
     config.run_dir = get<std::string>(object, "", "run_dir", config.run_dir);
     config.admin_socket = get<std::string>(object, "", "admin_socket", config.run_dir + "/shim.sock");

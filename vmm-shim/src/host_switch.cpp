@@ -54,6 +54,16 @@ std::string OvsHostSwitch::generation() {
     return made + "/" + (row ? row->uuid : std::string("none"));
 }
 
+bool OvsHostSwitch::userspace_tso() {
+    translate([&] { client_.wait_ready(); });  // the client connects in the background
+    bool enabled = false;
+    client_.read([&](const ovs::Replica& replica) {
+        const auto root = replica.root();
+        enabled = root && root->other_config.count("userspace-tso-enable") && root->other_config.at("userspace-tso-enable") == "true";
+    });
+    return enabled;
+}
+
 void OvsHostSwitch::ensure_bridge() {
     translate([&] { client_.ensure_bridge({bridge_, "netdev", {{"brfusion-bridge", "integration"}}}); });
 }

@@ -101,6 +101,11 @@ TEST_CASE("bad configs are refused with the path of the offending value") {
     CHECK_THAT(error_of(c), Catch::Contains("ovs_timeout_ms: 999 is outside 1000-300000"));
     c["ovs_timeout_ms"] = 60000;
     CHECK(parse_config(c).ovs_timeout == std::chrono::minutes(1));
+    CHECK_FALSE(parse_config(c).userspace_tso);
+    c["userspace_tso"] = "yes";
+    CHECK_THAT(error_of(c), Catch::Contains("userspace_tso: has the wrong type (\"yes\")"));
+    c["userspace_tso"] = true;
+    CHECK(parse_config(c).userspace_tso);
     c = valid();
     c["surprise"] = 1;
     CHECK_THAT(error_of(c), Catch::Contains("config surprise: unknown key"));

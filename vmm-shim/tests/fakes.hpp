@@ -114,7 +114,9 @@ struct FakeHostSwitch : HostSwitch {
         security.clear();
         switch_generation += "+";
     }
+    bool userspace_tso() override { return tso; }
     std::string switch_generation = "1";
+    bool tso = false;  // Open vSwitch's other_config:userspace-tso-enable
     // Runs once, first in the next add_port, without the plan's lock: where a test lets another
     // request in.
     std::function<void(const std::string& port)> before_add_port;
@@ -320,6 +322,7 @@ struct Rig {
         : dir(std::move(directory)), config(test_config(dir)) {
         std::filesystem::remove_all(dir);
         if (adjust) adjust(config);
+        host.tso = config.userspace_tso;  // a switch as the config needs it (a test of the refusal unsets it)
         restart();
     }
     ~Rig() { std::filesystem::remove_all(dir); }

@@ -101,6 +101,10 @@ TEST_CASE("netns: attach - the VM sees the NIC - ping and TCP to the gateway and
     CHECK_THAT(lab.host.vsctl("get Port bf" + a.endpoint + " tag"), Catch::Contains("100"));
     CHECK_THAT(lab.host.vsctl("get Interface bf" + a.endpoint + " external_ids:attached-mac"), Catch::Contains(a.mac));
 
+    // Without userspace TSO the guest sends complete checksums, and says so to the plugin too.
+    CHECK_FALSE(a.checksum_offload);
+    CHECK_THAT(lab.vm1.exec("ethtool -k " + a.guest_if).output, Catch::Contains("tx-checksumming: off"));
+
     lab.configure_guest(lab.vm1, a);
     lab.configure_guest(lab.vm2, b);
     CHECK(lab.vm1.exec("ping -c 2 -W 2 " + a.gateway.str()).exit_code == 0);
@@ -114,6 +118,35 @@ TEST_CASE("netns: attach - the VM sees the NIC - ping and TCP to the gateway and
     CHECK(lab.security_flows().empty());
     CHECK(lab.vm1.exec("ip -o link show " + a.guest_if).exit_code != 0);
     CHECK(Journal(lab.state_dir).load().ipam.leases("lab").empty());
+}
+
+TEST_CASE("netns: userspace TSO - refused until Open vSwitch takes the guests' offloads - then NICs keep them and carry TCP everywhere") {
+    Lab lab;
+    lab.config.userspace_tso = true;
+    CHECK_THROWS_WITH(lab.start_shim(), Catch::Contains("run 'ovs-vsctl set Open_vSwitch . other_config:userspace-tso-enable=true' and restart ovs-vswitchd"));
+    CHECK(lab.host.vsctl("list-br").empty());  // refused before it changed anything
+
+    lab.host.vsctl("set Open_vSwitch . other_config:userspace-tso-enable=true");
+    lab.host.kill_vswitchd();  // ovs-vswitchd reads the setting when it starts
+    lab.host.start_vswitchd();
+    lab.start_shim();
+    const AttachedNic a = lab.shim->attach("vm1", net("lab"));
+    const AttachedNic b = lab.shim->attach("vm2", net("lab"));
+    CHECK(a.checksum_offload);  // the plugin leaves the guest's offloads on
+    const std::string features = lab.vm1.exec("ethtool -k " + a.guest_if).output;
+    CHECK_THAT(features, Catch::Contains("tx-checksumming: on"));
+    CHECK_THAT(features, Catch::Contains("tcp-segmentation-offload: on"));
+
+    // Partial checksums and 64-KB segments cross OVS to another VM, to the host and out through NAT.
+    lab.configure_guest(lab.vm1, a);
+    lab.configure_guest(lab.vm2, b);
+    lab.vm1.exec("ip route add default via " + a.gateway.str());
+    transfer_10mb(lab.vm2.name(), lab.vm1.name(), b.ip.str());
+    transfer_10mb(lab.host.netns(), lab.vm1.name(), a.gateway.str());
+    transfer_10mb(lab.outside.name(), lab.vm1.name(), Lab::kOutsideAddress);
+    lab.shim->detach("vm1", a.endpoint);
+    lab.shim->detach("vm2", b.endpoint);
+    CHECK(lab.leftovers().find("bf") == std::string::npos);
 }
 
 TEST_CASE("netns: host NAT - outside sees the host's address - a published port is reachable - detach removes the rule") {

@@ -57,6 +57,16 @@ TEST_CASE("attach creates - labels - plugs - detach removes everything") {
     rig.require_clean();
 }
 
+TEST_CASE("userspace TSO: the shim will not start on a switch without it - with it, guests are told to keep their offloads") {
+    Rig rig;
+    CHECK_FALSE(rig.manager->attach("vm1", net("lab")).checksum_offload);
+    rig.config.userspace_tso = true;
+    CHECK_THROWS_WITH(rig.restart(), Catch::Contains("other_config:userspace-tso-enable=true' and restart ovs-vswitchd, or set userspace_tso to false"));
+    rig.host.tso = true;
+    rig.restart();
+    CHECK(rig.manager->attach("vm1", net("lab")).checksum_offload);
+}
+
 TEST_CASE("refusals name the problem and change nothing") {
     Rig rig;
     const ShimError not_allowed = error_of([&] { rig.manager->attach("vm2", net("lab2")); });

@@ -115,6 +115,22 @@ TEST_CASE("qmp: a real QEMU VM - the guest sees the NIC at the reported PCI addr
     test::attach_traffic_restart_detach(lab);
 }
 
+TEST_CASE("qmp: userspace TSO - the hot-plugged NIC keeps TX checksum offload and TSO - ping and 10 MB of TCP to the gateway") {
+    test::RealVmLab lab("qmp");
+    INFO("console:\n" << lab.vm.console());
+    lab.use_userspace_tso();
+    lab.start_shim();
+    const AttachedNic nic = lab.shim->attach("vm1", test::net("lab"));
+    CHECK(nic.checksum_offload);
+    const std::string eth = lab.guest_nic_at(nic.pci);
+    REQUIRE_FALSE(eth.empty());
+    const std::string offloads = lab.vm.exec("ethtool -k " + eth).output;
+    CHECK_THAT(offloads, Catch::Contains("tx-checksumming: on") && Catch::Contains("tcp-segmentation-offload: on"));
+    lab.traffic_to_gateway(nic, eth);
+    lab.shim->detach("vm1", nic.endpoint);
+    CHECK(lab.leftovers().empty());
+}
+
 TEST_CASE("qmp: a guest that never acknowledges its unplug stalls only its own VM - another VM attaches and detaches meanwhile - the views answer") {
     test::RealVmLab lab("qmp");  // vm1: a real QEMU VM
     Netns other;                 // vm2: a netns VM on the same shim

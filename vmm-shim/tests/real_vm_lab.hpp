@@ -56,6 +56,28 @@ struct RealVmLab : ShimCore {
             std::chrono::seconds(10));
         return name;
     }
+    // Open vSwitch takes the guests' offloads from now on (as an admin sets it: the setting, then
+    // an ovs-vswitchd restart), and so does the shim's next start.
+    void use_userspace_tso() {
+        host.vsctl("set Open_vSwitch . other_config:userspace-tso-enable=true");
+        host.kill_vswitchd();
+        host.start_vswitchd();
+        config.userspace_tso = true;
+    }
+    // Addresses the guest's NIC `eth` as the plugin would, then pings the gateway and sends it
+    // 10 MB of TCP.
+    void traffic_to_gateway(const AttachedNic& nic, const std::string& eth) {
+        vm.exec("ip addr add " + nic.ip.str() + "/24 dev " + eth + " && ip link set " + eth + " up");
+        const auto ping = vm.exec("ping -c 3 -W 5 " + nic.gateway.str());
+        INFO(ping.output);
+        CHECK(ping.exit_code == 0);
+        testing::run_checked("ip netns exec " + host.netns() + " iperf3 -s -1 -D -B " + nic.gateway.str());
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        const auto transfer = vm.exec("iperf3 -c " + nic.gateway.str() + " -n 10M", std::chrono::seconds(300));
+        INFO(transfer.output);
+        CHECK(transfer.exit_code == 0);
+        CHECK_THAT(transfer.output, Catch::Contains("receiver"));
+    }
     std::string leftovers() const {
         return host.vsctl("--bare --columns=name find Port external_ids:brfusion-endpoint!=none") +
                testing::run("ip -n " + host.netns() + " -o link show | grep -o ' bf[0-9a-f]*[:@]' || true").output;
@@ -102,16 +124,7 @@ inline void attach_traffic_restart_detach(RealVmLab& lab) {
     if (!nic.checksum_offload) CHECK(lab.vm.exec("ethtool -K " + eth + " tx off").exit_code == 0);
     const std::string offloads = lab.vm.exec("ethtool -k " + eth).output;
     CHECK_THAT(offloads, Catch::Contains("scatter-gather: on") && Catch::Contains("generic-segmentation-offload: on"));
-    lab.vm.exec("ip addr add " + nic.ip.str() + "/24 dev " + eth + " && ip link set " + eth + " up");
-    const auto ping = lab.vm.exec("ping -c 3 -W 5 " + nic.gateway.str());
-    INFO(ping.output);
-    CHECK(ping.exit_code == 0);
-    testing::run_checked("ip netns exec " + lab.host.netns() + " iperf3 -s -1 -D -B " + nic.gateway.str());
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    const auto transfer = lab.vm.exec("iperf3 -c " + nic.gateway.str() + " -n 10M", std::chrono::seconds(300));
-    INFO(transfer.output);
-    CHECK(transfer.exit_code == 0);
-    CHECK_THAT(transfer.output, Catch::Contains("receiver"));
+    lab.traffic_to_gateway(nic, eth);
 
     lab.shim->detach("vm1", nic.endpoint);
     CHECK(lab.vm.exec("test -e /sys/class/net/" + eth).exit_code != 0);

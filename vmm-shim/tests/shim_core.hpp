@@ -47,7 +47,7 @@ struct ShimCore {
         journal = std::make_unique<Journal>(config.state_dir);
         hostlo = hostlo::make_segment(config.hostlo.backend, *ovs, config.ovsdb);
         shim = std::make_unique<NicManager>(config, *journal, HostServices{*host_switch, *firewall, *hostlo, *stack},
-                                            [this](const VmConfig& vm) { return make_backend(vm, {config.host_netns}); });
+                                            [this](const VmConfig& vm) { return make_backend(vm, {config.host_netns, config.userspace_tso}); });
         return shim->start();
     }
 };

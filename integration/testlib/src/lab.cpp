@@ -34,12 +34,13 @@ std::string keep_primary_port_out_of_host_stack(const std::string& host_netns, i
 std::string primary_mac(int vm) { return "02:bf:1a:b0:00:0" + std::to_string(vm); }
 
 // In a VM's root netns: the primary NIC (found by MAC) as eth0 on mgmt with the default route.
-// TX checksum offload off: the userspace datapath needs real checksums, also on packets the VM
-// forwards for its containers (Docker's bridge and NAT: the nested-NAT path).
-std::string configure_primary(int vm) {
+// TX checksum offload off unless OVS takes it (userspace TSO): the userspace datapath needs real
+// checksums, also on packets the VM forwards for its containers (Docker's bridge and NAT: the
+// nested-NAT path).
+std::string configure_primary(int vm, bool userspace_tso) {
     return "nic=$(ip -o link show | grep " + primary_mac(vm) + " | cut -d: -f2 | cut -d@ -f1 | tr -d ' ') && [ -n \"$nic\" ] && ip link set \"$nic\" down && "
            "{ [ \"$nic\" = eth0 ] || ip link set \"$nic\" name eth0; } && ip addr add " + primary_address(vm) + "/26 dev eth0 && "
-           "ip link set eth0 up && ip route add default via " + std::string(kMgmtGateway) + " && ethtool -K eth0 tx off >/dev/null";
+           "ip link set eth0 up && ip route add default via " + std::string(kMgmtGateway) + (userspace_tso ? "" : " && ethtool -K eth0 tx off >/dev/null");
 }
 
 // --- netns VMs --------------------------------------------------------------------------------
@@ -52,7 +53,7 @@ public:
                     " && ip -n " + vm_.name() + " link set bfprimary address " + primary_mac(number) + " && " +
                     keep_primary_port_out_of_host_stack(lab.host().netns(), number) + " && ip -n " + lab.host().netns() + " link set " +
                     primary_port(number) + " up");
-        const auto configured = vm_.exec(configure_primary(number));
+        const auto configured = vm_.exec(configure_primary(number, lab.options().userspace_tso));
         if (configured.exit_code != 0) throw std::runtime_error(vm_.name() + ": primary NIC: " + configured.output);
         vm_.start_plugin(plugin_, channel_);
     }
@@ -81,7 +82,7 @@ class QemuLabVm final : public LabVm {
 public:
     QemuLabVm(const Lab& lab, int number, const std::string& dir, const std::string& libvirt_uri)
         : plugin_(lab.options().binaries.plugin), vm_(boot(lab, number, dir, libvirt_uri)) {
-        const auto configured = vm_.exec(configure_primary(number));
+        const auto configured = vm_.exec(configure_primary(number, lab.options().userspace_tso));
         if (configured.exit_code != 0) throw std::runtime_error(vm_.name() + ": primary NIC: " + configured.output);
         start_guest_dockerd(vm_, kDockerdFlags);
         load_guest_test_image(vm_, lab.options().dir);
@@ -157,8 +158,14 @@ Lab::Lab(LabOptions options) : options_(std::move(options)), backing_(std::make_
         else vm.update({{"backend", "libvirt"}, {"domain", name + "-vm" + std::to_string(i)}, {"libvirt_uri", Libvirtd::kUri}});
         vms.push_back(vm);
     }
+    if (options_.userspace_tso) {
+        host_->vsctl("set Open_vSwitch . other_config:userspace-tso-enable=true");
+        host_->kill_vswitchd();  // it reads the setting when it starts
+        host_->start_vswitchd();
+    }
     const json config = {{"ovsdb", host_->db_socket()},
                          {"host_netns", host_ns},
+                         {"userspace_tso", options_.userspace_tso},
                          {"uplink", "up0"},
                          {"state_dir", options_.dir + "/shim-state"},
                          {"run_dir", options_.dir + "/run"},
@@ -268,6 +275,7 @@ json Lab::status() {
     for (int i = 1; i <= options_.vms; ++i) vms["vm" + std::to_string(i)] = vms_[static_cast<std::size_t>(i - 1)]->status();
     return {{"name", options_.name},
             {"backend", options_.backend},
+            {"userspace_tso", options_.userspace_tso},
             {"dir", options_.dir},
             {"host", {{"netns", host_->netns()}, {"ovsdb", host_->db_socket()}, {"shim", shim_.running() ? "running" : "stopped"},
                       {"admin_socket", options_.dir + "/run/shim.sock"}}},

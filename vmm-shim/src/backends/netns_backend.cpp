@@ -5,8 +5,8 @@
 
 namespace brfusion::shim {
 
-NetnsBackend::NetnsBackend(std::string vm_netns, std::string host_netns)
-    : vm_netns_(std::move(vm_netns)), host_netns_(std::move(host_netns)) {}
+NetnsBackend::NetnsBackend(std::string vm_netns, std::string host_netns, bool checksum_offload)
+    : vm_netns_(std::move(vm_netns)), host_netns_(std::move(host_netns)), checksum_offload_(checksum_offload) {}
 
 void NetnsBackend::create_host_device(const NicDevice& nic) {
     if (!tools::link_exists(host_netns_, nic.host_if)) {
@@ -26,7 +26,7 @@ std::string NetnsBackend::plug(const NicDevice& nic) {
                                                 " does not exist");
     }
     tools::ip(host_netns_, {"link", "set", nic.guest_if, "netns", vm_netns_});
-    tools::disable_tx_offload(vm_netns_, nic.guest_if);
+    if (!checksum_offload_) tools::disable_tx_offload(vm_netns_, nic.guest_if);
     return "";
 }
 

@@ -35,6 +35,8 @@ Every config key can be given as a flag; flags override the file:
   --ovsdb PATH           ovsdb-server's unix socket (/run/openvswitch/db.sock)
   --host-netns NAME      network namespace of OVS and the host devices (the shim's own)
   --uplink IF            the host's uplink interface
+  --userspace-tso BOOL   guests leave checksums and TSO to Open vSwitch, which must have
+                         other_config:userspace-tso-enable=true (false)
   --state-dir DIR        the journal (/var/lib/brfusion)
   --run-dir DIR          sockets (/run/brfusion)
   --admin-socket PATH    admin API socket (RUN_DIR/shim.sock)
@@ -47,6 +49,13 @@ std::vector<Check> doctor(ovs::OvsClient& ovs, OvsHostSwitch& host, NftHostFirew
     const ShimConfig config = nics.config();
     std::vector<Check> checks;
     checks.push_back({"ovsdb-server", ovs.ready(), ovs.ready() ? "connected to " + config.ovsdb : "not connected to " + config.ovsdb + "; is ovsdb-server running?"});
+    if (config.userspace_tso) {
+        const bool tso = ovs.ready() && host.userspace_tso();  // not connected: the ovsdb-server check says so
+        checks.push_back({"userspace TSO", tso,
+                          tso ? "Open vSwitch takes the guests' checksums and segmentation"
+                              : "other_config:userspace-tso-enable is not true, so guests' offloaded packets arrive with bad checksums; set it and restart "
+                                "ovs-vswitchd, or set userspace_tso to false and restart brfusion-shim"});
+    }
     const bool bridge = ovs.bridge(config.bridge).has_value();
     checks.push_back({"bridge " + config.bridge, bridge, bridge ? "present" : "missing; restart brfusion-shim to recreate it"});
     for (const auto& network : config.networks) {
@@ -105,10 +114,11 @@ int main(int argc, char** argv) {
                                                                       {"--ovsdb", "ovsdb"},
                                                                       {"--host-netns", "host_netns"},
                                                                       {"--uplink", "uplink"},
+                                                                      {"--userspace-tso", "userspace_tso"},
                                                                       {"--state-dir", "state_dir"},
                                                                       {"--run-dir", "run_dir"},
                                                                       {"--admin-socket", "admin_socket"}},
-                                                                     {{"--network", "networks"}, {"--vm", "vms"}}));
+                                                                     {{"--network", "networks"}, {"--vm", "vms"}}, {}, {"userspace_tso"}));
         ovs::ClientOptions ovs_options;
         ovs_options.socket_path = config.ovsdb;
         ovs_options.timeout = config.ovs_timeout;
@@ -118,7 +128,7 @@ int main(int argc, char** argv) {
         ProcHostStack stack(config.host_netns);
         Journal journal(config.state_dir);
         const auto hostlo = hostlo::make_segment(config.hostlo.backend, ovs, config.ovsdb);
-        NicManager nics(config, journal, {host, firewall, *hostlo, stack}, [&config](const VmConfig& vm) { return make_backend(vm, {config.host_netns}); });
+        NicManager nics(config, journal, {host, firewall, *hostlo, stack}, [&config](const VmConfig& vm) { return make_backend(vm, {config.host_netns, config.userspace_tso}); });
         const ReconcileReport report = nics.start();
         std::cerr << "brfusion-shim: reconciled: " << report.undone.size() << " unfinished attach(es) undone, " << report.finished.size()
                   << " detach(es) finished, " << report.repaired.size() << " NIC(s) repaired, " << report.orphans.size()

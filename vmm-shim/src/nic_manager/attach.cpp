@@ -75,7 +75,8 @@ AttachedNic NicManager::attach(const std::string& vm_name, const NetworkRef& ref
         std::lock_guard lock(state_mutex_);  // held: on_spare_claimed(nullptr) must not return while the listener runs
         if (spare_claimed_) spare_claimed_();
     }
-    return {record.endpoint, record.mac, guest_if_of(record.endpoint), record.ip, network.subnet.length, network.gateway, network.mtu, record.pci};
+    return {record.endpoint, record.mac, guest_if_of(record.endpoint), record.ip, network.subnet.length, network.gateway, network.mtu, record.pci,
+            file_config_.userspace_tso};  // file_config_: constant, read without the lock
 }
 
 void NicManager::detach(const std::string& vm, const std::string& endpoint) {

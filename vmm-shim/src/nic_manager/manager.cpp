@@ -70,6 +70,10 @@ ReconcileReport NicManager::start() {
         }
         for (const auto& network : config_.networks) state_.ipam.add_pool(network.name, network.subnet, network.gateway);
     }
+    if (file_config_.userspace_tso && !host_.network.userspace_tso())
+        throw ShimError(ErrorKind::BadRequest,
+                        "userspace_tso is on, but Open vSwitch does not segment and checksum for guests: run 'ovs-vsctl set Open_vSwitch . "
+                        "other_config:userspace-tso-enable=true' and restart ovs-vswitchd, or set userspace_tso to false");
     host_.network.ensure_bridge();
     for (const auto& network : config().networks) ensure_gateway(network);
     {

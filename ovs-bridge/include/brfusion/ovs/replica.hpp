@@ -46,6 +46,7 @@ struct SwitchRow {
     std::int64_t next_cfg = 0;
     std::int64_t cur_cfg = 0;
     std::vector<Uuid> bridges;
+    StringMap other_config;  // ovs-vswitchd's settings, e.g. userspace-tso-enable
 };
 
 // The tables and columns brfusion monitors, as a monitor_cond request body.

@@ -54,6 +54,7 @@ std::string pci_address_behind_port(int bus);
 
 struct BackendContext {
     std::string host_netns;  // where OVS and host devices live ("" = the shim's own)
+    bool checksum_offload = false;  // guests keep TX checksum offload (ShimConfig::userspace_tso)
 };
 
 // Throws ShimError(BadRequest) for a backend this build does not have.

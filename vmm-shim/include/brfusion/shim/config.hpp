@@ -96,6 +96,10 @@ struct ShimConfig {
     // applying it. ovs-vswitchd takes seconds to apply a change during a burst of container
     // starts on a busy host; past this an attach fails (and is undone) naming ovs-vswitchd.
     std::chrono::milliseconds ovs_timeout{20000};
+    // Guests keep TX checksum offload and TSO on their NICs and Open vSwitch checksums and
+    // segments for them (other_config:userspace-tso-enable=true, which the shim requires at start).
+    // Off: guests send complete checksums, as the userspace datapath otherwise needs.
+    bool userspace_tso = false;
     std::string state_dir = "/var/lib/brfusion";       // the journal
     std::string run_dir = "/run/brfusion";             // sockets
     std::string admin_socket;                          // default RUN_DIR/shim.sock (mode 0660)

@@ -55,6 +55,9 @@ public:
     // Changes whenever the switch may have lost its rules: ovs-vswitchd restarted, or the bridge
     // was made again. Cheap (no process, no round trip): polled every second.
     virtual std::string generation() = 0;
+    // Whether Open vSwitch is set to segment and checksum in software what guests leave to it
+    // (Open_vSwitch other_config:userspace-tso-enable=true; ovs-vswitchd reads it when it starts).
+    virtual bool userspace_tso() = 0;
 };
 
 class OvsHostSwitch final : public HostSwitch {
@@ -73,6 +76,7 @@ public:
     std::set<std::string> secured_ports(const std::set<std::string>& ports) override;
     int prune_port_security(const std::set<std::string>& keep) override;
     std::string generation() override;
+    bool userspace_tso() override;
 
 private:
     ovs::OvsClient& client_;
