@@ -2,10 +2,11 @@
 // (docs/performance.md). A benchmark, not a test: it prints tables and draws plots, and fails
 // only when a measurement could not be made.
 //
-//   brfusion-bench [--backend qmp|libvirt|netns] [--out DIR] [--only SECTION,...] [--quick]
+//   brfusion-bench [--backend qmp|libvirt|netns] [--out DIR] [--only SECTION,...] [--quick] [--userspace-tso]
 //       SECTION: outside (throughput by write size, request/response latency), startup, hostlo,
 //       scale; default all. --quick: 1 run of 1 s, 3 starts, scale steps 5 and
-//       10 (a smoke run: its numbers mean little).
+//       10 (a smoke run: its numbers mean little). --userspace-tso: the main lab's OVS segments
+//       and checksums for the guests, whose NICs keep their offloads (LabOptions::userspace_tso).
 //   brfusion-bench attach-endpoints SOCKET HOST_NETWORK NETWORK_ID FIRST COUNT
 //       the scale section's driver, run inside a VM (see sections.hpp)
 //   brfusion-bench ping-pong-server PORT
@@ -39,7 +40,7 @@ using namespace brfusion::bench;
 namespace {
 
 constexpr const char* kUsage =
-    "usage: brfusion-bench [--backend qmp|libvirt|netns] [--out DIR] [--only outside,startup,scale,hostlo] [--quick]\n"
+    "usage: brfusion-bench [--backend qmp|libvirt|netns] [--out DIR] [--only outside,startup,scale,hostlo] [--quick] [--userspace-tso]\n"
     "       brfusion-bench attach-endpoints SOCKET HOST_NETWORK NETWORK_ID FIRST COUNT\n"
     "       brfusion-bench ping-pong-server PORT\n"
     "       brfusion-bench ping-pong ADDRESS PORT udp|tcp SECONDS\n";
@@ -90,6 +91,7 @@ int main(int argc, char** argv) try {
         return 0;
     }
     std::string backend = "qmp", out = "bench-results";
+    bool userspace_tso = false;
     std::set<std::string> sections = {"outside", "startup", "scale", "hostlo"};
     BenchOptions options;
     std::vector<int> netns_steps = {10, 100, 500, 1000}, qemu_steps = {10, 20, kQemuRootPorts};
@@ -100,6 +102,7 @@ int main(int argc, char** argv) try {
         };
         if (args[i] == "--backend") backend = value();
         else if (args[i] == "--out") out = value();
+        else if (args[i] == "--userspace-tso") userspace_tso = true;
         else if (args[i] == "--quick") {
             options = {1, 1, 3};
             netns_steps = {5, 10};
@@ -128,6 +131,8 @@ int main(int argc, char** argv) try {
     stop_on_signals();
     Report report(out, BRFUSION_BENCH_PLOTS_DIR,
                   "# brfusion benchmark, " + today() + "\n\n- Machine: " + machine_description() + "\n- VMs: " + vm_description(backend) +
+                      "\n- Open vSwitch: userspace datapath, " +
+                      (userspace_tso ? "userspace TSO on (guests keep TX checksum offload and TSO)" : "userspace TSO off (guests send complete checksums)") +
                       "\n- Repetitions: traffic " + std::to_string(options.runs) + " runs of " + std::to_string(options.seconds) +
                       " s per figure (medians); start-up " + std::to_string(options.startups) + " runs per mode; scale steps " +
                       joined(netns_steps) + " endpoints (netns)" + (backend == "netns" ? "" : " and " + joined(qemu_steps) + " (QEMU)") +
@@ -156,6 +161,7 @@ int main(int argc, char** argv) try {
         progress("bringing up a 2-VM %s lab", backend.c_str());
         auto main_lab = lab_options("b", 2, backend);
         main_lab.warm_pool = 2;
+        main_lab.userspace_tso = userspace_tso;
         if (scale_on_qemu) main_lab.root_ports = kQemuRootPorts;
         testing::Lab lab(main_lab);
         mark("2-VM lab up");

@@ -43,12 +43,15 @@ void measure_paths_to_outside(testing::Lab& lab, const BenchOptions& options, Re
                      {"write size (B)", paths[0].name, paths[1].name, paths[2].name, "brfusion / no container", "brfusion / nested NAT"},
                      {},
                      {"iperf3, one TCP stream from vm1 to a server outside (192.0.2.2) through the host's NAT, `-l SIZE`, " +
-                      std::to_string(options.seconds) + " s; median of " + std::to_string(options.runs) + " runs."}};
+                          std::to_string(options.seconds) + " s; median of " + std::to_string(options.runs) + " runs.",
+                      "Ratios: the median of each run's ratio (a run measures the three paths back to back), with the lowest and "
+                      "highest in brackets."}};
     std::string data = "# write_size no_container brfusion nested_nat (Mbit/s, medians)\n";
     for (std::size_t size = 0; size < kWriteSizes.size(); ++size) {
         const double none = median(mbits[0][size]), brfusion = median(mbits[1][size]), nested = median(mbits[2][size]);
         throughput.rows.push_back({std::to_string(kWriteSizes[size]), fixed(none, 1), fixed(brfusion, 1), fixed(nested, 1),
-                                   fixed(brfusion / none, 2) + "x", fixed(brfusion / nested, 2) + "x"});
+                                   ratio_cell(spread(ratios(mbits[1][size], mbits[0][size]))),
+                                   ratio_cell(spread(ratios(mbits[1][size], mbits[2][size])))});
         data += std::to_string(kWriteSizes[size]) + " " + fixed(none, 2) + " " + fixed(brfusion, 2) + " " + fixed(nested, 2) + "\n";
     }
     report.add(throughput);

@@ -30,6 +30,10 @@ std::string fixed(double value, int decimals) {
     return text;
 }
 
+std::string ratio_cell(const Spread& ratio) {
+    return fixed(ratio.median, 2) + "x (" + fixed(ratio.min, 2) + "-" + fixed(ratio.max, 2) + ")";
+}
+
 Report::Report(std::string dir, std::string plots_dir, std::string heading)
     : dir_(std::move(dir)), plots_dir_(std::move(plots_dir)), heading_(std::move(heading)) {
     std::filesystem::create_directories(dir_);

@@ -32,4 +32,20 @@ double minimum(const std::vector<double>& samples) {
     return *std::min_element(samples.begin(), samples.end());
 }
 
+Spread spread(const std::vector<double>& samples) {
+    require_samples(samples);
+    const auto [low, high] = std::minmax_element(samples.begin(), samples.end());
+    return {*low, median(samples), *high};
+}
+
+std::vector<double> ratios(const std::vector<double>& numerators, const std::vector<double>& denominators) {
+    if (numerators.size() != denominators.size()) throw std::invalid_argument("ratios of unpaired runs");
+    std::vector<double> result;
+    for (std::size_t i = 0; i < numerators.size(); ++i) {
+        if (!(denominators[i] > 0)) throw std::invalid_argument("a ratio to a figure that is not positive");
+        result.push_back(numerators[i] / denominators[i]);
+    }
+    return result;
+}
+
 }  // namespace brfusion::bench

@@ -35,7 +35,8 @@ std::vector<std::vector<std::string>> table_rows(const std::string& markdown, co
 }
 
 bool positive_number(const std::string& cell) {
-    return std::regex_match(cell, std::regex(R"([0-9]+(\.[0-9]+)?x?)")) && std::stod(cell) > 0;
+    // "12.5", "0.98x", or a ratio with its spread, "0.98x (0.91-1.05)"
+    return std::regex_match(cell, std::regex(R"([0-9]+(\.[0-9]+)?(x( \([0-9.]+-[0-9.]+\))?)?)")) && std::stod(cell) > 0;
 }
 
 }  // namespace

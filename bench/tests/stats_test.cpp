@@ -23,6 +23,19 @@ TEST_CASE("stats: nearest-rank percentiles") {
     CHECK(minimum({5, 1, 9}) == 1);
 }
 
+TEST_CASE("stats: a paired run's ratios and their spread - a cell shows median (min-max)") {
+    const auto r = ratios({90, 100, 120}, {100, 100, 100});
+    CHECK(r == std::vector<double>{0.9, 1.0, 1.2});
+    const Spread s = spread(r);
+    CHECK(s.min == 0.9);
+    CHECK(s.median == 1.0);
+    CHECK(s.max == 1.2);
+    CHECK(ratio_cell(s) == "1.00x (0.90-1.20)");
+    CHECK_THROWS_AS(ratios({1, 2}, {1}), std::invalid_argument);
+    CHECK_THROWS_AS(ratios({1}, {0}), std::invalid_argument);
+    CHECK_THROWS_AS(spread({}), std::invalid_argument);
+}
+
 TEST_CASE("stats: no samples is an error, not a zero") {
     CHECK_THROWS_AS(median({}), std::invalid_argument);
     CHECK_THROWS_AS(percentile({}, 0.5), std::invalid_argument);

@@ -9,6 +9,8 @@
 //                DIR/NAME.dat (gnuplot is given dir='DIR').
 // Tables are also printed on stdout as they are made.
 
+#include "brfusion/bench/stats.hpp"
+
 #include <string>
 #include <vector>
 
@@ -24,6 +26,8 @@ struct Table {
 // A markdown table under "### title", notes as a bullet list.
 std::string to_markdown(const Table& table);
 std::string fixed(double value, int decimals);
+// A ratio's cell: "0.98x (0.91-1.05)", the median and, in brackets, the lowest and highest.
+std::string ratio_cell(const Spread& ratio);
 
 class Report {
 public:

@@ -14,7 +14,7 @@ namespace brfusion::bench {
 
 struct BenchOptions {
     int seconds = 2;    // one traffic measurement
-    int runs = 3;       // repetitions of each traffic measurement; the tables show medians
+    int runs = 5;       // repetitions of each traffic measurement; the tables show medians
     int startups = 50;  // container starts per start-up mode
 };
 

@@ -11,4 +11,12 @@ double median(std::vector<double> samples);
 double percentile(std::vector<double> samples, double fraction);
 double minimum(const std::vector<double>& samples);
 
+struct Spread {
+    double min, median, max;
+};
+Spread spread(const std::vector<double>& samples);
+// numerators[i] / denominators[i]: paired runs' ratios. Throws std::invalid_argument when the
+// counts differ or a denominator is not positive.
+std::vector<double> ratios(const std::vector<double>& numerators, const std::vector<double>& denominators);
+
 }  // namespace brfusion::bench
