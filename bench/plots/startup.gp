@@ -8,5 +8,6 @@ set yrange [0:1]
 set key bottom right
 set grid
 plot dir."/startup.dat" index 0 using 1:2 with steps lw 2 title "Docker's default bridge", \
-     ""                 index 1 using 1:2 with steps lw 2 title "brfusion, cold (NIC hot-plugged)", \
-     ""                 index 2 using 1:2 with steps lw 2 title "brfusion, warm pool"
+     ""                 index 1 using 1:2 with steps lw 2 title "Docker's user-defined bridge", \
+     ""                 index 2 using 1:2 with steps lw 2 title "brfusion, cold (NIC hot-plugged)", \
+     ""                 index 3 using 1:2 with steps lw 2 title "brfusion, warm pool"
