@@ -129,14 +129,20 @@ int main(int argc, char** argv) try {
         if (testing::run(std::string("command -v ") + tool).exit_code != 0) throw std::runtime_error(std::string("needs ") + tool + ": run packaging/install-deps.sh");
 
     stop_on_signals();
+    // The repetitions of the sections this run measures.
+    std::vector<std::string> repetitions;
+    if (sections.contains("outside") || sections.contains("hostlo"))
+        repetitions.push_back("traffic " + std::to_string(options.runs) + " runs of " + std::to_string(options.seconds) + " s per figure (medians)");
+    if (sections.contains("startup")) repetitions.push_back("start-up " + std::to_string(options.startups) + " runs per mode");
+    if (sections.contains("scale"))
+        repetitions.push_back("scale steps " + joined(netns_steps) + " endpoints (netns)" + (backend == "netns" ? "" : " and " + joined(qemu_steps) + " (QEMU)"));
+    std::string repetition_text;
+    for (const auto& part : repetitions) repetition_text += (repetition_text.empty() ? "" : "; ") + part;
     Report report(out, BRFUSION_BENCH_PLOTS_DIR,
                   "# brfusion benchmark, " + today() + "\n\n- Machine: " + machine_description() + "\n- VMs: " + vm_description(backend) +
                       "\n- Open vSwitch: userspace datapath, " +
                       (userspace_tso ? "userspace TSO on (guests keep TX checksum offload and TSO)" : "userspace TSO off (guests send complete checksums)") +
-                      "\n- Repetitions: traffic " + std::to_string(options.runs) + " runs of " + std::to_string(options.seconds) +
-                      " s per figure (medians); start-up " + std::to_string(options.startups) + " runs per mode; scale steps " +
-                      joined(netns_steps) + " endpoints (netns)" + (backend == "netns" ? "" : " and " + joined(qemu_steps) + " (QEMU)") +
-                      "\n- Baselines measured in the same run, interleaved with what they are compared to.");
+                      "\n- Repetitions: " + repetition_text + "\n- Baselines measured in the same run, interleaved with what they are compared to.");
     int failed = 0;
     std::string timeline;  // when each part of the run ended: where the time goes
     const auto mark = [&](const std::string& what) { timeline += "- " + what + ": " + elapsed() + "\n"; };
