@@ -59,7 +59,9 @@ bool OvsHostSwitch::userspace_tso() {
     bool enabled = false;
     client_.read([&](const ovs::Replica& replica) {
         const auto root = replica.root();
-        enabled = root && root->other_config.count("userspace-tso-enable") && root->other_config.at("userspace-tso-enable") == "true";
+        if (!root) return;
+        const auto setting = root->other_config.find("userspace-tso-enable");
+        enabled = setting != root->other_config.end() && setting->second == "true";
     });
     return enabled;
 }

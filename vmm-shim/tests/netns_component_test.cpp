@@ -126,9 +126,7 @@ TEST_CASE("netns: userspace TSO - refused until Open vSwitch takes the guests' o
     CHECK_THROWS_WITH(lab.start_shim(), Catch::Contains("run 'ovs-vsctl set Open_vSwitch . other_config:userspace-tso-enable=true' and restart ovs-vswitchd"));
     CHECK(lab.host.vsctl("list-br").empty());  // refused before it changed anything
 
-    lab.host.vsctl("set Open_vSwitch . other_config:userspace-tso-enable=true");
-    lab.host.kill_vswitchd();  // ovs-vswitchd reads the setting when it starts
-    lab.host.start_vswitchd();
+    lab.host.enable_userspace_tso();
     lab.start_shim();
     const AttachedNic a = lab.shim->attach("vm1", net("lab"));
     const AttachedNic b = lab.shim->attach("vm2", net("lab"));

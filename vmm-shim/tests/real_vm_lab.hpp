@@ -56,12 +56,9 @@ struct RealVmLab : ShimCore {
             std::chrono::seconds(10));
         return name;
     }
-    // Open vSwitch takes the guests' offloads from now on (as an admin sets it: the setting, then
-    // an ovs-vswitchd restart), and so does the shim's next start.
+    // Open vSwitch takes the guests' offloads from now on, and so does the shim's next start.
     void use_userspace_tso() {
-        host.vsctl("set Open_vSwitch . other_config:userspace-tso-enable=true");
-        host.kill_vswitchd();
-        host.start_vswitchd();
+        host.enable_userspace_tso();
         config.userspace_tso = true;
     }
     // Addresses the guest's NIC `eth` as the plugin would, then pings the gateway and sends it

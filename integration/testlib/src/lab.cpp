@@ -158,11 +158,7 @@ Lab::Lab(LabOptions options) : options_(std::move(options)), backing_(std::make_
         else vm.update({{"backend", "libvirt"}, {"domain", name + "-vm" + std::to_string(i)}, {"libvirt_uri", Libvirtd::kUri}});
         vms.push_back(vm);
     }
-    if (options_.userspace_tso) {
-        host_->vsctl("set Open_vSwitch . other_config:userspace-tso-enable=true");
-        host_->kill_vswitchd();  // it reads the setting when it starts
-        host_->start_vswitchd();
-    }
+    if (options_.userspace_tso) host_->enable_userspace_tso();
     const json config = {{"ovsdb", host_->db_socket()},
                          {"host_netns", host_ns},
                          {"userspace_tso", options_.userspace_tso},

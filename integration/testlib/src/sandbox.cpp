@@ -67,6 +67,12 @@ void OvsSandbox::add_stub_uplink(const std::string& name, const std::string& add
 
 void OvsSandbox::kill_db() const { sandbox("kill-db " + dir_); }
 void OvsSandbox::start_db() const { sandbox("start-db " + dir_ + " " + netns_); }
+void OvsSandbox::enable_userspace_tso() const {
+    vsctl("set Open_vSwitch . other_config:userspace-tso-enable=true");
+    kill_vswitchd();
+    start_vswitchd();
+}
+
 void OvsSandbox::kill_vswitchd() const { sandbox("kill-vswitchd " + dir_); }
 void OvsSandbox::start_vswitchd() const { sandbox("start-vswitchd " + dir_ + " " + netns_); }
 

@@ -49,6 +49,10 @@ public:
     // ports. Throws on failure.
     void add_stub_uplink(const std::string& name, const std::string& address_cidr) const;
 
+    // Userspace TSO on, as an admin turns it on: other_config:userspace-tso-enable=true, then an
+    // ovs-vswitchd restart (it reads the setting when it starts). Throws on failure.
+    void enable_userspace_tso() const;
+
     // Fault injection.
     void kill_db() const;
     void start_db() const;
