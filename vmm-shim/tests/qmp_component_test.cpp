@@ -131,6 +131,32 @@ TEST_CASE("qmp: userspace TSO - the hot-plugged NIC keeps TX checksum offload an
     CHECK(lab.leftovers().empty());
 }
 
+TEST_CASE("qmp: a guest that keeps its offloads against the shim's word harms only its own traffic - OVS and the NIC work on") {
+    // The TAP's vnet header lets a guest hand the host partial checksums and 64-KB segments; a
+    // hostile one ignores checksum_offload=false. OVS (no userspace TSO) must survive it.
+    test::RealVmLab lab("qmp");
+    INFO("console:\n" << lab.vm.console());
+    lab.start_shim();
+    const AttachedNic nic = lab.shim->attach("vm1", test::net("lab"));
+    REQUIRE_FALSE(nic.checksum_offload);
+    const std::string eth = lab.guest_nic_at(nic.pci);
+    REQUIRE_FALSE(eth.empty());
+    REQUIRE_THAT(lab.vm.exec("ethtool -k " + eth).output, Catch::Contains("tx-checksumming: on") && Catch::Contains("tcp-segmentation-offload: on"));
+    lab.vm.exec("ip addr add " + nic.ip.str() + "/24 dev " + eth + " && ip link set " + eth + " up");
+    const std::string pidfile = lab.dir + "/hostile-iperf3.pid";  // a server of its own port, stopped by its pid
+    testing::run_checked("ip netns exec " + lab.host.netns() + " iperf3 -s -1 -D -p 5299 -I " + pidfile + " -B " + nic.gateway.str());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    lab.vm.exec("timeout 20 iperf3 -c " + nic.gateway.str() + " -p 5299 -n 10M --connect-timeout 3000", std::chrono::seconds(60));  // whatever it gets
+    testing::run("kill $(cat " + pidfile + ") 2>/dev/null");
+    CHECK(testing::run("ovs-appctl -t " + lab.host.dir() + "/ovs-vswitchd.ctl version").exit_code == 0);  // still running
+
+    // Once the guest does as told, its NIC carries TCP again.
+    REQUIRE(lab.vm.exec("ethtool -K " + eth + " tx off").exit_code == 0);
+    lab.traffic_to_gateway(nic, eth);  // the address is there already; the rest runs as usual
+    lab.shim->detach("vm1", nic.endpoint);
+    CHECK(lab.leftovers().empty());
+}
+
 TEST_CASE("qmp: a guest that never acknowledges its unplug stalls only its own VM - another VM attaches and detaches meanwhile - the views answer") {
     test::RealVmLab lab("qmp");  // vm1: a real QEMU VM
     Netns other;                 // vm2: a netns VM on the same shim
