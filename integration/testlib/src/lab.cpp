@@ -151,7 +151,7 @@ Lab::Lab(LabOptions options) : options_(std::move(options)), backing_(std::make_
     json vms = json::array();
     for (int i = 1; i <= options_.vms; ++i) {
         json vm = {{"name", "vm" + std::to_string(i)}, {"networks", i == 1 ? json{"lab", "lab2"} : json{"lab"}}, {"hostlo_groups", {"*"}},
-                   {"channel", options_.dir + "/run/vm-vm" + std::to_string(i) + ".sock"}};
+                   {"channel", options_.dir + "/run/vm-vm" + std::to_string(i) + ".sock"}, {"quotas", {{"nics", options_.nic_quota}}}};
         if (i == 1 && options_.warm_pool > 0) vm["warm_pool"] = {{"lab2", options_.warm_pool}};
         if (options_.backend == "netns") vm["netns"] = name + "-vm" + std::to_string(i);
         else if (options_.backend == "qmp") vm.update({{"backend", "qmp"}, {"qmp", options_.dir + "/vm" + std::to_string(i) + "/qmp.sock"}});

@@ -41,6 +41,7 @@ struct LabOptions {
     int root_ports = 4;                        // QEMU VMs: PCIe root ports, one per hot-plugged NIC (1-112)
     int warm_pool = 0;                         // spare NICs the shim keeps plugged into vm1 on lab2 (0-32)
     std::string lab_subnet = "198.51.100.0/24";  // network lab's subnet
+    int nic_quota = 64;                        // container NICs each VM may hold (the shim's vms[].quotas.nics)
     // Open vSwitch segments and checksums for the guests (other_config:userspace-tso-enable; the
     // shim's userspace_tso): every VM NIC, primary and container, keeps TX checksum offload and
     // TSO. Off: they turn TX checksum offload off, as the userspace datapath otherwise needs.
