@@ -44,28 +44,41 @@ std::string PortRules::socket_of(const std::string& ovsdb_socket, const std::str
     return "unix:" + (slash == std::string::npos ? std::string(".") : ovsdb_socket.substr(0, slash)) + "/" + bridge + ".mgmt";
 }
 
-std::string PortRules::flow_mods(const std::string& port, const PortSecurity& allowed) {
+std::string PortRules::flow_mods(const std::string& port, std::int64_t ofport, const PortSecurity& allowed) {
     const std::string cookie = "cookie=" + hex(cookie_of(port));
-    const std::string match = ",in_port=\"" + port + "\",dl_src=" + allowed.mac;
+    const std::string in_port = "in_port=" + std::to_string(ofport);
+    const std::string match = "," + in_port + ",dl_src=" + allowed.mac;
     std::string mods = delete_cookie(cookie_of(port));
     if (allowed.ip)
         mods += "add " + cookie + ",priority=100" + match + ",ip,nw_src=" + allowed.ip->str() + ",actions=NORMAL\n" + "add " + cookie +
                 ",priority=100" + match + ",arp,arp_spa=" + allowed.ip->str() + ",arp_sha=" + allowed.mac + ",actions=NORMAL\n";
-    return mods + "add " + cookie + ",priority=90,in_port=\"" + port + "\",actions=drop\n";
+    return mods + "add " + cookie + ",priority=90," + in_port + ",actions=drop\n";
 }
 
-void PortRules::apply(const std::string& flow_mods) { ofctl({"ovs-ofctl", "--bundle", "add-flows", openflow_, "-"}, flow_mods); }
+std::int64_t PortRules::ofport_of(const std::string& port) const {
+    const auto info = client_.port(port);
+    if (!info || info->bridge != bridge_)
+        throw OvsError(ErrorKind::NotFound, "port " + port + " is not on bridge " + bridge_ + (info ? " but on " + info->bridge : std::string()) +
+                                                "; its rules were not changed");
+    const auto iface = client_.interface(port);
+    if (!iface || iface->ofport.value_or(-1) < 1)
+        throw OvsError(ErrorKind::NotFound, "port " + port + " on bridge " + bridge_ + " has no OpenFlow number" +
+                                                (iface && iface->error ? " (" + *iface->error + ")" : std::string(" yet")) + "; its rules were not changed");
+    return *iface->ofport;
+}
+
+void PortRules::apply(const std::string& flow_mods) { ofctl({"ovs-ofctl", "--no-names", "--bundle", "add-flows", openflow_, "-"}, flow_mods); }
 
 void PortRules::secure(const std::map<std::string, PortSecurity>& ports) {
     std::string mods;
-    for (const auto& [port, allowed] : ports) mods += flow_mods(port, allowed);
+    for (const auto& [port, allowed] : ports) mods += flow_mods(port, ofport_of(port), allowed);
     if (!mods.empty()) apply(mods);
 }
 
 void PortRules::unsecure(const std::string& port) { apply(delete_cookie(cookie_of(port))); }
 
 std::set<std::uint64_t> PortRules::cookies() {
-    const std::string flows = ofctl({"ovs-ofctl", "dump-flows", openflow_, "cookie=" + hex(kCookieMark) + "/" + hex(kCookieMarkMask)});
+    const std::string flows = ofctl({"ovs-ofctl", "--no-names", "dump-flows", openflow_, "cookie=" + hex(kCookieMark) + "/" + hex(kCookieMarkMask)});
     std::set<std::uint64_t> found;
     for (std::size_t at = flows.find("cookie=0x"); at != std::string::npos; at = flows.find("cookie=0x", at + 1))
         found.insert(std::stoull(flows.substr(at + 9, 16), nullptr, 16));

@@ -2,6 +2,7 @@
 // ovs-vsctl is the oracle: what our client creates, ovs-vsctl sees, and the other way round.
 
 #include "brfusion/ovs/client.hpp"
+#include "brfusion/ovs/port_rules.hpp"
 #include "brfusion/testing/command.hpp"
 #include "brfusion/testing/ovs_sandbox.hpp"
 
@@ -239,4 +240,31 @@ TEST_CASE("concurrent operations from many threads all land") {
     CHECK(trim_end(sandbox.vsctl("--bare --columns=name find Port tag=3")).size() > 0);
     std::string ports = sandbox.vsctl("list-ports br-int");
     CHECK(std::count(ports.begin(), ports.end(), '\n') == 40);
+}
+
+TEST_CASE("port rules name a port by its OpenFlow number - a port on another bridge, or unknown, changes nothing") {
+    OvsSandbox sandbox;
+    OvsClient client(options_for(sandbox));
+    client.ensure_bridge({"br-int", "netdev", {}});
+    client.ensure_bridge({"br-other", "netdev", {}});
+    const InterfaceRow p1 = client.ensure_port({"br-int", "bft-p1", PortType::Internal, 10, kVm1Ids, ""});
+    client.ensure_port({"br-other", "bft-p2", PortType::Internal, 10, {}, ""});
+    PortRules rules(client, sandbox.db_socket(), "br-int");
+    const brfusion::PortSecurity allowed{"02:00:00:00:00:01", brfusion::Ipv4::parse("198.51.100.7")};
+    const auto flows = [&] { return sandbox.in_netns("ovs-ofctl --no-names dump-flows unix:" + sandbox.dir() + "/br-int.mgmt"); };
+
+    rules.secure({{"bft-p1", allowed}});
+    CHECK_THAT(flows(), Catch::Contains("in_port=" + std::to_string(*p1.ofport) + ",dl_src=02:00:00:00:00:01,nw_src=198.51.100.7"));
+    CHECK(rules.secured({"bft-p1", "bft-p2"}) == std::set<std::string>{"bft-p1"});
+
+    // bft-p2 has an OpenFlow number too, on br-other: on br-int it would name another port.
+    const OvsError other = error_of([&] { rules.secure({{"bft-p1", brfusion::PortSecurity{"02:00:00:00:00:09", std::nullopt}}, {"bft-p2", allowed}}); });
+    CHECK(other.kind() == ErrorKind::NotFound);
+    CHECK_THAT(other.what(), Catch::Contains("port bft-p2 is not on bridge br-int but on br-other"));
+    CHECK(error_of([&] { rules.secure({{"bft-nosuch", allowed}}); }).kind() == ErrorKind::NotFound);
+    CHECK_THAT(flows(), Catch::Contains("dl_src=02:00:00:00:00:01"));  // bft-p1's rules as they were
+    CHECK_THAT(flows(), !Catch::Contains("02:00:00:00:00:09"));
+
+    rules.unsecure("bft-p1");
+    CHECK(rules.secured({"bft-p1"}).empty());
 }

@@ -25,7 +25,7 @@ OvsHostSwitch::OvsHostSwitch(ovs::OvsClient& client, std::string bridge, std::st
       bridge_(std::move(bridge)),
       host_netns_(std::move(host_netns)),
       management_socket_(ovs::PortRules::socket_of(ovsdb_socket, bridge_).substr(5)),  // without "unix:"
-      rules_(ovs::PortRules::socket_of(ovsdb_socket, bridge_)) {}
+      rules_(client, ovsdb_socket, bridge_) {}
 
 void OvsHostSwitch::secure_ports(const std::map<std::string, PortSecurity>& ports) {
     translate([&] { rules_.secure(ports); });

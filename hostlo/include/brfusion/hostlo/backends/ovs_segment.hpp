@@ -27,7 +27,7 @@ public:
     std::string segment_name(const Group& group) const override { return bridge_of(group); }
 
 private:
-    ovs::PortRules rules_of(const std::string& bridge) const { return ovs::PortRules(ovs::PortRules::socket_of(ovsdb_socket_, bridge)); }
+    ovs::PortRules rules_of(const std::string& bridge) const { return ovs::PortRules(client_, ovsdb_socket_, bridge); }
 
     ovs::OvsClient& client_;
     std::string ovsdb_socket_;
