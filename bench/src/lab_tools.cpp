@@ -10,7 +10,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <regex>
+#include <sstream>
 #include <stdexcept>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -149,6 +151,26 @@ double rss_mib(int pid) {
     for (std::string line; std::getline(status, line);)
         if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024;  // "VmRSS:   12345 kB"
     throw std::runtime_error("no VmRSS for process " + std::to_string(pid));
+}
+
+double cpu_ms(int pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const auto comm_end = text.rfind(')');  // the command's name may hold spaces and parentheses
+    if (comm_end == std::string::npos) throw std::runtime_error("no /proc/" + std::to_string(pid) + "/stat");
+    std::istringstream fields(text.substr(comm_end + 2));  // from field 3, the state
+    std::vector<std::string> field((std::istream_iterator<std::string>(fields)), std::istream_iterator<std::string>());
+    if (field.size() < 15) throw std::runtime_error("short /proc/" + std::to_string(pid) + "/stat");
+    double ticks = 0;
+    for (std::size_t i = 11; i <= 14; ++i) ticks += std::stod(field[i]);  // utime, stime, cutime, cstime (fields 14-17)
+    return ticks * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+int pid_in(const std::string& path) {
+    std::ifstream file(path);
+    int pid = 0;
+    if (!(file >> pid)) throw std::runtime_error("no pid in " + path);
+    return pid;
 }
 
 std::string machine_description() {

@@ -43,35 +43,42 @@ void attach_endpoints(const std::string& plugin_socket, const std::string& host_
     const json pool = plugin_call(plugin_socket, "IpamDriver.RequestPool", {{"AddressSpace", "brfusion"}, {"Options", {{"network", host_network}}}});
     plugin_call(plugin_socket, "NetworkDriver.CreateNetwork",
                 {{"NetworkID", network_id}, {"Options", json::object()}, {"IPv4Data", {{{"AddressSpace", "brfusion"}, {"Pool", pool["Pool"]}}}}});
+    const int plugin = pid_serving(plugin_socket);
+    const double plugin_cpu_before = cpu_ms(plugin);
     for (int index = first; index < first + count; ++index) {
         const auto start = std::chrono::steady_clock::now();
         plugin_call(plugin_socket, "NetworkDriver.CreateEndpoint", {{"NetworkID", network_id}, {"EndpointID", docker_id("be", index)}, {"Interface", json::object()}});
         plugin_call(plugin_socket, "NetworkDriver.Join", {{"NetworkID", network_id}, {"EndpointID", docker_id("be", index)}, {"SandboxKey", ""}});
         std::printf("%.3f\n", ms_between(start, std::chrono::steady_clock::now()));
     }
-    std::printf("plugin_rss_mib %.2f\n", rss_mib(pid_serving(plugin_socket)));
+    std::printf("plugin_rss_mib %.2f\nplugin_cpu_ms %.1f\n", rss_mib(plugin), cpu_ms(plugin) - plugin_cpu_before);
 }
 
 void measure_scale(testing::Lab& lab, const std::string& node, const std::vector<int>& steps, std::vector<ScaleStep>& results) {
     const std::string vms = lab.options().backend == "netns" ? "emulated (netns)" : "QEMU TCG (" + lab.options().backend + ")";
+    const int shim = pid_serving(lab.options().dir + "/run/shim.sock");
+    const int vswitchd = pid_in(lab.host().dir() + "/ovs-vswitchd.pid"), ovsdb = pid_in(lab.host().dir() + "/ovsdb-server.pid");
     int endpoints = 0;
     for (const int step : steps) {
         progress("scale, %s: %d endpoints", vms.c_str(), step);
+        const double shim_cpu_before = cpu_ms(shim), ovs_cpu_before = cpu_ms(vswitchd) + cpu_ms(ovsdb);
         std::istringstream lines(ok(lab, node, this_binary() + " attach-endpoints " + kPluginSocket + " lab " + docker_id("5ca1e", 0) + " " + std::to_string(endpoints) + " " +
                                                     std::to_string(step - endpoints)));
-        ScaleStep result{vms, step, 0, 0, 0, 0, 0};
+        ScaleStep result{vms, step};
         std::vector<double> attach_ms;
+        double plugin_cpu_ms = 0;
         for (std::string word; lines >> word;) {
             if (word == "plugin_rss_mib") lines >> result.plugin_mib;
+            else if (word == "plugin_cpu_ms") lines >> plugin_cpu_ms;
             else attach_ms.push_back(std::stod(word));
         }
+        const double attached = static_cast<double>(step - endpoints);
         result.attach_p50_ms = median(attach_ms);
         result.attach_p90_ms = percentile(attach_ms, 0.9);
-        result.shim_mib = rss_mib(pid_serving(lab.options().dir + "/run/shim.sock"));
-        std::ifstream vswitchd_pid(lab.host().dir() + "/ovs-vswitchd.pid");
-        int pid = 0;
-        vswitchd_pid >> pid;
-        result.vswitchd_mib = rss_mib(pid);
+        result.brfusion_cpu_ms = (cpu_ms(shim) - shim_cpu_before + plugin_cpu_ms) / attached;
+        result.ovs_cpu_ms = (cpu_ms(vswitchd) + cpu_ms(ovsdb) - ovs_cpu_before) / attached;
+        result.shim_mib = rss_mib(shim);
+        result.vswitchd_mib = rss_mib(vswitchd);
         results.push_back(result);
         endpoints = step;
     }
@@ -79,23 +86,27 @@ void measure_scale(testing::Lab& lab, const std::string& node, const std::vector
 
 void report_scale(const std::vector<ScaleStep>& steps, Report& report) {
     Table table{"Scale: endpoints on one host",
-                {"VMs", "endpoints", "attach p50 (ms)", "attach p90 (ms)", "brfusion-shim (MiB)", "brfusion-plugin (MiB)", "ovs-vswitchd (MiB)"},
+                {"VMs", "endpoints", "attach p50 (ms)", "attach p90 (ms)", "brfusion CPU per attach (ms)", "OVS CPU per attach (ms)",
+                 "brfusion-shim (MiB)", "brfusion-plugin (MiB)", "ovs-vswitchd (MiB)"},
                 {},
                 {"Endpoints are made in one VM through brfusion-plugin's socket the way dockerd makes them (CreateEndpoint, then Join, "
                  "which returns once the NIC is in the VM), without containers; attach = those two calls, over the endpoints added "
-                 "since the previous row. Memory: resident set (VmRSS) at that row. A QEMU VM takes one NIC per PCIe root port."}};
+                 "since the previous row. Memory: resident set (VmRSS) at that row. A QEMU VM takes one NIC per PCIe root port.",
+                 "CPU per attach: user and system time over the row's endpoints divided by their number. brfusion: brfusion-shim "
+                 "and brfusion-plugin, with the commands they ran (ip, ethtool, ovs-ofctl) and their background work; OVS: "
+                 "ovs-vswitchd and ovsdb-server. On QEMU VMs the plugin's share is the guest's CPU time."}};
     // One block per kind of VM (gnuplot's index), its name heading the first column.
     std::string data, vms;
     for (const auto& step : steps) {
         table.rows.push_back({step.vms, std::to_string(step.endpoints), fixed(step.attach_p50_ms, 1), fixed(step.attach_p90_ms, 1),
-                              fixed(step.shim_mib, 1), fixed(step.plugin_mib, 1), fixed(step.vswitchd_mib, 1)});
-        if (step.vms != vms) data += (vms.empty() ? "" : "\n\n") + ("\"" + step.vms + "\" attach_p50_ms attach_p90_ms shim_mib plugin_mib vswitchd_mib\n");
+                              fixed(step.brfusion_cpu_ms, 1), fixed(step.ovs_cpu_ms, 1), fixed(step.shim_mib, 1), fixed(step.plugin_mib, 1), fixed(step.vswitchd_mib, 1)});
+        if (step.vms != vms) data += (vms.empty() ? "" : "\n\n") + ("\"" + step.vms + "\" attach_p50_ms attach_p90_ms shim_mib plugin_mib vswitchd_mib brfusion_cpu_ms ovs_cpu_ms\n");
         vms = step.vms;
         data += std::to_string(step.endpoints) + " " + fixed(step.attach_p50_ms, 2) + " " + fixed(step.attach_p90_ms, 2) + " " + fixed(step.shim_mib, 2) +
-                " " + fixed(step.plugin_mib, 2) + " " + fixed(step.vswitchd_mib, 2) + "\n";
+                " " + fixed(step.plugin_mib, 2) + " " + fixed(step.vswitchd_mib, 2) + " " + fixed(step.brfusion_cpu_ms, 2) + " " + fixed(step.ovs_cpu_ms, 2) + "\n";
     }
     report.add(table);
-    report.plot("scale", data, "Attach latency and memory as endpoints grow");
+    report.plot("scale", data, "Attach latency, CPU per attach and memory as endpoints grow");
 }
 
 }  // namespace brfusion::bench

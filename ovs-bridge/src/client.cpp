@@ -325,8 +325,13 @@ std::optional<BridgeRow> OvsClient::bridge(const std::string& name) const {
 std::optional<PortInfo> OvsClient::port(const std::string& name) const {
     std::lock_guard lock(impl_->mutex);
     if (!impl_->replica) return std::nullopt;
-    auto ports = collect_ports(*impl_->replica, [&](const PortRow& p) { return p.name == name; });
-    return ports.empty() ? std::nullopt : std::optional(std::move(ports.front()));
+    const Replica& replica = *impl_->replica;
+    auto row = replica.port(name);  // by the name index: no scan of the other ports
+    if (!row) return std::nullopt;
+    PortInfo info{*row, replica.bridge_of_port(row->uuid).value_or(""), {}};
+    for (const auto& uuid : row->interfaces)
+        if (auto iface = replica.interface_by_uuid(uuid)) info.interfaces.push_back(std::move(*iface));
+    return info;
 }
 
 std::optional<InterfaceRow> OvsClient::interface(const std::string& name) const {

@@ -193,12 +193,13 @@ std::vector<InterfaceRow> Replica::interfaces() const {
     return result;
 }
 
-std::optional<BridgeRow> Replica::bridge_of_port(const Uuid& port) const {
+std::optional<std::string> Replica::bridge_of_port(const Uuid& port) const {
     auto t = tables_.find("Bridge");
     if (t == tables_.end()) return std::nullopt;
+    const json wanted(port);
     for (const auto& [uuid, row] : t->second.rows) {
         auto ports = row.find("ports");
-        if (ports != row.end() && std::find(ports->begin(), ports->end(), json(port)) != ports->end()) return to_bridge(uuid, row);
+        if (ports != row.end() && std::find(ports->begin(), ports->end(), wanted) != ports->end()) return string_column(row, "name");
     }
     return std::nullopt;
 }

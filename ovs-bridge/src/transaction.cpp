@@ -152,8 +152,7 @@ bool port_matches(const Replica& replica, const PortSpec& spec) {
     if (!existing) return false;
     std::vector<std::string> differences;
     auto bridge = replica.bridge_of_port(existing->uuid);
-    if (!bridge || bridge->name != spec.bridge)
-        differences.push_back("bridge " + (bridge ? bridge->name : std::string("(none)")) + " (wanted " + spec.bridge + ")");
+    if (bridge != spec.bridge) differences.push_back("bridge " + bridge.value_or("(none)") + " (wanted " + spec.bridge + ")");
     if (existing->tag != spec.tag) differences.push_back("tag " + describe_tag(existing->tag) + " (wanted " + describe_tag(spec.tag) + ")");
     if (auto ids = map_differences(existing->external_ids, spec.external_ids); !ids.empty())
         differences.push_back("external_ids " + join(ids, ", "));

@@ -24,7 +24,7 @@ TEST_CASE("the initial monitor reply gives typed rows") {
     CHECK_FALSE(replica.port("br0")->tag);
     CHECK(replica.interface("p1")->ofport == 1);
     CHECK_FALSE(replica.interface("p1")->error);
-    CHECK(replica.bridge_of_port(p1->uuid)->name == "br0");
+    CHECK(replica.bridge_of_port(p1->uuid) == "br0");
 }
 
 TEST_CASE("update2 insert - modify and delete keep rows and the name index current") {

@@ -74,6 +74,11 @@ double iperf3_mbits(testing::Lab& lab, const Place& client, const Iperf3Target& 
 int pid_serving(const std::string& path);
 // Resident memory (VmRSS) of process `pid`, in MiB.
 double rss_mib(int pid);
+// CPU time process `pid` has used so far, user and system, with its children it has waited for
+// (the commands it ran), in ms.
+double cpu_ms(int pid);
+// The pid in the pidfile at `path`.
+int pid_in(const std::string& path);
 
 // "2 cores, AMD EPYC 7B13, kernel 6.1.0-...; OVS 3.1.0 (userspace datapath)".
 std::string machine_description();

@@ -41,6 +41,9 @@ struct ScaleStep {
     std::string vms;  // "emulated (netns)", "QEMU TCG (qmp)"
     int endpoints = 0;
     double attach_p50_ms = 0, attach_p90_ms = 0, shim_mib = 0, plugin_mib = 0, vswitchd_mib = 0;
+    // CPU per attach over the row's endpoints: brfusion-shim and brfusion-plugin with the commands
+    // they ran; ovs-vswitchd and ovsdb-server.
+    double brfusion_cpu_ms = 0, ovs_cpu_ms = 0;
 };
 void measure_scale(testing::Lab& lab, const std::string& node, const std::vector<int>& steps, std::vector<ScaleStep>& results);
 void report_scale(const std::vector<ScaleStep>& steps, Report& report);
@@ -48,7 +51,8 @@ void report_scale(const std::vector<ScaleStep>& steps, Report& report);
 // The driver's side, in the VM: makes brfusion network `network_id` on host network
 // `host_network` through the plugin at `plugin_socket` (RequestPool, CreateNetwork; idempotent),
 // then creates and joins endpoints first..first+count-1. Prints one line per endpoint, its
-// milliseconds from CreateEndpoint to Join's answer, then "plugin_rss_mib N".
+// milliseconds from CreateEndpoint to Join's answer, then "plugin_rss_mib N" and "plugin_cpu_ms N"
+// (the plugin's CPU over these endpoints).
 void attach_endpoints(const std::string& plugin_socket, const std::string& host_network, const std::string& network_id, int first, int count);
 
 }  // namespace brfusion::bench
