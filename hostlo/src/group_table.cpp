@@ -77,10 +77,13 @@ const Group* GroupTable::find(const std::string& name) const {
     return found == groups_.end() ? nullptr : &found->second;
 }
 
+json GroupTable::to_json(const Group& group) {
+    return {{"name", group.name}, {"subnet", group.subnet.str()}, {"members", group.members}, {"slot", group.slot}};
+}
+
 json GroupTable::to_json() const {
     json groups = json::array();
-    for (const auto& [name, group] : groups_)
-        groups.push_back({{"name", name}, {"subnet", group.subnet.str()}, {"members", group.members}, {"slot", group.slot}});
+    for (const auto& [name, group] : groups_) groups.push_back(to_json(group));
     return groups;
 }
 

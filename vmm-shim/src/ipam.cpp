@@ -91,16 +91,14 @@ std::vector<std::pair<std::string, Lease>> Ipam::reservations() const {
     return result;
 }
 
-namespace {
-
-json owner_json(const LeaseOwner& owner) {
+json to_json(const LeaseOwner& owner) {
     json entry = {{"vm", owner.vm}};
     if (owner.endpoint) entry["endpoint"] = *owner.endpoint;
     else entry["reserved_at"] = owner.reserved_at;
     return entry;
 }
 
-LeaseOwner owner_from_json(const json& entry) {
+LeaseOwner lease_owner_from_json(const json& entry) {
     if (entry.is_string()) {  // "VM/ENDPOINT" or "VM/reserved", as earlier versions wrote it
         const std::string text = entry.get<std::string>();
         const auto slash = text.rfind('/');
@@ -114,16 +112,21 @@ LeaseOwner owner_from_json(const json& entry) {
     return owner;
 }
 
-}  // namespace
 
 json Ipam::to_json() const {
     json state = json::object();
     for (const auto& [network, p] : pools_) {
         json leases = json::object();
-        for (const auto& [address, owner] : p.leases) leases[Ipv4{address}.str()] = owner_json(owner);
+        for (const auto& [address, owner] : p.leases) leases[Ipv4{address}.str()] = shim::to_json(owner);
         state[network] = {{"subnet", p.subnet.str()}, {"gateway", p.gateway.str()}, {"cursor", Ipv4{p.cursor}.str()}, {"leases", leases}};
     }
     return state;
+}
+
+Ipam Ipam::from_pool_table(std::map<std::string, Pool> pools) {
+    Ipam ipam;
+    ipam.pools_ = std::move(pools);
+    return ipam;
 }
 
 Ipam Ipam::from_json(const json& state) {
@@ -138,7 +141,7 @@ Ipam Ipam::from_json(const json& state) {
             auto parsed = Ipv4::parse(address);
             if (!parsed) throw ShimError(ErrorKind::BadRequest, "the IPAM state of " + network + " has a bad address " + address);
             try {
-                pool.leases[parsed->value] = owner_from_json(owner);
+                pool.leases[parsed->value] = lease_owner_from_json(owner);
             } catch (const std::exception& e) {
                 throw ShimError(ErrorKind::BadRequest, "the IPAM state of " + network + " has a bad lease of " + address + ": " + e.what());
             }

@@ -65,3 +65,36 @@ TEST_CASE("a corrupt journal is refused with its path - never silently replaced"
     std::ofstream(dir.path + "/state.json") << "{\"ipam\": {";
     CHECK_THROWS_WITH(Journal(dir.path).load(), Catch::Contains(dir.path + "/state.json is corrupt"));
 }
+
+TEST_CASE("a save writes only what changed: one NIC and its lease among a thousand - the state loads whole") {
+    TempDir dir;
+    Journal journal(dir.path);
+    ShimState state = journal.load();
+    state.ipam.add_pool("lab", *Ipv4Prefix::parse("198.18.0.0/20"), *Ipv4::parse("198.18.0.1"));
+    const auto add_nic = [&state](int i) {
+        char endpoint[13];
+        std::snprintf(endpoint, sizeof endpoint, "%012x", i);
+        const Ipv4 ip = state.ipam.allocate("lab", LeaseOwner::nic("vm1", endpoint));
+        state.nics[endpoint] = {endpoint, "vm1", guest::NetworkRef::host_network("lab"), "02:00:00:00:00:01", ip, std::string("bf") + endpoint, "",
+                                NicPhase::Attached, {}};
+    };
+    for (int i = 0; i < 1000; ++i) add_nic(i);
+    journal.save(state);
+    const auto log_size = [&] { return std::filesystem::file_size(journal.path() + ".log"); };
+    const auto before = log_size();
+    add_nic(1000);
+    journal.save(state);
+    // One line: the NIC, the pool's cursor, the lease; not the thousand others.
+    CHECK(log_size() - before < 1000);
+    state.nics.at("000000000007").phase = NicPhase::Detaching;
+    journal.save(state);
+    const auto after = log_size();
+    CHECK(after - before < 2000);
+    journal.save(state);  // nothing changed: nothing written
+    CHECK(log_size() == after);
+
+    const ShimState loaded = Journal(dir.path).load();
+    CHECK(loaded.nics == state.nics);
+    CHECK(loaded.ipam.leases("lab").size() == 1001);
+    CHECK(loaded.ipam.pool_table().at("lab").cursor == state.ipam.pool_table().at("lab").cursor);
+}

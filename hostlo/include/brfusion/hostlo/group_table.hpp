@@ -53,7 +53,8 @@ public:
     const Group* find(const std::string& name) const;
     const std::map<std::string, Group>& groups() const { return groups_; }
 
-    nlohmann::json to_json() const;
+    nlohmann::json to_json() const;  // an array of to_json(group)
+    static nlohmann::json to_json(const Group& group);
     // Throws std::invalid_argument naming what is malformed (two groups with one slot, say).
     // Groups saved without a slot (by earlier versions) get the lowest free ones.
     static GroupTable from_json(const nlohmann::json& saved);

@@ -25,6 +25,7 @@ struct HostNetwork {
     bool nat = true;  // masquerade the subnet out of the uplink
     int mtu = 1500;
     std::vector<std::string> forward_to;  // host networks this one may open connections to (default: none)
+    bool operator==(const HostNetwork&) const = default;
 };
 
 // The most spare NICs a VM may keep per network (each takes a hot-plug slot of the VM).
@@ -71,6 +72,7 @@ struct VmConfig {
     bool may_join_hostlo(const std::string& group) const;
     VmQuotas quotas;                    // "quotas": {"nics": 64, ...}; each key optional
     PortRange host_ports;               // "host_ports": "1024-65535"
+    bool operator==(const VmConfig&) const = default;
 };
 
 // Hostlo: one pod's localhost segment shared by the VMs holding its parts.

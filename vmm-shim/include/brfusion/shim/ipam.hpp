@@ -34,8 +34,19 @@ struct Lease {
     LeaseOwner owner;
 };
 
+// A lease's owner as the journal keeps it, and back (Ipam::from_json reads it too).
+nlohmann::json to_json(const LeaseOwner& owner);
+LeaseOwner lease_owner_from_json(const nlohmann::json& entry);
+
 class Ipam {
 public:
+    struct Pool {
+        Ipv4Prefix subnet;
+        Ipv4 gateway;
+        std::map<std::uint32_t, LeaseOwner> leases;   // address -> owner
+        std::uint32_t cursor = 0;                     // last address handed out
+    };
+
     // Registers a pool. The network and broadcast addresses and the gateway are never handed out.
     // Re-adding a pool with the same subnet and gateway keeps its leases; with others, Conflict.
     void add_pool(const std::string& network, Ipv4Prefix subnet, Ipv4 gateway);
@@ -57,18 +68,16 @@ public:
     // Every reservation (lease of a VM, not of a NIC), in every pool.
     std::vector<std::pair<std::string, Lease>> reservations() const;
 
+    // The journal's view: every pool by network, and an Ipam made of them again.
+    const std::map<std::string, Pool>& pool_table() const { return pools_; }
+    static Ipam from_pool_table(std::map<std::string, Pool> pools);
+
     nlohmann::json to_json() const;
     // Throws ShimError(BadRequest) naming what is malformed. Reads leases written as "VM/ENDPOINT"
     // and "VM/reserved" by earlier versions too.
     static Ipam from_json(const nlohmann::json& state);
 
 private:
-    struct Pool {
-        Ipv4Prefix subnet;
-        Ipv4 gateway;
-        std::map<std::uint32_t, LeaseOwner> leases;   // address -> owner
-        std::uint32_t cursor = 0;                     // last address handed out
-    };
     Pool& pool(const std::string& network);
     const Pool& pool(const std::string& network) const;
 

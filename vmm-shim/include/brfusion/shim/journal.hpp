@@ -3,8 +3,11 @@
 // operation in progress. It is written *before* each step that changes the outside world, so that
 // after a crash the next start knows what may exist and repairs it (reconcile), never replays.
 //
-// Stored as one JSON file, replaced atomically (write a temporary file, fsync, rename, fsync the
-// directory): the state is small, an admin can read it, and it needs no extra dependency.
+// Stored as records (brfusion::RecordJournal: STATE_DIR/state.json and its log state.json.log):
+// one per NIC, per address pool, per lease, per network and VM added at run time, per Hostlo
+// group. A save compares the state with what was saved last and writes only the records that
+// differ, so its cost follows the change, not the number of NICs. A state.json of version 1
+// (the whole state in one document) loads, and is rewritten as records.
 
 #include "brfusion/shim/config.hpp"
 #include "brfusion/hostlo/group_table.hpp"
@@ -12,6 +15,7 @@
 #include "brfusion/shim/ipam.hpp"
 #include "brfusion/common/guest_protocol.hpp"
 #include "brfusion/common/ipv4.hpp"
+#include "brfusion/common/record_journal.hpp"
 
 #include <map>
 #include <vector>
@@ -41,6 +45,7 @@ struct NicRecord {
     // A warm-pool NIC: plugged into the VM but no container's yet. It has no address (ip is
     // 0.0.0.0), its port sends nothing, and OVS labels it brfusion-spare=true. An attach claims it.
     bool spare = false;
+    bool operator==(const NicRecord&) const = default;
 };
 
 struct ShimState {
@@ -58,14 +63,25 @@ public:
     // The saved state, or an empty one if none was saved. Throws ShimError naming the file if it
     // cannot be read or parsed (never silently starts from scratch over existing state). It reads
     // values as strictly as the guest channel does: whatever a guest made the shim save loads.
-    ShimState load() const;
-    // Replaces the saved state atomically. Throws ShimError(Backend) if it cannot be written.
+    // Must come before the first save.
+    ShimState load();
+    // Saves `state` (what differs from the last save, as one unit). Throws ShimError(Backend) if it
+    // cannot be written; the saved state is then the previous one.
     void save(const ShimState& state);
-    const std::string& path() const { return path_; }
+    const std::string& path() const { return records_.path(); }
+
+    // What the last save (or load) wrote, to compare the next state with.
+    struct Saved {
+        std::map<std::string, NicRecord> nics;
+        std::map<std::string, Ipam::Pool> pools;
+        std::vector<HostNetwork> added_networks;
+        std::vector<VmConfig> added_vms;
+        std::map<std::string, hostlo::Group> hostlo;
+    };
 
 private:
-    std::string directory_;
-    std::string path_;
+    RecordJournal records_;
+    Saved saved_;
 };
 
 }  // namespace brfusion::shim
