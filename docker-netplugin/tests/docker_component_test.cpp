@@ -46,7 +46,7 @@ struct DockerLab : testing::DockerLab {
         CHECK(testing::trim_end(host.vsctl("--bare --columns=name find Interface external_ids:brfusion-vm=vm2")).empty());
         CHECK(json::parse(ctl("--json nics")).empty());
         CHECK_THAT(host.in_netns("nft list table ip brfusion"), !Contains("dnat to"));
-        const json shim_state = json::parse(testing::run_checked("cat " + dir + "/shim-state/state.json"));
+        const json shim_state = shim_journal();
         CHECK(shim_state["nics"].empty());
         for (const auto& [network, pool] : shim_state["ipam"].items()) CHECK(pool["leases"].empty());
         for (const auto* vm : {vm1.get(), vm2.get()}) {
@@ -192,7 +192,7 @@ TEST_CASE("docker: with a warm pool, run claims a spare NIC - the pool refills -
     DockerLab::docker_ok(vm1, "rm -f c1");
     DockerLab::docker_ok(vm1, "network rm lab");
     CHECK(testing::trim_end(lab.host.vsctl("--bare --columns=name find Interface external_ids:attached-mac=\\\"" + mac + "\\\"")).empty());
-    const json state = json::parse(testing::run_checked("cat " + lab.dir + "/shim-state/state.json"));
+    const json state = lab.shim_journal();
     CHECK(state["ipam"]["lab"]["leases"].empty());
     CHECK(state["nics"].size() == 2);  // the spares, and nothing else
 }

@@ -85,7 +85,7 @@ TEST_CASE("lab " BRFUSION_LAB_BACKEND ": Docker in two VMs on host-provided NICs
         s.ok("vm2", "docker network rm web");
         CHECK(s.ok("host", "ovs-vsctl --bare --columns=name find Port external_ids:brfusion-endpoint!=none").empty());
         CHECK(s.ok("host", "ip -o link | grep -c ' bf[0-9a-f]\\{12\\}' || true") == "0");
-        const json state = json::parse(s.ok("host", "cat " + s.lab.shim_state_file()));
+        const json state = s.lab.shim_journal();
         CHECK(state["nics"].empty());
         for (const auto& [network, pool] : state["ipam"].items()) CHECK(pool["leases"].empty());
         CHECK(json::parse(s.lab.ctl("--json nics")).empty());

@@ -154,6 +154,15 @@ ShimState parse_records(const Records& records) {
 
 }  // namespace
 
+json to_json(const ShimState& state) {
+    json nics = json::array(), networks = json::array(), vms = json::array();
+    for (const auto& [endpoint, nic] : state.nics) nics.push_back(nic_json(nic));
+    for (const auto& network : state.added_networks) networks.push_back(to_json(network));
+    for (const auto& vm : state.added_vms) vms.push_back(to_json(vm));
+    return {{"version", 1}, {"ipam", state.ipam.to_json()}, {"nics", nics}, {"added_networks", networks}, {"added_vms", vms},
+            {"hostlo_groups", state.hostlo.to_json()}};
+}
+
 Journal::Journal(std::string directory) : records_(directory + "/state.json") {}
 
 ShimState Journal::load() {

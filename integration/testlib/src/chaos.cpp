@@ -100,9 +100,13 @@ public:
         auto violations = owned();
         const std::string left = trim_end(lab_.exec("host", "ovs-vsctl --bare --columns=name find Interface external_ids:brfusion-vm!=none").output);
         if (!left.empty()) violations.push_back("after removing everything, OVS ports are left: " + left);
-        std::ifstream file(lab_.shim_state_file());
-        const auto state = nlohmann::json::parse(file, nullptr, false);
-        if (state.is_discarded() || !state["nics"].empty() || !state["hostlo_groups"].empty())
+        nlohmann::json state;
+        try {
+            state = lab_.shim_journal();
+        } catch (const std::exception&) {
+            state = nullptr;
+        }
+        if (state.is_null() || !state["nics"].empty() || !state["hostlo_groups"].empty())
             violations.push_back("after removing everything, the journal still has NICs or Hostlo groups");
         return violations;
     }

@@ -58,4 +58,6 @@ void DockerLab::start_plugin(EmulatedVm& vm) {
 
 std::string DockerLab::ctl(const std::string& args) const { return run_checked(binaries.ctl + " --socket " + dir + "/run/shim.sock " + args); }
 
+nlohmann::json DockerLab::shim_journal() const { return nlohmann::json::parse(run_checked(binaries.ctl + " journal --state-dir " + dir + "/shim-state")); }
+
 }  // namespace brfusion::testing

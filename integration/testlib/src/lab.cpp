@@ -220,6 +220,8 @@ void Lab::start_shim() {
 
 std::string Lab::ctl(const std::string& args) const { return run_checked(options_.binaries.ctl + " --socket " + options_.dir + "/run/shim.sock " + args); }
 
+json Lab::shim_journal() const { return json::parse(run_checked(options_.binaries.ctl + " journal --state-dir " + options_.dir + "/shim-state")); }
+
 LabVm& Lab::vm(const std::string& node) {
     for (int i = 1; i <= options_.vms; ++i)
         if (node == "vm" + std::to_string(i)) return *vms_[static_cast<std::size_t>(i - 1)];

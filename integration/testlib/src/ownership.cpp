@@ -54,8 +54,7 @@ std::vector<std::string> ownership_violations(Lab& lab, int reservation_grace_se
     std::vector<std::string> violations;
     json state;
     try {
-        std::ifstream file(lab.shim_state_file());
-        state = json::parse(file);
+        state = lab.shim_journal();
     } catch (const std::exception& e) {
         return {std::string("the shim's journal cannot be read: ") + e.what()};
     }

@@ -5,6 +5,7 @@
 #include "brfusion/common/http_client.hpp"
 #include "brfusion/shim/backends/libvirt_backend.hpp"
 #include "brfusion/shim/config.hpp"
+#include "brfusion/shim/journal.hpp"
 
 #include <cstring>
 #include <iostream>
@@ -40,6 +41,9 @@ Commands:
   hostlo show NAME    one Hostlo group and its members' NICs
   doctor              checks OVS, nftables, port security, the gateways and the VMs, and says what is
                       wrong (exit 1 if anything is)
+  journal [--state-dir DIR]
+                      the shim's saved state as one JSON document, read from its journal in DIR
+                      (/var/lib/brfusion) without the shim: what its next start loads
 
 VMs and networks from the shim's config file can only be changed in that file.
 
@@ -209,6 +213,16 @@ int main(int argc, char** argv) {
         return true;
     };
     if (is({"vm", "prepare"}) && words.size() >= 3) return prepare_vm(words);
+    if (is({"journal"}) && (words.size() == 1 || (words.size() == 3 && words[1] == "--state-dir"))) {
+        try {
+            brfusion::shim::Journal journal(words.size() == 3 ? words[2] : "/var/lib/brfusion");
+            std::cout << brfusion::shim::to_json(journal.load()).dump(2) << "\n";  // reads, writes nothing
+            return 0;
+        } catch (const std::exception& e) {
+            std::cerr << "brfusionctl: " << e.what() << "\n";
+            return 1;
+        }
+    }
     if (words == std::vector<std::string>{"vms"}) {
         call.target = "/v1/vms";
         columns = {"name", "backend", "netns", "networks", "warm_pool", "nics", "origin", "channel"};

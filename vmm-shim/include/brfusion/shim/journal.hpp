@@ -57,6 +57,11 @@ struct ShimState {
     hostlo::GroupTable hostlo;  // Hostlo groups and their member VMs; each group's addresses are an IPAM pool
 };
 
+// The whole state as one document, in the layout of a version 1 state.json: {"ipam": {NETWORK:
+// {"subnet", "gateway", "cursor", "leases": {ADDRESS: OWNER}}}, "nics": [...], "added_networks",
+// "added_vms", "hostlo_groups"}. What `brfusionctl journal` prints.
+nlohmann::json to_json(const ShimState& state);
+
 class Journal {
 public:
     explicit Journal(std::string directory);

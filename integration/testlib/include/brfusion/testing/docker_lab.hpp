@@ -32,6 +32,8 @@ public:
     void start_plugin(EmulatedVm& vm);  // on the VM's guest channel
     // `brfusionctl ARGS` against the lab's shim; throws on failure.
     std::string ctl(const std::string& args) const;
+    // The shim's journal as one document (`brfusionctl journal`: what its next start loads).
+    nlohmann::json shim_journal() const;
 
     const LabBinaries binaries;
     const std::string dir;

@@ -85,7 +85,8 @@ public:
     const OvsSandbox& host() const { return *host_; }
     // `brfusionctl ARGS` against the lab's shim; throws on failure.
     std::string ctl(const std::string& args) const;
-    std::string shim_state_file() const { return options_.dir + "/shim-state/state.json"; }
+    // The shim's journal as one document (`brfusionctl journal`: what its next start loads).
+    nlohmann::json shim_journal() const;
     int shim_pid() const { return shim_.pid(); }
     // The unix socket the shim serves `vm`'s guest channel on (whoever connects speaks as `vm`).
     std::string guest_channel(const std::string& vm) const { return options_.dir + "/run/vm-" + vm + ".sock"; }
