@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace brfusion {
@@ -117,6 +118,11 @@ void RecordJournal::compact() {
 void RecordJournal::save(const std::vector<RecordChange>& changes) {
     if (!loaded_) throw std::logic_error("RecordJournal::save before load: " + path_);
     if (changes.empty()) return;
+    struct stat log {};
+    if (log_fd_ >= 0 && (::fstat(log_fd_, &log) != 0 || log.st_nlink == 0)) {  // the log was removed or replaced under us:
+        ::close(log_fd_);                                                       // appends would reach no file
+        log_fd_ = -1;
+    }
     if (log_fd_ >= 0 && log_lines_ < std::max(kMinLogLines, record_count_)) {
         try {
             append_all(log_fd_, line_of(changes).dump() + "\n");

@@ -128,3 +128,20 @@ TEST_CASE("record journal: a section's diff names what changed and brings the sa
     brfusion::sync_section(saved_set, set_diff);
     CHECK(saved_set == current_set);
 }
+
+TEST_CASE("record journal: a log removed under it is not appended to - the save writes a new snapshot, or fails naming the file") {
+    TempDir dir;
+    const std::string path = dir.path + "/state.json";
+    RecordJournal journal(path);
+    journal.load(no_older);
+    journal.save({{"nic", "a", json(1)}});
+    journal.save({{"nic", "b", json(2)}});
+    std::filesystem::remove(path + ".log");
+    journal.save({{"nic", "c", json(3)}});
+    CHECK(RecordJournal(path).load(no_older)->at("nic").size() == 3);
+
+    std::filesystem::remove_all(dir.path);
+    std::ofstream(dir.path) << "a file where the state directory should be";
+    CHECK_THROWS_WITH(journal.save({{"nic", "d", json(4)}}), Catch::Contains(dir.path));
+    std::filesystem::remove(dir.path);
+}

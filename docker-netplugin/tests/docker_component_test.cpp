@@ -2,6 +2,7 @@
 // dockerd and brfusion-plugin) and a "host" netns with a private OVS and brfusion-shim. Every check
 // goes through the docker CLI in a VM and ovs-vsctl/nft on the host, as a user would.
 
+#include "brfusion/plugin/plugin_state.hpp"
 #include "brfusion/testing/command.hpp"
 #include "brfusion/testing/docker_lab.hpp"
 
@@ -51,9 +52,9 @@ struct DockerLab : testing::DockerLab {
         for (const auto& [network, pool] : shim_state["ipam"].items()) CHECK(pool["leases"].empty());
         for (const auto* vm : {vm1.get(), vm2.get()}) {
             CHECK(testing::trim_end(vm->exec("ip -o link | grep -E ' bf[cg]' || true").output).empty());
-            const json plugin = json::parse(testing::run_checked("cat " + vm->plugin_state_dir() + "/state.json"));
-            CHECK(plugin["endpoints"].empty());
-            CHECK(plugin["reservations"].empty());
+            const brfusion::plugin::PluginState plugin = brfusion::plugin::PluginStore(vm->plugin_state_dir()).load();  // reads, writes nothing
+            CHECK(plugin.endpoints.empty());
+            CHECK(plugin.reservations.empty());
         }
     }
 };

@@ -13,6 +13,9 @@
 // writes a bounded number of records, and a load stays linear in the state. A log whose generation
 // is not the snapshot's is older than it (a crash between the two files) and is not applied.
 //
+// A save that finds its log removed or replaced (by an admin, say) writes a new snapshot instead
+// of appending to a file no one can read again.
+//
 // A crash while appending leaves a last line without its newline: that save never returned, and
 // load ignores it. Any other bad line is corruption: load throws naming the file and the line.
 // Not thread-safe: one owner per path, who serializes its saves.
@@ -92,7 +95,7 @@ SectionDiff<Container> diff_section(const std::string& section, const Container&
     while (s != saved.end() || c != current.end()) {
         if (c == current.end() || (s != saved.end() && less(*s, *c))) {
             changes.push_back({section, key_of(*s), std::nullopt});
-            if constexpr (requires { s->first; }) diff.gone.push_back(s->first);
+            if constexpr (requires { typename Container::mapped_type; }) diff.gone.push_back(s->first);
             else diff.gone.push_back(*s);
             ++s;
         } else if (s == saved.end() || less(*c, *s)) {
@@ -114,7 +117,7 @@ template <typename Container>
 void sync_section(Container& saved, const SectionDiff<Container>& diff) {
     for (const auto& key : diff.gone) saved.erase(key);
     for (const auto& element : diff.changed) {
-        if constexpr (requires { element->second; }) saved.insert_or_assign(element->first, element->second);
+        if constexpr (requires { typename Container::mapped_type; }) saved.insert_or_assign(element->first, element->second);
         else saved.insert(*element);
     }
 }

@@ -1,12 +1,17 @@
 #pragma once
 // What the plugin must remember across its own restarts and Docker's: libnetwork replays nothing,
-// so the networks, endpoints and address reservations it told Docker about are kept here, in one
-// JSON file replaced atomically (STATE_DIR/state.json).
+// so the networks, endpoints and address reservations it told Docker about are kept here, as
+// records (brfusion::RecordJournal: STATE_DIR/state.json and its log state.json.log), one per
+// network, endpoint, reservation and group. A save writes only the records that changed since the
+// last one, so its cost follows the change, not the number of endpoints. A state.json of version 1
+// (the whole state in one document) loads, and is rewritten as records at the first save.
 
 #include "brfusion/common/guest_protocol.hpp"
+#include "brfusion/common/record_journal.hpp"
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -19,6 +24,7 @@ struct NetworkRecord {
     std::string host_network;  // the shim's network
     std::string gateway;       // empty: --internal (no default route)
     int mtu = 1500;
+    bool operator==(const NetworkRecord&) const = default;
 };
 
 struct EndpointRecord {
@@ -30,6 +36,7 @@ struct EndpointRecord {
     std::string interface;   // the NIC's name in the VM until Docker moves it (SrcName)
     std::vector<guest::PortMapping> ports;  // published now
     bool checksum_offload = false;  // the shim's word at attach (guest::AttachResult)
+    bool operator==(const EndpointRecord&) const = default;
 };
 
 struct PluginState {
@@ -46,14 +53,16 @@ class PluginStore {
 public:
     explicit PluginStore(std::string directory);
     // The saved state, or an empty one if none was ever saved. Throws PluginError(Failed) naming the
-    // file when it is unreadable or corrupt (never silently starts from scratch).
-    PluginState load() const;
-    // Throws PluginError(Failed) naming the file.
-    void save(const PluginState& state) const;
-    const std::string& path() const { return path_; }
+    // file when it is unreadable or corrupt (never silently starts from scratch). Writes nothing.
+    PluginState load();
+    // Saves what differs from the last load or save (loading first if this store never did).
+    // Throws PluginError(Failed) naming the file; the saved state is then the previous one.
+    void save(const PluginState& state);
+    const std::string& path() const { return records_.path(); }
 
 private:
-    std::string path_;
+    RecordJournal records_;
+    std::optional<PluginState> saved_;  // as last loaded or saved
 };
 
 }  // namespace brfusion::plugin
