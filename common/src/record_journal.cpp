@@ -57,6 +57,7 @@ std::optional<Records> RecordJournal::load(const std::function<Records(const jso
     loaded_ = true;
     records_.clear();
     record_count_ = 0;
+    generation_ = 0;
     const auto snapshot = read_file_if_exists(path_);  // throws naming the file
     if (!snapshot) return std::nullopt;
     try {

@@ -58,7 +58,7 @@ std::string PortRules::flow_mods(const std::string& port, std::int64_t ofport, c
 std::int64_t PortRules::ofport_of(const std::string& port) const {
     const auto info = client_.port(port);
     if (!info || info->bridge != bridge_)
-        throw OvsError(ErrorKind::NotFound, "port " + port + " is not on bridge " + bridge_ + (info ? " but on " + info->bridge : std::string()) +
+        throw OvsError(ErrorKind::NotFound, "port " + port + " is not on bridge " + bridge_ + (info && !info->bridge.empty() ? " but on " + info->bridge : std::string()) +
                                                 "; its rules were not changed");
     const auto iface = client_.interface(port);
     if (!iface || iface->ofport.value_or(-1) < 1)
