@@ -74,7 +74,9 @@ std::pair<std::vector<RecordChange>, std::function<void()>> changes_since(Journa
     std::vector<std::pair<std::string, SectionDiff<Leases>>> leases;
     std::vector<std::string> pools_gone;
     const auto& pools = state.ipam.pool_table();
-    for (const auto& [network, pool] : pools) {
+    for (const auto& entry : pools) {
+        const std::string& network = entry.first;  // a name, not a structured binding: the lambda below captures it
+        const Ipam::Pool& pool = entry.second;
         const auto before = saved.pools.find(network);
         const bool known = before != saved.pools.end();
         if (!known || before->second.subnet != pool.subnet || before->second.gateway != pool.gateway || before->second.cursor != pool.cursor)
