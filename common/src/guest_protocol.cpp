@@ -30,17 +30,13 @@ void result_object(const json& j) {
     if (!j.is_object()) throw std::invalid_argument("a result must be a JSON object");
 }
 
-// An integer field takes only a JSON integer that fits: nlohmann would convert a float (9e124:
-// undefined behaviour) or wrap an integer too large (4294967376 to 80) without a word.
+// An integer field takes only a JSON integer that fits (fits_integer).
 template <typename T>
 void field(const json& j, const char* name, T& out) {
     auto found = j.find(name);
     if (found == j.end()) throw std::invalid_argument(std::string("missing field '") + name + "'");
     if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-        const bool fits = found->is_number_unsigned()  ? found->template get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<T>::max())
-                          : found->is_number_integer() ? std::in_range<T>(found->template get<std::int64_t>())
-                                                       : false;
-        if (!fits)
+        if (!fits_integer<T>(*found))
             throw std::invalid_argument(std::string("field '") + name + "' must be an integer from " + std::to_string(std::numeric_limits<T>::min()) +
                                         " to " + std::to_string(std::numeric_limits<T>::max()));
     }

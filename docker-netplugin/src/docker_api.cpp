@@ -1,6 +1,9 @@
 #include "brfusion/plugin/docker_api.hpp"
 
+#include "brfusion/common/json_keys.hpp"
+
 #include <stdexcept>
+#include <type_traits>
 
 namespace brfusion::plugin {
 
@@ -24,6 +27,11 @@ void get(const json& j, const char* name, T& out, bool required) {
     if (!value) {
         if (required) throw std::invalid_argument("missing field '" + std::string(name) + "'");
         return;
+    }
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+        if (!fits_integer<T>(*value))
+            throw std::invalid_argument("field '" + std::string(name) + "' must be an integer from " + std::to_string(std::numeric_limits<T>::min()) +
+                                        " to " + std::to_string(std::numeric_limits<T>::max()) + ", not " + value->dump());
     }
     try {
         out = value->get<T>();

@@ -44,4 +44,10 @@ TEST_CASE("docker api: a missing or mistyped field is named - unknown fields are
     CHECK_THROWS_WITH(json::parse(R"({"NetworkID":"n","Options":[1]})").get<CreateNetworkRequest>(), "field 'Options' must be an object");
     CHECK_THROWS_WITH(json::parse(R"([1,2])").get<NetworkRequest>(), "the request body must be a JSON object");
     CHECK(json::parse(R"({"NetworkID":"n","SomethingNew":{"x":1}})").get<NetworkRequest>().network_id == "n");
+    // An integer field takes only an integer that fits: a float or a too large integer would be
+    // converted without a word (the first was undefined behaviour: found by the request fuzzer).
+    CHECK_THROWS_WITH(json::parse(R"({"Proto":6,"Port":1.1e107})").get<PortBinding>(), "field 'Port' must be an integer from -2147483648 to 2147483647, not 1.1e+107");
+    CHECK_THROWS_WITH(json::parse(R"({"Proto":6,"Port":80,"HostPort":4294967376})").get<PortBinding>(),
+                      Catch::StartsWith("field 'HostPort' must be an integer from"));
+    CHECK(json::parse(R"({"Proto":6,"Port":80,"HostPort":8080})").get<PortBinding>().host_port == 8080);
 }
