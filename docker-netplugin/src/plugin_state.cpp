@@ -68,18 +68,13 @@ PluginState parse_version1(const json& document) {
 }
 
 PluginState parse_records(const Records& records) {
-    const auto section = [&records](const char* name) -> const std::map<std::string, json>& {
-        static const std::map<std::string, json> kEmpty;
-        const auto found = records.find(name);
-        return found == records.end() ? kEmpty : found->second;
-    };
     PluginState state;
-    for (const auto& [id, n] : section(kNetwork)) state.networks[id] = parse_network(n);
-    for (const auto& [id, e] : section(kEndpoint)) state.endpoints[id] = parse_endpoint(e);
-    for (const auto& [key, r] : section(kReservation)) state.reservations.emplace(r.at("network"), r.at("ip"));
-    for (const auto& [group, value] : section(kGroupToLeave)) state.groups_to_leave.insert(group);
-    for (const auto& [group, since] : section(kGroupJoining)) state.groups_joining[group] = since.get<std::int64_t>();
-    for (const auto& [id, since] : section(kEndpointUnjoined)) state.endpoints_unjoined[id] = since.get<std::int64_t>();
+    for (const auto& [id, n] : section_of(records, kNetwork)) state.networks[id] = parse_network(n);
+    for (const auto& [id, e] : section_of(records, kEndpoint)) state.endpoints[id] = parse_endpoint(e);
+    for (const auto& [key, r] : section_of(records, kReservation)) state.reservations.emplace(r.at("network"), r.at("ip"));
+    for (const auto& [group, value] : section_of(records, kGroupToLeave)) state.groups_to_leave.insert(group);
+    for (const auto& [group, since] : section_of(records, kGroupJoining)) state.groups_joining[group] = since.get<std::int64_t>();
+    for (const auto& [id, since] : section_of(records, kEndpointUnjoined)) state.endpoints_unjoined[id] = since.get<std::int64_t>();
     return state;
 }
 

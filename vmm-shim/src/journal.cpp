@@ -127,29 +127,24 @@ ShimState parse_version1(const json& state) {
 }
 
 ShimState parse_records(const Records& records) {
-    const auto section = [&records](const char* name) -> const std::map<std::string, json>& {
-        static const std::map<std::string, json> kEmpty;
-        const auto found = records.find(name);
-        return found == records.end() ? kEmpty : found->second;
-    };
     ShimState result;
-    for (const auto& [endpoint, nic] : section(kNic)) {
+    for (const auto& [endpoint, nic] : section_of(records, kNic)) {
         NicRecord record = parse_nic(nic);
         if (record.endpoint != endpoint) throw std::invalid_argument("NIC record " + endpoint + " holds endpoint " + record.endpoint);
         result.nics[endpoint] = std::move(record);
     }
     json ipam = json::object();
-    for (const auto& [network, pool] : section(kPool)) (ipam[network] = pool)["leases"] = json::object();
-    for (const auto& [key, owner] : section(kLease)) {
+    for (const auto& [network, pool] : section_of(records, kPool)) (ipam[network] = pool)["leases"] = json::object();
+    for (const auto& [key, owner] : section_of(records, kLease)) {
         const auto slash = key.rfind('/');
         if (slash == std::string::npos || !ipam.contains(key.substr(0, slash))) throw std::invalid_argument("lease " + key + " of no pool");
         ipam[key.substr(0, slash)]["leases"][key.substr(slash + 1)] = owner;
     }
     result.ipam = Ipam::from_json(ipam);  // validates every address and owner
-    for (const auto& [name, network] : section(kNetwork)) result.added_networks.push_back(parse_network(network));
-    for (const auto& [name, vm] : section(kVm)) result.added_vms.push_back(parse_vm(vm));
+    for (const auto& [name, network] : section_of(records, kNetwork)) result.added_networks.push_back(parse_network(network));
+    for (const auto& [name, vm] : section_of(records, kVm)) result.added_vms.push_back(parse_vm(vm));
     json groups = json::array();
-    for (const auto& [name, group] : section(kHostlo)) groups.push_back(group);
+    for (const auto& [name, group] : section_of(records, kHostlo)) groups.push_back(group);
     result.hostlo = hostlo::GroupTable::from_json(groups);
     return result;
 }

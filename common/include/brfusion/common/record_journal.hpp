@@ -38,6 +38,13 @@ struct RecordChange {
 };
 using Records = std::map<std::string, std::map<std::string, nlohmann::json>>;  // section -> key -> value
 
+// The records of `section`: an empty map when it has none.
+inline const std::map<std::string, nlohmann::json>& section_of(const Records& records, const std::string& section) {
+    static const std::map<std::string, nlohmann::json> kEmpty;
+    const auto found = records.find(section);
+    return found == records.end() ? kEmpty : found->second;
+}
+
 class RecordJournal {
 public:
     static constexpr std::size_t kMinLogLines = 64;
