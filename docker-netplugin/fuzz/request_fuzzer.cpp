@@ -36,6 +36,8 @@ struct AgreeableShim : ShimChannel {
 
 struct NoLinks : GuestLinks {
     std::vector<LinkInfo> list() override { return {{2, "eth1", "02:00:00:00:00:07", 1500, true}}; }
+    std::optional<LinkInfo> get(const std::string&) override { return std::nullopt; }
+    std::vector<std::string> names_at_pci(const std::string&) override { return {}; }
     void prepare(int, const LinkSetup&) override {}
 };
 

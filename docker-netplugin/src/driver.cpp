@@ -414,7 +414,7 @@ json Driver::create_endpoint(const json& body) {
     const std::optional<std::string> ip = request.interface.address.empty() ? std::nullopt : std::optional(strip_prefix(request.interface.address));
     const guest::AttachResult nic = shim_.attach(network.host_network, ip);
     EndpointRecord endpoint{request.endpoint_id, request.network_id, nic.endpoint, nic.mac, nic.ip + "/" + std::to_string(nic.prefix_length),
-                            "bfc" + nic.endpoint.substr(0, 12), {}, nic.checksum_offload};
+                            "bfc" + nic.endpoint.substr(0, 12), {}, nic.checksum_offload, {nic.guest_if, nic.pci}};
     try {
         std::lock_guard lock(mutex_);
         state_.endpoints[endpoint.id] = endpoint;
@@ -502,7 +502,7 @@ json Driver::join(const json& body) {
     // to show it.
     const auto deadline = std::chrono::steady_clock::now() + options_.join_timeout;
     std::optional<LinkInfo> link;
-    while (!(link = find_link_by_mac(links_, endpoint.mac))) {
+    while (!(link = find_link_by_mac(links_, endpoint.mac, endpoint.hints))) {
         if (std::chrono::steady_clock::now() >= deadline)
             throw PluginError(ErrorKind::Failed, "the NIC " + endpoint.mac + " of endpoint " + request.endpoint_id.substr(0, 12) +
                                                      " did not appear in this VM within " +

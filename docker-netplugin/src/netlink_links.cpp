@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <regex>
 #include <mutex>
 #include <thread>
 
@@ -89,8 +91,9 @@ std::string format_mac(const unsigned char* bytes, std::size_t length) {
 }
 
 // Reads messages of `sequence` until DONE (a dump) or an ack/error. Calls `on_link` for each link.
+// Returns the kernel's refusal (an errno), 0 if none.
 template <typename OnLink>
-void receive(int fd, unsigned sequence, const std::string& what, OnLink on_link) {
+int receive(int fd, unsigned sequence, const std::string& what, OnLink on_link) {
     std::vector<char> buffer(64 * 1024);
     for (;;) {
         const ssize_t n = ::recv(fd, buffer.data(), buffer.size(), 0);
@@ -99,12 +102,8 @@ void receive(int fd, unsigned sequence, const std::string& what, OnLink on_link)
         int length = static_cast<int>(n);
         for (auto* header = reinterpret_cast<nlmsghdr*>(buffer.data()); message_fits(header, length); header = NLMSG_NEXT(header, length)) {
             if (header->nlmsg_seq != sequence) continue;  // a late answer to an earlier request
-            if (header->nlmsg_type == NLMSG_DONE) return;
-            if (header->nlmsg_type == NLMSG_ERROR) {
-                const auto* error = static_cast<const nlmsgerr*>(NLMSG_DATA(header));
-                if (error->error != 0) fail(what, -error->error);
-                return;  // an ack
-            }
+            if (header->nlmsg_type == NLMSG_DONE) return 0;
+            if (header->nlmsg_type == NLMSG_ERROR) return -static_cast<const nlmsgerr*>(NLMSG_DATA(header))->error;  // 0: an ack
             if (header->nlmsg_type != RTM_NEWLINK) continue;
             const auto* info = static_cast<const ifinfomsg*>(NLMSG_DATA(header));
             LinkInfo link;
@@ -158,8 +157,39 @@ std::vector<LinkInfo> NetlinkLinks::list() {
     request.attribute(IFLA_EXT_MASK, &skip_stats, sizeof(skip_stats));
     send_request(fd_, request);
     std::vector<LinkInfo> links;
-    receive(fd_, sequence_, "cannot list the VM's network interfaces", [&](LinkInfo link) { links.push_back(std::move(link)); });
+    const std::string what = "cannot list the VM's network interfaces";
+    if (const int error = receive(fd_, sequence_, what, [&](LinkInfo link) { links.push_back(std::move(link)); })) fail(what, error);
     return links;
+}
+
+std::optional<LinkInfo> NetlinkLinks::get(const std::string& name) {
+    if (name.empty() || name.size() >= IFNAMSIZ) return std::nullopt;
+    std::lock_guard lock(mutex_);
+    Request request(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, ++sequence_);
+    request.info().ifi_family = AF_UNSPEC;
+    request.attribute(IFLA_IFNAME, name.c_str(), name.size() + 1);
+    const std::uint32_t skip_stats = RTEXT_FILTER_SKIP_STATS;
+    request.attribute(IFLA_EXT_MASK, &skip_stats, sizeof(skip_stats));
+    send_request(fd_, request);
+    std::optional<LinkInfo> found;
+    const std::string what = "cannot look up network interface " + name;
+    const int error = receive(fd_, sequence_, what, [&](LinkInfo link) { found = std::move(link); });
+    if (error == ENODEV) return std::nullopt;
+    if (error) fail(what, error);
+    return found;
+}
+
+std::vector<std::string> NetlinkLinks::names_at_pci(const std::string& pci) {
+    // domain:bus:slot.function, as the kernel names a PCI device: nothing else becomes a path.
+    static const std::regex kPciAddress("[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\\.[0-7]");
+    std::vector<std::string> names;
+    if (!std::regex_match(pci, kPciAddress)) return names;
+    std::error_code error;
+    for (const auto& function : std::filesystem::directory_iterator("/sys/bus/pci/devices/" + pci, error)) {
+        if (function.path().filename().string().rfind("virtio", 0) != 0) continue;
+        for (const auto& net : std::filesystem::directory_iterator(function.path() / "net", error)) names.push_back(net.path().filename());
+    }
+    return names;
 }
 
 void NetlinkLinks::set_link(int index, unsigned flags_change, const std::string& name, int mtu) {
@@ -174,9 +204,9 @@ void NetlinkLinks::set_link(int index, unsigned flags_change, const std::string&
         request.attribute(IFLA_MTU, &value, sizeof(value));
     }
     send_request(fd_, request);
-    receive(fd_, sequence_, "cannot set up interface " + std::to_string(index) + (name.empty() ? "" : " as " + name) +
-                                (mtu > 0 ? " with MTU " + std::to_string(mtu) : ""),
-            [](LinkInfo) {});
+    const std::string what =
+        "cannot set up interface " + std::to_string(index) + (name.empty() ? "" : " as " + name) + (mtu > 0 ? " with MTU " + std::to_string(mtu) : "");
+    if (const int error = receive(fd_, sequence_, what, [](LinkInfo) {})) fail(what, error);
 }
 
 // The legacy ethtool ioctl, on the netlink socket: netlink has no ioctls of its own, so the kernel
@@ -198,9 +228,13 @@ void NetlinkLinks::prepare(int index, const LinkSetup& setup) {
     if (!setup.checksum_offload) disable_tx_checksum(setup.name);
 }
 
-std::optional<LinkInfo> find_link_by_mac(GuestLinks& links, const std::string& mac) {
+std::optional<LinkInfo> find_link_by_mac(GuestLinks& links, const std::string& mac, const NicHints& hints) {
     std::string wanted = mac;
     std::transform(wanted.begin(), wanted.end(), wanted.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::vector<std::string> hinted = hints.pci.empty() ? std::vector<std::string>{} : links.names_at_pci(hints.pci);
+    if (!hints.name.empty()) hinted.insert(hinted.begin(), hints.name);
+    for (const auto& name : hinted)
+        if (auto link = links.get(name); link && link->mac == wanted) return link;
     for (auto& link : links.list())
         if (link.mac == wanted) return link;
     return std::nullopt;

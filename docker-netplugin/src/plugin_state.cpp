@@ -25,11 +25,20 @@ NetworkRecord parse_network(const json& n) { return {n.at("id"), n.at("host_netw
 
 json endpoint_json(const EndpointRecord& e) {
     return {{"id", e.id},       {"network_id", e.network_id}, {"nic", e.nic},   {"mac", e.mac},
-            {"address", e.address}, {"interface", e.interface},   {"ports", e.ports}, {"checksum_offload", e.checksum_offload}};
+            {"address", e.address}, {"interface", e.interface},   {"ports", e.ports}, {"checksum_offload", e.checksum_offload},
+            {"hints", {{"name", e.hints.name}, {"pci", e.hints.pci}}}};
 }
 EndpointRecord parse_endpoint(const json& e) {
-    return {e.at("id"),        e.at("network_id"), e.at("nic"), e.at("mac"), e.at("address"), e.at("interface"), e.at("ports").get<std::vector<guest::PortMapping>>(),
-            e.value("checksum_offload", false)};  // absent in state saved before it
+    const json hints = e.value("hints", json::object());  // absent in state saved before it
+    return {e.at("id"),
+            e.at("network_id"),
+            e.at("nic"),
+            e.at("mac"),
+            e.at("address"),
+            e.at("interface"),
+            e.at("ports").get<std::vector<guest::PortMapping>>(),
+            e.value("checksum_offload", false),  // absent in state saved before it
+            {hints.value("name", ""), hints.value("pci", "")}};
 }
 
 // The changes from `saved` to `state`, and what makes `saved` equal to `state` once they are saved.

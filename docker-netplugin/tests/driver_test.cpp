@@ -47,17 +47,42 @@ struct LoopbackChannel : ShimChannel {
 struct FakeLinks : GuestLinks {
     FakeLinks(shim::test::Rig& shim_rig, std::string vm_name) : rig(shim_rig), vm(std::move(vm_name)) {}
     std::vector<LinkInfo> list() override {
+        ++listed;
         std::vector<LinkInfo> links = {{1, "lo", "00:00:00:00:00:00", 65536, true}};
         for (const auto& nic : rig.manager->nics(vm)) {
             if (nic.phase != shim::NicPhase::Attached || hidden) continue;
             const int index = static_cast<int>(std::hash<std::string>{}(nic.mac) % 10000) + 2;
             const auto set = prepared.find(index);
-            links.push_back(set == prepared.end() ? LinkInfo{index, "eth" + std::to_string(index), nic.mac, 1500, true} : set->second);
+            const std::string name = named_by_host ? "bfg" + nic.endpoint : "eth" + std::to_string(index);
+            links.push_back(set == prepared.end() ? LinkInfo{index, name, nic.mac, 1500, true} : set->second);
         }
         return links;
     }
+    std::optional<LinkInfo> get(const std::string& name) override {
+        for (const auto& link : all())
+            if (link.name == name) return link;
+        return std::nullopt;
+    }
+    // Like sysfs: the names of the NIC the fake VMM plugged at `pci`.
+    std::vector<std::string> names_at_pci(const std::string& pci) override {
+        if (!pci_in_sysfs) return {};
+        for (const auto& nic : rig.manager->nics(vm))
+            if (nic.pci == pci)
+                if (const auto link = find_if_mac(nic.mac)) return {link->name};
+        return {};
+    }
+    std::optional<LinkInfo> find_if_mac(const std::string& mac) {
+        for (const auto& link : all())
+            if (link.mac == mac) return link;
+        return std::nullopt;
+    }
+    std::vector<LinkInfo> all() {  // list() without counting
+        auto links = list();
+        --listed;
+        return links;
+    }
     void prepare(int index, const LinkSetup& setup) override {
-        for (const auto& link : list())
+        for (const auto& link : all())
             if (link.index == index) {
                 prepared[index] = {index, setup.name, link.mac, setup.mtu, false};
                 checksum_offload[setup.name] = setup.checksum_offload;
@@ -66,6 +91,9 @@ struct FakeLinks : GuestLinks {
     shim::test::Rig& rig;
     std::string vm;
     bool hidden = false;  // the NIC never shows up in the VM
+    bool named_by_host = false;  // each NIC has the name the host gave it (netns), not one of the kernel's
+    bool pci_in_sysfs = false;   // names_at_pci knows the NICs
+    int listed = 0;              // walks over every link
     std::map<int, LinkInfo> prepared;
     std::map<std::string, bool> checksum_offload;  // by the name prepare gave
 };
@@ -358,6 +386,34 @@ TEST_CASE("driver: Join waits for the NIC and gives up with a message when it ne
     plugin.ok("/NetworkDriver.Join", {{"NetworkID", "net1"}, {"EndpointID", "ep1"}});  // again, after a plugin crash: same answer
     plugin.delete_endpoint("net1", "ep1", "198.51.100.2");
     plugin.require_clean();
+}
+
+TEST_CASE("driver: Join looks the NIC up where the shim says it is - every link is walked only when that is wrong") {
+    Plugin plugin;
+    plugin.create_network("net1");
+    const auto join = [&](const std::string& endpoint, bool restart_first = false) {
+        plugin.create_endpoint("net1", endpoint);
+        if (restart_first) plugin.restart();  // the hints are kept with the endpoint
+        const int listed = plugin.links.listed;
+        const json answer = plugin.ok("/NetworkDriver.Join", {{"NetworkID", "net1"}, {"EndpointID", endpoint}});
+        REQUIRE(plugin.links.prepared.size() == 1);
+        CHECK(plugin.links.prepared.begin()->second.name == answer["InterfaceName"]["SrcName"]);
+        plugin.links.prepared.clear();
+        return plugin.links.listed - listed;
+    };
+    SECTION("by the name the host gave it (netns)") {
+        plugin.links.named_by_host = true;
+        CHECK(join("ep1") == 0);
+        CHECK(join("ep2", true) == 0);
+    }
+    SECTION("by its PCI address (a real VM)") {
+        plugin.links.pci_in_sysfs = true;
+        CHECK(join("ep1") == 0);
+        CHECK(join("ep2", true) == 0);
+    }
+    SECTION("neither: the kernel named it, and sysfs does not show it") {
+        CHECK(join("ep1") == 1);
+    }
 }
 
 TEST_CASE("driver: a restart keeps networks and endpoints - reconcile detaches a NIC no endpoint owns") {

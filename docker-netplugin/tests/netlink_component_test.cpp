@@ -18,6 +18,17 @@ TEST_CASE("netlink: find a link by MAC - rename it - set its MTU and offloads - 
     CHECK(link->name == "nic7");
     CHECK(link->up);
     CHECK_FALSE(find_link_by_mac(links, "02:bf:00:00:00:08"));
+    // One lookup by name; a hint is taken only with the right MAC.
+    REQUIRE(links.get("nic7"));
+    CHECK(links.get("nic7")->mac == "02:bf:00:00:00:07");
+    CHECK_FALSE(links.get("nothere"));
+    CHECK_FALSE(links.get("a-name-far-too-long-for-a-link"));
+    CHECK(find_link_by_mac(links, "02:bf:00:00:00:07", {"nothere", ""})->name == "nic7");
+    CHECK(find_link_by_mac(links, "02:bf:00:00:00:07", {"nic7", ""})->index == link->index);
+    CHECK_FALSE(find_link_by_mac(links, "02:bf:00:00:00:08", {"nic7", ""}));
+    // Only a PCI address becomes a path.
+    CHECK(links.names_at_pci("../../../../etc").empty());
+    CHECK(links.names_at_pci("0000:ff:1f.7").empty());
 
     REQUIRE_THAT(vm.exec("ethtool -k nic7").output, Catch::Contains("tx-checksumming: on") && Catch::Contains("scatter-gather: on"));
     links.prepare(link->index, {"bfc0123456789a", 1400, false});

@@ -8,6 +8,7 @@
 
 #include "brfusion/common/guest_protocol.hpp"
 #include "brfusion/common/record_journal.hpp"
+#include "brfusion/plugin/guest_links.hpp"
 
 #include <cstdint>
 #include <map>
@@ -36,6 +37,7 @@ struct EndpointRecord {
     std::string interface;   // the NIC's name in the VM until Docker moves it (SrcName)
     std::vector<guest::PortMapping> ports;  // published now
     bool checksum_offload = false;  // the shim's word at attach (guest::AttachResult)
+    NicHints hints;                 // where the NIC shows up in the VM, as the shim said at attach
     bool operator==(const EndpointRecord&) const = default;
 };
 
