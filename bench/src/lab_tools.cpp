@@ -185,4 +185,20 @@ std::string vm_description(const std::string& backend) {
            " VMs under TCG, no KVM (" + backend + " backend), 1 vCPU (maxcpus 2), 1.5 GiB each";
 }
 
+void wait_for_warm_pool(testing::Lab& lab, int spares) {
+    const bool full = testing::wait_until(
+        [&] {
+            std::vector<std::string> macs;
+            for (const auto& nic : nlohmann::json::parse(lab.ctl("--json nics --vm vm1")))
+                if (nic["state"] == "spare" && nic["network"] == "lab2") macs.push_back(nic["mac"]);
+            if (static_cast<int>(macs.size()) < spares) return false;
+            std::string visible = "ip -o link 2>/dev/null | grep -c";
+            for (const auto& mac : macs) visible += " -e " + mac;
+            return std::atoi(exec(lab, "vm1", visible).output.c_str()) == static_cast<int>(macs.size());
+        },
+        std::chrono::seconds(60));
+    if (!full) throw std::runtime_error("the warm pool did not refill to " + std::to_string(spares) + " spares within 60 s: " + lab.ctl("nics --vm vm1"));
+}
+
+
 }  // namespace brfusion::bench

@@ -160,7 +160,7 @@ int main(int argc, char** argv) try {
     };
     // Scale's rows: QEMU's on the main lab's vm2, which has no warm pool (the main lab's VMs get all
     // the root ports that scale fills); the emulated VMs' on a 1-VM netns lab of its own, whose
-    // network holds 1000 addresses and whose VM may hold 1000 NICs.
+    // network holds 1000 addresses and whose VM may hold them all, with a warm pool of one on lab2.
     std::vector<ScaleStep> scale_steps;
     const bool scale_on_qemu = sections.contains("scale") && backend != "netns";
     if (sections.contains("outside") || sections.contains("startup") || sections.contains("hostlo") || scale_on_qemu) {
@@ -180,7 +180,8 @@ int main(int argc, char** argv) try {
         progress("bringing up a 1-VM netns lab for scale");
         auto netns_lab = lab_options("s", 1, "netns");
         netns_lab.lab_subnet = "198.18.0.0/22";
-        netns_lab.nic_quota = netns_steps.back();  // above the shim's default quota of 64, as an operator would raise it
+        netns_lab.nic_quota = scale_nics(netns_steps);  // above the shim's default quota of 64, as an operator would raise it
+        netns_lab.warm_pool = 1;                         // on lab2, for the warm attaches
         testing::Lab lab(netns_lab);
         mark("1-VM netns lab for scale up");
         measure_scale(lab, "vm1", netns_steps, scale_steps);

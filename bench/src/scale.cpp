@@ -18,6 +18,8 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kPluginSocket = "/run/docker/plugins/brfusion.sock";
+constexpr int kWarmPerStep = 10;    // warm attaches measured at each row
+constexpr int kWarmFirst = 1 << 24;  // their endpoints' indexes, apart from the cold ones'
 // Docker's IDs are 64 hex digits.
 std::string docker_id(const char* prefix, int index) {
     char id[65];
@@ -54,8 +56,30 @@ void attach_endpoints(const std::string& plugin_socket, const std::string& host_
     std::printf("plugin_rss_mib %.2f\nplugin_cpu_ms %.1f\n", rss_mib(plugin), cpu_ms(plugin) - plugin_cpu_before);
 }
 
+namespace {
+
+// Attaches on host network lab2 in vm1, one at a time, each claiming a spare the warm pool made
+// ready beforehand; their milliseconds. The pool is full again when it returns.
+std::vector<double> warm_attaches(testing::Lab& lab, int& attached, int count) {
+    const int spares = lab.options().warm_pool;
+    std::vector<double> attach_ms;
+    for (int i = 0; i < count; ++i) {
+        wait_for_warm_pool(lab, spares);
+        attach_ms.push_back(std::stod(ok(lab, "vm1", this_binary() + " attach-endpoints " + kPluginSocket + " lab2 " + docker_id("3a2a", 0) + " " +
+                                                         std::to_string(kWarmFirst + attached++) + " 1")));
+    }
+    wait_for_warm_pool(lab, spares);
+    return attach_ms;
+}
+
+}  // namespace
+
+int scale_nics(const std::vector<int>& steps) { return steps.back() + kWarmPerStep * static_cast<int>(steps.size()); }
+
 void measure_scale(testing::Lab& lab, const std::string& node, const std::vector<int>& steps, std::vector<ScaleStep>& results) {
     const std::string vms = lab.options().backend == "netns" ? "emulated (netns)" : "QEMU TCG (" + lab.options().backend + ")";
+    const bool warm = node == "vm1" && lab.options().warm_pool > 0;
+    int warm_attached = 0;
     const int shim = pid_serving(lab.options().dir + "/run/shim.sock");
     const int vswitchd = pid_in(lab.host().dir() + "/ovs-vswitchd.pid"), ovsdb = pid_in(lab.host().dir() + "/ovsdb-server.pid");
     int endpoints = 0;
@@ -64,7 +88,9 @@ void measure_scale(testing::Lab& lab, const std::string& node, const std::vector
         const double shim_cpu_before = cpu_ms(shim), ovs_cpu_before = cpu_ms(vswitchd) + cpu_ms(ovsdb);
         std::istringstream lines(ok(lab, node, this_binary() + " attach-endpoints " + kPluginSocket + " lab " + docker_id("5ca1e", 0) + " " + std::to_string(endpoints) + " " +
                                                     std::to_string(step - endpoints)));
-        ScaleStep result{vms, step};
+        ScaleStep result;
+        result.vms = vms;
+        result.endpoints = step;
         std::vector<double> attach_ms;
         double plugin_cpu_ms = 0;
         for (std::string word; lines >> word;) {
@@ -79,6 +105,7 @@ void measure_scale(testing::Lab& lab, const std::string& node, const std::vector
         result.ovs_cpu_ms = (cpu_ms(vswitchd) + cpu_ms(ovsdb) - ovs_cpu_before) / attached;
         result.shim_mib = rss_mib(shim);
         result.vswitchd_mib = rss_mib(vswitchd);
+        if (warm) result.warm_attach_p50_ms = median(warm_attaches(lab, warm_attached, kWarmPerStep));
         results.push_back(result);
         endpoints = step;
     }
@@ -86,12 +113,15 @@ void measure_scale(testing::Lab& lab, const std::string& node, const std::vector
 
 void report_scale(const std::vector<ScaleStep>& steps, Report& report) {
     Table table{"Scale: endpoints on one host",
-                {"VMs", "endpoints", "attach p50 (ms)", "attach p90 (ms)", "brfusion CPU per attach (ms)", "OVS CPU per attach (ms)",
+                {"VMs", "endpoints", "attach p50 (ms)", "attach p90 (ms)", "warm attach p50 (ms)", "brfusion CPU per attach (ms)", "OVS CPU per attach (ms)",
                  "brfusion-shim (MiB)", "brfusion-plugin (MiB)", "ovs-vswitchd (MiB)"},
                 {},
                 {"Endpoints are made in one VM through brfusion-plugin's socket the way dockerd makes them (CreateEndpoint, then Join, "
                  "which returns once the NIC is in the VM), without containers; attach = those two calls, over the endpoints added "
                  "since the previous row. Memory: resident set (VmRSS) at that row. A QEMU VM takes one NIC per PCIe root port.",
+                 "Warm attach: " + std::to_string(kWarmPerStep) + " more attaches at that row, on host network lab2, each claiming a spare NIC "
+                 "the warm pool had ready (it is plugged and on the switch already; the pool's refill, which adds the next spare's port, "
+                 "is waited for between them and not counted); emulated VMs only.",
                  "CPU per attach: user and system time over the row's endpoints divided by their number. brfusion: brfusion-shim "
                  "and brfusion-plugin, with the commands they ran (ip, ethtool, ovs-ofctl) and their background work; OVS: "
                  "ovs-vswitchd and ovsdb-server. On QEMU VMs the plugin's share is the guest's CPU time."}};
@@ -99,11 +129,14 @@ void report_scale(const std::vector<ScaleStep>& steps, Report& report) {
     std::string data, vms;
     for (const auto& step : steps) {
         table.rows.push_back({step.vms, std::to_string(step.endpoints), fixed(step.attach_p50_ms, 1), fixed(step.attach_p90_ms, 1),
-                              fixed(step.brfusion_cpu_ms, 1), fixed(step.ovs_cpu_ms, 1), fixed(step.shim_mib, 1), fixed(step.plugin_mib, 1), fixed(step.vswitchd_mib, 1)});
-        if (step.vms != vms) data += (vms.empty() ? "" : "\n\n") + ("\"" + step.vms + "\" attach_p50_ms attach_p90_ms shim_mib plugin_mib vswitchd_mib brfusion_cpu_ms ovs_cpu_ms\n");
+                              step.warm_attach_p50_ms ? fixed(*step.warm_attach_p50_ms, 1) : "-", fixed(step.brfusion_cpu_ms, 1), fixed(step.ovs_cpu_ms, 1), fixed(step.shim_mib, 1), fixed(step.plugin_mib, 1), fixed(step.vswitchd_mib, 1)});
+        if (step.vms != vms)
+            data += (vms.empty() ? "" : "\n\n") +
+                    ("\"" + step.vms + "\" attach_p50_ms attach_p90_ms shim_mib plugin_mib vswitchd_mib brfusion_cpu_ms ovs_cpu_ms warm_attach_p50_ms\n");
         vms = step.vms;
         data += std::to_string(step.endpoints) + " " + fixed(step.attach_p50_ms, 2) + " " + fixed(step.attach_p90_ms, 2) + " " + fixed(step.shim_mib, 2) +
-                " " + fixed(step.plugin_mib, 2) + " " + fixed(step.vswitchd_mib, 2) + " " + fixed(step.brfusion_cpu_ms, 2) + " " + fixed(step.ovs_cpu_ms, 2) + "\n";
+                " " + fixed(step.plugin_mib, 2) + " " + fixed(step.vswitchd_mib, 2) + " " + fixed(step.brfusion_cpu_ms, 2) + " " + fixed(step.ovs_cpu_ms, 2) + " " +
+                (step.warm_attach_p50_ms ? fixed(*step.warm_attach_p50_ms, 2) : "NaN") + "\n";
     }
     report.add(table);
     report.plot("scale", data, "Attach latency, CPU per attach and memory as endpoints grow");

@@ -67,23 +67,6 @@ StartupTimes parse_startup(const std::string& output) {
     return t;
 }
 
-// Until vm1 has every spare NIC the warm pool keeps on lab2, and the guest's kernel shows them:
-// a host whose containers do not start faster than the pool refills.
-void wait_for_warm_pool(testing::Lab& lab, int spares) {
-    const bool full = testing::wait_until(
-        [&] {
-            std::vector<std::string> macs;
-            for (const auto& nic : nlohmann::json::parse(lab.ctl("--json nics --vm vm1")))
-                if (nic["state"] == "spare" && nic["network"] == "lab2") macs.push_back(nic["mac"]);
-            if (static_cast<int>(macs.size()) < spares) return false;
-            std::string visible = "ip -o link 2>/dev/null | grep -c";
-            for (const auto& mac : macs) visible += " -e " + mac;
-            return std::atoi(exec(lab, "vm1", visible).output.c_str()) == static_cast<int>(macs.size());
-        },
-        std::chrono::seconds(60));
-    if (!full) throw std::runtime_error("the warm pool did not refill to " + std::to_string(spares) + " spares within 60 s: " + lab.ctl("nics --vm vm1"));
-}
-
 }  // namespace
 
 void measure_startup(testing::Lab& lab, const BenchOptions& options, Report& report) {

@@ -44,6 +44,11 @@ void start_server(testing::Lab& lab, const Place& place, const std::string& comm
 // Stops the servers started on `node` whose command line contains `pattern`.
 void stop_servers(testing::Lab& lab, const std::string& node, const std::string& pattern);
 
+// Until vm1 has every spare NIC the warm pool keeps on lab2 (LabOptions::warm_pool), and the
+// guest's kernel shows them: a host whose containers do not start faster than the pool refills.
+// Throws after 60 s.
+void wait_for_warm_pool(testing::Lab& lab, int spares);
+
 // This benchmark's binary, which the lab's nodes and VMs see at the same path: its subcommands are
 // the tools run there (ping-pong, ping-pong-server, attach-endpoints).
 std::string this_binary();

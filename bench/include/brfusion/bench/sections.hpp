@@ -7,6 +7,7 @@
 #include "brfusion/bench/report.hpp"
 #include "brfusion/testing/lab.hpp"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,8 +45,13 @@ struct ScaleStep {
     // CPU per attach over the row's endpoints: brfusion-shim and brfusion-plugin with the commands
     // they ran; ovs-vswitchd and ovsdb-server.
     double brfusion_cpu_ms = 0, ovs_cpu_ms = 0;
+    // Attaches that claim a spare of the warm pool (vm1 of a lab with one), at this row.
+    std::optional<double> warm_attach_p50_ms;
 };
+// One row per step (endpoints in all). On vm1 of a lab with a warm pool, each row also measures
+// warm attaches: scale_nics(steps) is then what the VM holds at the end.
 void measure_scale(testing::Lab& lab, const std::string& node, const std::vector<int>& steps, std::vector<ScaleStep>& results);
+int scale_nics(const std::vector<int>& steps);
 void report_scale(const std::vector<ScaleStep>& steps, Report& report);
 
 // The driver's side, in the VM: makes brfusion network `network_id` on host network
