@@ -14,7 +14,7 @@ namespace asio = boost::asio;
 namespace http = boost::beast::http;
 
 HttpReply http_call(const std::string& socket_path, const std::string& what, const std::string& method, const std::string& target,
-                    const std::string& body) {
+                    const std::string& body, std::chrono::milliseconds timeout) {
     asio::io_context io;
     asio::local::stream_protocol::socket socket(io);
     boost::system::error_code ec;
@@ -27,15 +27,26 @@ HttpReply http_call(const std::string& socket_path, const std::string& what, con
         request.body() = body;
     }
     request.prepare_payload();
-    try {
-        http::write(socket, request);
-        boost::beast::flat_buffer buffer;
-        http::response<http::string_body> response;
-        http::read(socket, buffer, response);
-        return {static_cast<int>(response.result_int()), response.body()};
-    } catch (const boost::system::system_error& e) {
-        throw std::runtime_error(what + " at " + socket_path + " did not answer " + method + " " + target + ": " + e.what());
-    }
+    boost::beast::flat_buffer buffer;
+    http::response<http::string_body> response;
+    boost::system::error_code failure;
+    bool answered = false;
+    http::async_write(socket, request, [&](boost::system::error_code written, std::size_t) {
+        if (written) {
+            failure = written;
+            return;
+        }
+        http::async_read(socket, buffer, response, [&](boost::system::error_code read, std::size_t) {
+            failure = read;
+            answered = !read;
+        });
+    });
+    if (timeout > std::chrono::milliseconds::zero()) io.run_for(timeout);
+    else io.run();
+    const std::string call = what + " at " + socket_path + " did not answer " + method + " " + target;
+    if (failure) throw std::runtime_error(call + ": " + failure.message());
+    if (!answered) throw std::runtime_error(call + " within " + std::to_string(timeout.count()) + " ms");
+    return {static_cast<int>(response.result_int()), response.body()};
 }
 
 }  // namespace brfusion
