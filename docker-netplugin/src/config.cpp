@@ -28,12 +28,16 @@ void timeout_key(const json& config, const char* key, int& out) {
 
 PluginConfig parse_plugin_config(const json& config) {
     if (!config.is_object()) throw std::invalid_argument("the config must be a JSON object");
-    if (auto key = unknown_key(config, {"socket", "channel", "state_dir", "join_timeout_ms", "shim_timeout_ms", "reconcile_interval_ms"}))
+    if (auto key = unknown_key(config, {"socket", "channel", "state_dir", "docker_socket", "join_timeout_ms", "shim_timeout_ms", "reconcile_interval_ms"}))
         throw std::invalid_argument("config " + *key + " is not a brfusion-plugin setting (see --help)");
     PluginConfig result;
     string_key(config, "socket", result.socket);
     string_key(config, "channel", result.channel);
     string_key(config, "state_dir", result.state_dir);
+    if (config.contains("docker_socket")) {  // "" is a choice: never ask Docker
+        if (!config["docker_socket"].is_string()) throw std::invalid_argument("config docker_socket must be a string (\"\": never ask Docker)");
+        result.docker_socket = config["docker_socket"];
+    }
     timeout_key(config, "join_timeout_ms", result.join_timeout_ms);
     timeout_key(config, "shim_timeout_ms", result.shim_timeout_ms);
     timeout_key(config, "reconcile_interval_ms", result.reconcile_interval_ms);

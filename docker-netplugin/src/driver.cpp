@@ -115,8 +115,8 @@ const std::map<std::string, Route>& routes() {
 
 }  // namespace
 
-Driver::Driver(ShimChannel& channel, GuestLinks& links, PluginStore& store, DriverOptions options)
-    : shim_(channel), links_(links), store_(store), options_(options), state_(store.load()) {}
+Driver::Driver(ShimChannel& channel, GuestLinks& links, PluginStore& store, DriverOptions options, DockerNetworks* docker)
+    : shim_(channel), links_(links), store_(store), options_(options), state_(store.load()), docker_(docker) {}
 
 HttpAnswer Driver::handle(const HttpRequest& request) {
     const auto route = routes().find(request.target);
@@ -379,14 +379,19 @@ void Driver::owe_leave(const std::string& group) {
     try {
         {
             std::lock_guard lock(mutex_);
-            if (group_in_use_locked(group)) return;  // another network of ours has it
-            state_.groups_joining.erase(group);
-            state_.groups_to_leave.insert(group);
+            if (!owe_leave_locked(group)) return;
             save_locked();
         }
         leave_owed_group(group);
     } catch (const std::exception&) {  // still owed, for the reconcile (or the state could not be saved)
     }
+}
+
+bool Driver::owe_leave_locked(const std::string& group) {
+    if (group_in_use_locked(group)) return false;  // another network of ours has it
+    state_.groups_joining.erase(group);
+    state_.groups_to_leave.insert(group);
+    return true;
 }
 
 // --- endpoints --------------------------------------------------------------------------------
@@ -584,10 +589,12 @@ bool Driver::reconcile_pending() const {
     return orphans_owed_ ||
            std::any_of(state_.groups_to_leave.begin(), state_.groups_to_leave.end(), [&](const std::string& group) { return !group_in_use_locked(group); }) ||
            std::any_of(state_.endpoints_unjoined.begin(), state_.endpoints_unjoined.end(), over) ||
-           std::any_of(state_.groups_joining.begin(), state_.groups_joining.end(), over);
+           std::any_of(state_.groups_joining.begin(), state_.groups_joining.end(), over) ||
+           std::any_of(networks_missing_.begin(), networks_missing_.end(), over);
 }
 
 PluginReconcileReport Driver::reconcile() {
+    const auto docker_networks = docker_ ? docker_->ids() : std::nullopt;
     std::unique_lock no_nic_change(nic_changes_);
     PluginReconcileReport report;
     const auto nics = shim_.list();
@@ -626,8 +633,33 @@ PluginReconcileReport Driver::reconcile() {
         }
         if (changed) save_locked();
     }
+    forget_lost_networks(docker_networks, report);
     leave_groups(report);
     return report;
+}
+
+void Driver::forget_lost_networks(const std::optional<std::set<std::string>>& docker_networks, PluginReconcileReport& report) {
+    if (!docker_networks) return;  // Docker cannot say now: nothing is concluded
+    {
+        std::lock_guard lock(mutex_);
+        std::set<std::string> with_endpoints;
+        for (const auto& [id, endpoint] : state_.endpoints) with_endpoints.insert(endpoint.network_id);
+        std::erase_if(networks_missing_, [&](const auto& missing) { return !state_.networks.contains(missing.first); });
+        const auto now = seconds_now();
+        for (const auto& [id, network] : state_.networks) {
+            if (docker_networks->contains(id) || with_endpoints.contains(id)) networks_missing_.erase(id);
+            else networks_missing_.try_emplace(id, now);
+        }
+        report.networks_lost = take_expired(networks_missing_, options_.answer_grace);
+        // As DeleteNetwork would: a Hostlo group no other network of ours uses is left (by
+        // leave_groups, next).
+        for (const auto& id : report.networks_lost) {
+            const auto group = group_of_pool(state_.networks.at(id).host_network);
+            state_.networks.erase(id);
+            if (group) owe_leave_locked(*group);
+        }
+        if (!report.networks_lost.empty()) save_locked();
+    }
 }
 
 // After the orphan sweep: an orphan NIC on a group would make the shim refuse its leave.

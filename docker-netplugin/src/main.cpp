@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 using namespace brfusion;
@@ -30,6 +31,8 @@ Every config key can be given as a flag; flags override the file:
   --channel ADDRESS        the guest channel to brfusion-shim: unix:PATH, virtio-serial:NAME or vsock:CID:PORT
                            (virtio-serial:org.brfusion.shim.0)
   --state-dir DIR          networks and endpoints, kept across restarts (/var/lib/brfusion-plugin)
+  --docker-socket PATH     dockerd's API, asked which networks Docker has, to forget those it lost
+                           (/run/docker.sock; "" never asks)
   --join-timeout-ms N      how long Join waits for the hot-plugged NIC (30000)
   --shim-timeout-ms N      how long a call to brfusion-shim may take (60000)
   --reconcile-interval-ms N  how often endpoints are reconciled with the shim's NICs after start (60000)
@@ -48,6 +51,7 @@ int main(int argc, char** argv) {
                                                                               {{"--socket", "socket"},
                                                                                {"--channel", "channel"},
                                                                                {"--state-dir", "state_dir"},
+                                                                               {"--docker-socket", "docker_socket"},
                                                                                {"--join-timeout-ms", "join_timeout_ms"},
                                                                                {"--shim-timeout-ms", "shim_timeout_ms"},
                                                                                {"--reconcile-interval-ms", "reconcile_interval_ms"}},
@@ -55,7 +59,9 @@ int main(int argc, char** argv) {
         StreamShimChannel channel(config.channel, std::chrono::milliseconds(config.shim_timeout_ms));
         NetlinkLinks links;
         PluginStore store(config.state_dir);
-        Driver driver(channel, links, store, {std::chrono::milliseconds(config.join_timeout_ms)});
+        std::optional<DockerApiNetworks> docker;
+        if (!config.docker_socket.empty()) docker.emplace(config.docker_socket);
+        Driver driver(channel, links, store, {std::chrono::milliseconds(config.join_timeout_ms)}, docker ? &*docker : nullptr);
 
         boost::asio::io_context io;
         boost::asio::thread_pool workers(4);  // Docker calls concurrently; CreateEndpoint may wait on a hot-plug
@@ -74,9 +80,9 @@ int main(int argc, char** argv) {
                 try {
                     const auto report = driver.reconcile();
                     if (!reconciled || !report.orphans_detached.empty() || !report.endpoints_without_nic.empty() || !report.groups_left.empty() ||
-                        !report.endpoints_lost.empty())
+                        !report.endpoints_lost.empty() || !report.networks_lost.empty())
                         std::cerr << "brfusion-plugin: reconciled with brfusion-shim: " << report.endpoints_lost.size()
-                                  << " endpoint(s) Docker lost forgotten, " << report.orphans_detached.size()
+                                  << " endpoint(s) and " << report.networks_lost.size() << " network(s) Docker lost forgotten, " << report.orphans_detached.size()
                                   << " orphan NIC(s) detached, " << report.endpoints_without_nic.size() << " endpoint(s) without a NIC, "
                                   << report.groups_left.size() << " Hostlo group(s) left\n";
                     reconciled = true;

@@ -2,6 +2,7 @@
 // dockerd and brfusion-plugin) and a "host" netns with a private OVS and brfusion-shim. Every check
 // goes through the docker CLI in a VM and ovs-vsctl/nft on the host, as a user would.
 
+#include "brfusion/plugin/docker_networks.hpp"
 #include "brfusion/plugin/plugin_state.hpp"
 #include "brfusion/testing/command.hpp"
 #include "brfusion/testing/docker_lab.hpp"
@@ -81,6 +82,11 @@ TEST_CASE("docker: network create - run - containers in two VMs talk over host N
     DockerLab::docker_ok(vm2, "network create -d brfusion --ipam-driver brfusion --subnet 198.51.100.0/24 lab");
     CHECK_THAT(DockerLab::docker_ok(vm2, "network inspect lab --format '{{.Driver}} {{json .IPAM}}'"),
                Contains("brfusion") && Contains(R"("Driver":"brfusion")") && Contains(R"("Subnet":"198.51.100.0/24")"));
+    // What the plugin's reconcile asks dockerd: the networks it has (and nothing where no dockerd is).
+    const auto docker_networks = brfusion::plugin::DockerApiNetworks(vm1.dir() + "/docker.sock").ids();
+    REQUIRE(docker_networks);
+    CHECK(docker_networks->contains(DockerLab::docker_ok(vm1, "network inspect lab --format '{{.ID}}'")));
+    CHECK_FALSE(brfusion::plugin::DockerApiNetworks(vm1.dir() + "/no-docker.sock").ids());
 
     // Containers get the host's NIC: same MAC as the OVS port, no veth on docker0.
     DockerLab::docker_ok(vm1, "run -d --name c1 --network lab brfusion-test httpd -f -p 80 -h /www");

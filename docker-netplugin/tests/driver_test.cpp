@@ -98,10 +98,17 @@ struct FakeLinks : GuestLinks {
     std::map<std::string, bool> checksum_offload;  // by the name prepare gave
 };
 
+// Docker's API, as the reconcile asks it which networks Docker has.
+struct FakeDocker : DockerNetworks {
+    std::optional<std::set<std::string>> networks;  // nullopt: Docker cannot be asked
+    std::optional<std::set<std::string>> ids() override { return networks; }
+};
+
 struct Plugin {
     shim::test::Rig rig;
     LoopbackChannel channel;
     FakeLinks links;
+    FakeDocker docker;
     std::string dir = "/tmp/brfusion-plugin-test-" + std::to_string(::getpid());
     std::unique_ptr<PluginStore> store;
     std::unique_ptr<Driver> driver;
@@ -115,7 +122,7 @@ struct Plugin {
     ~Plugin() { std::filesystem::remove_all(dir); }
     void restart() {
         store = std::make_unique<PluginStore>(dir);
-        driver = std::make_unique<Driver>(channel, links, *store, options);
+        driver = std::make_unique<Driver>(channel, links, *store, options, &docker);
     }
     std::pair<int, json> call(const std::string& path, const json& body = nullptr) {
         const HttpAnswer answer = driver->handle({"POST", path, body.is_null() ? "" : body.dump()});
@@ -670,6 +677,38 @@ TEST_CASE("driver: Hostlo - a group joined for a network Docker never created is
     CHECK_FALSE(plugin.driver->reconcile_pending());
     CHECK(plugin.driver->reconcile().groups_left.empty());
     CHECK(plugin.rig.manager->hostlo_groups().size() == 1);
+}
+
+TEST_CASE("driver: a network Docker lost is forgotten after the grace, its Hostlo group left - "
+          "not while Docker has it, an endpoint is on it, or Docker cannot be asked") {
+    Plugin plugin("vm2", allow_pods);
+    plugin.create_network("kept");
+    plugin.create_network("in-use");
+    plugin.create_endpoint("in-use", "ep1");
+    plugin.ok("/NetworkDriver.Join", {{"NetworkID", "in-use"}, {"EndpointID", "ep1"}, {"SandboxKey", "/var/run/docker/netns/x"}});
+    // A Hostlo network whose CreateNetwork answer dockerd read, then died before storing it.
+    const json pool = plugin.ok("/IpamDriver.RequestPool", {{"AddressSpace", "brfusion"}, {"Pool", ""}, {"Options", {{"group", "podA"}}}});
+    plugin.ok("/NetworkDriver.CreateNetwork", {{"NetworkID", "hl"},
+                                               {"Options", {{"com.docker.network.generic", json::object()}}},
+                                               {"IPv4Data", {{{"AddressSpace", "brfusion"}, {"Pool", pool["Pool"]}}}}});
+    REQUIRE(plugin.rig.manager->hostlo_groups().size() == 1);
+    plugin.docker.networks = std::set<std::string>{"kept"};  // Docker has only this one of ours
+    CHECK(plugin.driver->reconcile().networks_lost.empty());  // within the grace: Docker may be storing it right now
+    CHECK_FALSE(plugin.driver->reconcile_pending());
+
+    plugin.options.answer_grace = std::chrono::seconds(0);
+    plugin.restart();
+    plugin.docker.networks.reset();  // dockerd is not running: nothing is concluded
+    CHECK(plugin.driver->reconcile().networks_lost.empty());
+    plugin.docker.networks = std::set<std::string>{"kept"};
+    const PluginReconcileReport report = plugin.driver->reconcile();
+    CHECK(report.networks_lost == std::vector<std::string>{"hl"});  // "in-use" has an endpoint: kept until Docker loses that too
+    CHECK(report.groups_left == std::vector<std::string>{"podA"});
+    CHECK(plugin.rig.manager->hostlo_groups().empty());
+    CHECK(PluginStore(plugin.dir).load().networks.size() == 2);
+    CHECK_FALSE(plugin.driver->reconcile_pending());
+    plugin.ok("/NetworkDriver.DeleteNetwork", {{"NetworkID", "hl"}});  // a late DeleteNetwork finds nothing
+    plugin.delete_endpoint("in-use", "ep1", "198.51.100.2");
 }
 
 TEST_CASE("driver: a DeleteEndpoint whose detach fails forgets the endpoint all the same - the reconcile detaches its NIC at once") {

@@ -96,7 +96,7 @@ void EmulatedVm::stop_dockerd(int signal) { dockerd_.stop(signal); }
 
 void EmulatedVm::start_plugin(const std::string& binary, const std::string& channel) {
     plugin_.start({"nsenter", "-t", std::to_string(holder_.pid()), "-m", "-n", binary, "--socket", "/run/docker/plugins/brfusion.sock",
-                   "--channel", channel, "--state-dir", plugin_state_dir()},
+                   "--channel", channel, "--state-dir", plugin_state_dir(), "--docker-socket", dir_ + "/docker.sock"},
                   dir_ + "/plugin.log");
     if (!wait_until([&] { return exec("test -S /run/docker/plugins/brfusion.sock").exit_code == 0; }, std::chrono::seconds(10)))
         throw std::runtime_error("brfusion-plugin in " + name_ + " did not start:\n" + plugin_.log());

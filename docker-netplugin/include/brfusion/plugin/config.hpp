@@ -11,6 +11,9 @@ struct PluginConfig {
     std::string socket = "/run/docker/plugins/brfusion.sock";  // where Docker finds the plugin
     std::string channel = "virtio-serial:org.brfusion.shim.0";  // unix:PATH | virtio-serial:NAME | vsock:CID:PORT
     std::string state_dir = "/var/lib/brfusion-plugin";
+    // dockerd's API socket, where the reconcile asks which networks Docker has, to forget those it
+    // lost; "" never asks (then a network Docker lost stays, with its Hostlo group joined).
+    std::string docker_socket = "/run/docker.sock";
     int join_timeout_ms = 30000;  // how long Join waits for a hot-plugged NIC
     int shim_timeout_ms = 60000;  // how long a call to brfusion-shim may take (a cold hot-plug)
     // How often the plugin reconciles its endpoints with the shim's NICs after the first time (at

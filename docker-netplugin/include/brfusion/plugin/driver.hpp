@@ -8,6 +8,7 @@
 // HTTP status in one place.
 
 #include "brfusion/common/http_server.hpp"
+#include "brfusion/plugin/docker_networks.hpp"
 #include "brfusion/plugin/guest_links.hpp"
 #include "brfusion/plugin/plugin_state.hpp"
 #include "brfusion/plugin/shim_client.hpp"
@@ -16,8 +17,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -45,12 +49,14 @@ struct PluginReconcileReport {
     std::vector<std::string> endpoints_without_nic;  // endpoints whose NIC the shim no longer has
     std::vector<std::string> groups_left;  // Hostlo groups a failed ReleasePool, or a network Docker never made, had left joined
     std::vector<std::string> endpoints_lost;  // endpoints Docker lost: in no sandbox for answer_grace (their NICs are among the orphans)
+    std::vector<std::string> networks_lost;   // networks Docker lost: not among its networks for answer_grace
 };
 
 class Driver {
 public:
-    // Loads the saved state; throws PluginError when it is corrupt.
-    Driver(ShimChannel& channel, GuestLinks& links, PluginStore& store, DriverOptions options = {});
+    // Loads the saved state; throws PluginError when it is corrupt. `docker`: where the reconcile
+    // asks which networks Docker has (nullptr: it never concludes that Docker lost one).
+    Driver(ShimChannel& channel, GuestLinks& links, PluginStore& store, DriverOptions options = {}, DockerNetworks* docker = nullptr);
 
     // One plugin call: POST /Plugin.Activate, /NetworkDriver.*, /IpamDriver.*. Never throws;
     // thread-safe (Docker sends calls concurrently).
@@ -62,7 +68,9 @@ public:
     // network of ours uses them; the shim failed or refused for a NIC still on them), and those
     // RequestPool joined for a network Docker never created (no CreateNetwork within
     // answer_grace); first forgets endpoints Docker lost (in no sandbox for answer_grace: no Join
-    // after CreateEndpoint, no DeleteEndpoint after Leave), so that their NICs are among the orphans.
+    // after CreateEndpoint, no DeleteEndpoint after Leave), so that their NICs are among the orphans;
+    // and forgets the networks Docker lost (not among Docker's networks for answer_grace, and no
+    // endpoint of ours on them), so that their Hostlo groups are left.
     // Throws PluginError (Unavailable when the shim cannot be reached).
     PluginReconcileReport reconcile();
     // Whether reconcile has work waiting (a NIC whose detach failed, a Hostlo group to leave that
@@ -92,6 +100,9 @@ private:
     // Forgets endpoint `id` (saved) and detaches its NIC. A detach that fails is owed: the
     // reconcile, which detaches NICs no endpoint owns, is due at once. Returns why it failed.
     std::optional<std::string> forget_endpoint(const std::string& id);
+    // reconcile's part that forgets the networks Docker lost, given Docker's networks (asked
+    // before the reconcile took nic_changes_: dockerd may be waiting for a call of ours).
+    void forget_lost_networks(const std::optional<std::set<std::string>>& docker_networks, PluginReconcileReport& report);
     // reconcile's last part: leaves the Hostlo groups owed a leave.
     void leave_groups(PluginReconcileReport& report);
     // Leaves Hostlo group `group` if a leave is owed and no network of ours uses it; returns
@@ -103,6 +114,9 @@ private:
     // that made its network): owes its leave unless a network of ours uses it, and tries it; a
     // failure is left to the reconcile. Never throws.
     void owe_leave(const std::string& group);
+    // owe_leave's record (mutex_ held, not saved): whether the leave is now owed (false: a
+    // network of ours uses the group).
+    bool owe_leave_locked(const std::string& group);
     // Forgets network `id` (saved); returns its Hostlo group, if it has one.
     std::optional<std::string> forget_network(const std::string& id);
     // Whether a network of ours takes its addresses from Hostlo group `group` (mutex_ held).
@@ -116,6 +130,10 @@ private:
     std::shared_mutex nic_changes_;  // shared by attach/detach, exclusive for reconcile
     std::mutex hostlo_changes_;      // serializes this VM's Hostlo joins and leaves, their shim calls included
     std::atomic<bool> orphans_owed_{false};  // a detach failed: its NIC waits for the reconcile
+    DockerNetworks* docker_;
+    // Networks of ours Docker did not have at the last reconciles: since when (s since the epoch).
+    // Not saved: after a restart the grace starts again.
+    std::map<std::string, std::int64_t> networks_missing_;
 };
 
 }  // namespace brfusion::plugin
