@@ -267,7 +267,14 @@ std::function<bool(const Replica&)> interfaces_settled(std::vector<std::string> 
 }
 }  // namespace
 
-InterfaceRow OvsClient::require_working_ports(const std::vector<std::string>& names, bool created) {
+std::vector<std::string> OvsClient::absent_ports(const std::vector<std::string>& names) const {
+    std::vector<std::string> absent;
+    for (const auto& name : names)
+        if (!port(name)) absent.push_back(name);
+    return absent;
+}
+
+InterfaceRow OvsClient::require_working_ports(const std::vector<std::string>& names, const std::vector<std::string>& created) {
     std::optional<InterfaceRow> first;
     std::string failures;
     const bool checkable = impl_->options.wait_for_vswitchd;  // otherwise ofport/error are not known yet
@@ -279,9 +286,9 @@ InterfaceRow OvsClient::require_working_ports(const std::vector<std::string>& na
         if (!first) first = std::move(iface);
     }
     if (failures.empty()) return *first;
-    if (!created) throw OvsError(ErrorKind::Vswitchd, "ovs-vswitchd could not set up existing port(s): " + failures);
+    if (created.empty()) throw OvsError(ErrorKind::Vswitchd, "ovs-vswitchd could not set up existing port(s): " + failures);
     try {
-        for (const auto& name : names) remove_port(name);  // leave nothing behind for ports we just created
+        for (const auto& name : created) remove_port(name);  // leave nothing behind for ports we just created
     } catch (const OvsError&) {
         // Reported below through the original failure; the ports may remain in the database.
     }
@@ -289,15 +296,31 @@ InterfaceRow OvsClient::require_working_ports(const std::vector<std::string>& na
 }
 
 InterfaceRow OvsClient::ensure_port(const PortSpec& spec) {
+    const auto absent = absent_ports({spec.name});
     const bool created = impl_->apply([&](const Replica& r) { return plan_ensure_port(r, spec); }, interfaces_settled({spec.name}, impl_->options.wait_for_vswitchd),
                                       "adding port " + spec.name);
-    return require_working_ports({spec.name}, created);
+    return require_working_ports({spec.name}, created ? absent : std::vector<std::string>{});
+}
+
+void OvsClient::ensure_ports(const std::vector<PortSpec>& specs) {
+    if (specs.empty()) return;
+    std::vector<std::string> names;
+    std::string listed;
+    for (const auto& spec : specs) {
+        names.push_back(spec.name);
+        listed += (listed.empty() ? "" : ", ") + spec.name;
+    }
+    const auto absent = absent_ports(names);
+    const bool created = impl_->apply([&](const Replica& r) { return plan_ensure_ports(r, specs); }, interfaces_settled(names, impl_->options.wait_for_vswitchd),
+                                      "adding ports " + listed);
+    require_working_ports(names, created ? absent : std::vector<std::string>{});
 }
 
 void OvsClient::ensure_patch_pair(const PatchPairSpec& spec) {
+    const auto absent = absent_ports({spec.port_a, spec.port_b});
     const bool created = impl_->apply([&](const Replica& r) { return plan_ensure_patch_pair(r, spec); },
                                       interfaces_settled({spec.port_a, spec.port_b}, impl_->options.wait_for_vswitchd), "adding patch ports " + spec.port_a + "/" + spec.port_b);
-    require_working_ports({spec.port_a, spec.port_b}, created);
+    require_working_ports({spec.port_a, spec.port_b}, created ? absent : std::vector<std::string>{});
 }
 
 void OvsClient::remove_port(const std::string& name) {

@@ -194,14 +194,22 @@ void add_port_operations(Transaction& txn, const Replica& replica, const PortSpe
 
 }  // namespace
 
-std::optional<Transaction> plan_ensure_port(const Replica& replica, const PortSpec& spec) {
-    if (spec.type == PortType::Patch)
-        throw OvsError(ErrorKind::Rejected, "patch port " + spec.name + " must be created with its peer: use ensure_patch_pair");
-    if (port_matches(replica, spec)) return std::nullopt;
-    require_root(replica);
-    Transaction txn;
-    add_port_operations(txn, replica, spec, "");
-    txn.bump_next_cfg();
+std::optional<Transaction> plan_ensure_port(const Replica& replica, const PortSpec& spec) { return plan_ensure_ports(replica, {spec}); }
+
+std::optional<Transaction> plan_ensure_ports(const Replica& replica, const std::vector<PortSpec>& specs) {
+    std::optional<Transaction> txn;
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+        const PortSpec& spec = specs[i];
+        if (spec.type == PortType::Patch)
+            throw OvsError(ErrorKind::Rejected, "patch port " + spec.name + " must be created with its peer: use ensure_patch_pair");
+        if (port_matches(replica, spec)) continue;
+        if (!txn) {
+            require_root(replica);
+            txn.emplace();
+        }
+        add_port_operations(*txn, replica, spec, "_" + std::to_string(i));
+    }
+    if (txn) txn->bump_next_cfg();
     return txn;
 }
 

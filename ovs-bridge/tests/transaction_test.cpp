@@ -36,8 +36,26 @@ TEST_CASE("a new port: wait on the bridge - insert - mutate Bridge.ports (not re
     CHECK(ops[1]["row"]["type"] == "tap");
     CHECK(ops[1]["row"]["external_ids"].dump() == R"(["map",[["brfusion-vm","vm2"]]])");
     CHECK(ops[2]["row"]["tag"] == 20);
-    CHECK(ops[3]["mutations"].dump() == R"([["ports","insert",["set",[["named-uuid","port"]]]]])");
+    CHECK(ops[3]["mutations"].dump() == R"([["ports","insert",["set",[["named-uuid","port_0"]]]]])");
     CHECK(txn->params("Open_vSwitch")[0] == "Open_vSwitch");
+}
+
+TEST_CASE("several ports in one transaction: only those missing - unique uuid-names - one bump of next_cfg - a conflict refuses all") {
+    const Replica replica = test::test_replica();
+    const PortSpec existing{"br0", "p1", PortType::Internal, 10, {{"brfusion-vm", "vm1"}}, ""};
+    auto txn = plan_ensure_ports(replica, {{"br0", "p2", PortType::System, 20, {}, ""}, existing, {"br0", "p3", PortType::System, 20, {}, ""}});
+    REQUIRE(txn);
+    CHECK(op_names(*txn) == std::vector<std::string>{"wait Bridge", "insert Interface", "insert Port", "mutate Bridge", "wait Bridge", "insert Interface",
+                                                     "insert Port", "mutate Bridge", "mutate Open_vSwitch", "select Open_vSwitch"});
+    const auto& ops = txn->operations();
+    CHECK(ops[1]["uuid-name"] == "iface_0");
+    CHECK(ops[2]["row"]["name"] == "p2");
+    CHECK(ops[5]["uuid-name"] == "iface_2");
+    CHECK(ops[6]["row"]["name"] == "p3");
+    CHECK_FALSE(plan_ensure_ports(replica, {existing}));
+    CHECK_FALSE(plan_ensure_ports(replica, {}));
+    CHECK(kind_of([&] { plan_ensure_ports(replica, {{"br0", "p2", PortType::System, 20, {}, ""}, {"br0", "p1", PortType::Tap, 20, {}, ""}}); }) ==
+          ErrorKind::Conflict);
 }
 
 TEST_CASE("ensure_port is idempotent and names every difference") {

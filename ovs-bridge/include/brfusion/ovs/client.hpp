@@ -71,6 +71,11 @@ public:
     // Returns the port's interface as ovs-vswitchd left it (ofport set); with
     // wait_for_vswitchd=false, as committed (ofport and error not known yet).
     InterfaceRow ensure_port(const PortSpec& spec);
+    // Several ports in one transaction, with the same rules as ensure_port for each: ovs-vswitchd
+    // reconfigures once for all of them (in its userspace datapath that costs about as much for
+    // ten ports as for one). All or nothing: on any error, none of the ports this call created
+    // stays.
+    void ensure_ports(const std::vector<PortSpec>& specs);
     // Both ends of a patch pair; the same rules as ensure_port, for two ports at once.
     void ensure_patch_pair(const PatchPairSpec& spec);
     void remove_port(const std::string& name);
@@ -93,8 +98,10 @@ public:
 
 private:
     // The first port's interface if ovs-vswitchd set up every named port; otherwise throws
-    // Vswitchd (after removing the ports again when this call `created` them).
-    InterfaceRow require_working_ports(const std::vector<std::string>& names, bool created);
+    // Vswitchd (after removing the ports of `created`, those this call made).
+    InterfaceRow require_working_ports(const std::vector<std::string>& names, const std::vector<std::string>& created);
+    // Of `names`, those without a port now.
+    std::vector<std::string> absent_ports(const std::vector<std::string>& names) const;
 
     struct Impl;
     std::unique_ptr<Impl> impl_;

@@ -77,6 +77,9 @@ std::optional<Transaction> plan_remove_bridge(const Replica& replica, const std:
 // Port with one interface (not Patch: see plan_ensure_patch_pair). The transaction waits on the bridge, so that a bridge deleted
 // meanwhile fails the transaction instead of leaving an orphaned port to be garbage-collected.
 std::optional<Transaction> plan_ensure_port(const Replica& replica, const PortSpec& spec);
+// Every port of `specs` in one transaction (the same rules as plan_ensure_port for each);
+// nullopt when all exist as asked.
+std::optional<Transaction> plan_ensure_ports(const Replica& replica, const std::vector<PortSpec>& specs);
 // Both ends of a patch pair in one transaction (nullopt when both exist as asked).
 std::optional<Transaction> plan_ensure_patch_pair(const Replica& replica, const PatchPairSpec& spec);
 // Removes the port from whichever bridge holds it. Missing port: nullopt.
