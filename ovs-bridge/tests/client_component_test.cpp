@@ -2,6 +2,7 @@
 // ovs-vsctl is the oracle: what our client creates, ovs-vsctl sees, and the other way round.
 
 #include "brfusion/ovs/client.hpp"
+#include "brfusion/ovs/port_batcher.hpp"
 #include "brfusion/ovs/port_rules.hpp"
 #include "brfusion/testing/command.hpp"
 #include "brfusion/testing/ovs_sandbox.hpp"
@@ -9,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -159,6 +161,29 @@ TEST_CASE("failures give clear errors: missing bridge - conflicting port - devic
     CHECK(trim_end(sandbox.vsctl("list-ports br-int")) == "bft-p1");
 }
 
+TEST_CASE("several ports in one transaction: each gets its OpenFlow number - one that fails takes only the ports this call made") {
+    OvsSandbox sandbox;
+    OvsClient client(options_for(sandbox));
+    client.ensure_bridge({"br-int", "netdev", {}});
+    client.ensure_port({"br-int", "bft-p1", PortType::Internal, 10, {}, ""});
+
+    client.ensure_ports({{"br-int", "bft-p1", PortType::Internal, 10, {}, ""},  // there already: kept as it is
+                         {"br-int", "bft-p2", PortType::Internal, 20, {}, ""},
+                         {"br-int", "bft-p3", PortType::Internal, 20, {}, ""}});
+    for (const char* name : {"bft-p1", "bft-p2", "bft-p3"}) {
+        INFO(name);
+        CHECK(client.interface(name)->ofport.value_or(-1) > 0);
+    }
+    const OvsError device = error_of([&] {
+        client.ensure_ports({{"br-int", "bft-p3", PortType::Internal, 20, {}, ""},
+                             {"br-int", "bft-p4", PortType::Internal, 20, {}, ""},
+                             {"br-int", "no-such-dev", PortType::System, {}, {}, ""}});
+    });
+    CHECK(device.kind() == ErrorKind::Vswitchd);
+    CHECK_THAT(device.what(), Catch::Contains("could not open network device no-such-dev"));
+    CHECK(trim_end(sandbox.vsctl("list-ports br-int")) == "bft-p1\nbft-p2\nbft-p3");  // bft-p4 went with the failure; bft-p3 was there before
+}
+
 TEST_CASE("ovsdb-server restarted mid-session: the client reconnects and resyncs") {
     OvsSandbox sandbox;
     // After ovsdb-server comes back, ovs-vswitchd reconnects on its own backoff (seconds), so the
@@ -267,4 +292,56 @@ TEST_CASE("port rules name a port by its OpenFlow number - a port on another bri
 
     rules.unsecure("bft-p1");
     CHECK(rules.secured({"bft-p1"}).empty());
+}
+
+TEST_CASE("port batcher: callers arriving while a transaction is in flight share the next one - a bad port fails only its caller") {
+    OvsSandbox sandbox;
+    OvsClient client(options_for(sandbox, 20000ms));
+    client.ensure_bridge({"br-int", "netdev", {}});
+    PortBatcher batcher(client);
+    const auto next_cfg = [&] { return std::stol(trim_end(sandbox.vsctl("get Open_vSwitch . next_cfg"))); };
+    // The first caller's transaction waits for an ovs-vswitchd that is down; seven more arrive.
+    sandbox.kill_vswitchd();
+    const long before = next_cfg();
+    std::thread first([&] { batcher.ensure_port({"br-int", "bft-b0", PortType::Internal, 30, {}, ""}); });
+    REQUIRE(client.wait_until([](const Replica& r) { return r.interface("bft-b0").has_value(); }, 10s));
+    std::vector<std::thread> rest;
+    for (int i = 1; i < 8; ++i) rest.emplace_back([&, i] { batcher.ensure_port({"br-int", "bft-b" + std::to_string(i), PortType::Internal, 30, {}, ""}); });
+    sandbox.start_vswitchd();
+    first.join();
+    for (auto& thread : rest) thread.join();
+    for (int i = 0; i < 8; ++i) {
+        INFO("bft-b" << i);
+        CHECK(client.interface("bft-b" + std::to_string(i))->ofport.value_or(-1) > 0);
+    }
+    const long transactions = next_cfg() - before;
+    INFO(transactions << " transactions for 8 ports");
+    CHECK(transactions < 8);
+
+    // A port ovs-vswitchd cannot open, among others: only its caller hears of it.
+    sandbox.kill_vswitchd();
+    std::thread opener([&] { batcher.ensure_port({"br-int", "bft-c0", PortType::Internal, 30, {}, ""}); });
+    REQUIRE(client.wait_until([](const Replica& r) { return r.interface("bft-c0").has_value(); }, 10s));
+    std::mutex mutex;
+    std::map<std::string, std::string> failed;  // port -> what its caller heard
+    std::vector<std::thread> threads;
+    for (const std::string name : {"bft-c1", "bad-dev", "bft-c2"})
+        threads.emplace_back([&, name] {
+            try {
+                batcher.ensure_port({"br-int", name, name == "bad-dev" ? PortType::System : PortType::Internal, 30, {}, ""});
+            } catch (const OvsError& e) {
+                std::lock_guard lock(mutex);
+                failed[name] = e.what();
+            }
+        });
+    sandbox.start_vswitchd();
+    opener.join();
+    for (auto& thread : threads) thread.join();
+    REQUIRE(failed.size() == 1);
+    CHECK_THAT(failed.at("bad-dev"), Catch::Contains("could not open network device bad-dev"));
+    for (const char* name : {"bft-c0", "bft-c1", "bft-c2"}) {
+        INFO(name);
+        CHECK(client.interface(name)->ofport.value_or(-1) > 0);
+    }
+    CHECK_FALSE(client.port("bad-dev"));
 }

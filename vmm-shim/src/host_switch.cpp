@@ -25,7 +25,8 @@ OvsHostSwitch::OvsHostSwitch(ovs::OvsClient& client, std::string bridge, std::st
       bridge_(std::move(bridge)),
       host_netns_(std::move(host_netns)),
       management_socket_(ovs::PortRules::socket_of(ovsdb_socket, bridge_).substr(5)),  // without "unix:"
-      rules_(client, ovsdb_socket, bridge_) {}
+      rules_(client, ovsdb_socket, bridge_),
+      ports_(client) {}
 
 void OvsHostSwitch::secure_ports(const std::map<std::string, PortSecurity>& ports) {
     translate([&] { rules_.secure(ports); });
@@ -71,7 +72,7 @@ void OvsHostSwitch::ensure_bridge() {
 }
 
 void OvsHostSwitch::add_port(const std::string& name, int tag, const Labels& labels) {
-    translate([&] { client_.ensure_port({bridge_, name, ovs::PortType::System, tag, labels, ""}); });
+    translate([&] { ports_.ensure_port({bridge_, name, ovs::PortType::System, tag, labels, ""}); });
 }
 
 void OvsHostSwitch::ensure_gateway(const std::string& port, int tag, const Labels& labels, const std::string& address_cidr, int mtu) {

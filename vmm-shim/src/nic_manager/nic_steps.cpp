@@ -82,8 +82,13 @@ void NicManager::build(NicRecord& record, const HostNetwork& network) {
         std::lock_guard lock(state_mutex_);
         vm_lane = lane(record.vm);
     }
-    std::lock_guard serial(vm_lane->mutex);
-    for (const NicStep step : kNicSteps) make_step(step, record, *vm_lane->backend, network);
+    // The backend's steps in the VM's lane; the switch's outside it, so that attaches running at
+    // once in one VM reach the switch together (HostSwitch::add_port shares their transaction).
+    for (const NicStep step : kNicSteps) {
+        std::unique_lock<std::mutex> serial;
+        if (step == NicStep::HostDevice || step == NicStep::Plug) serial = std::unique_lock(vm_lane->mutex);
+        make_step(step, record, *vm_lane->backend, network);
+    }
 }
 
 void NicManager::tear_down(NicRecord record) {

@@ -9,6 +9,7 @@
 
 #include "brfusion/common/ipv4.hpp"
 #include "brfusion/common/port_security.hpp"
+#include "brfusion/ovs/port_batcher.hpp"
 #include "brfusion/ovs/port_rules.hpp"
 
 #include <cstdint>
@@ -30,7 +31,8 @@ public:
     virtual ~HostSwitch() = default;
     // The integration bridge, created if missing.
     virtual void ensure_bridge() = 0;
-    // An access port of VLAN `tag` for an existing host device.
+    // An access port of VLAN `tag` for an existing host device. Concurrent calls may share one
+    // OVS transaction (each still gets its own answer).
     virtual void add_port(const std::string& name, int tag, const Labels& labels) = 0;
     virtual void remove_port(const std::string& name) = 0;
     // Removes the label `key` from the port (and its interface); idempotent.
@@ -84,6 +86,7 @@ private:
     std::string host_netns_;
     std::string management_socket_;  // the bridge's, as a path
     ovs::PortRules rules_;
+    ovs::PortBatcher ports_;  // container ports, added together when attaches run at once
 };
 
 }  // namespace brfusion::shim

@@ -282,7 +282,8 @@ private:
     bool step_exists(NicStep step, const NicRecord& record, VmmBackend& vmm, const SwitchView& view);
     // `vmm` is null when the VM is gone from the config (its side of the NIC went with it).
     void remove_step(NicStep step, const NicRecord& record, VmmBackend* vmm);
-    // Every piece, in order, under the VM's lane; on a failure, removes them all and rethrows.
+    // Every piece, in order: the backend's under the VM's lane, the switch's outside it. On a failure
+    // the pieces made stay, for the caller's undo.
     void build(NicRecord& record, const HostNetwork& network);
     // Removes every piece of the recorded NIC that may exist (withdrawing its published ports
     // first), then its lease and record. The caller marked the endpoint busy. Throws on the first
