@@ -1,5 +1,5 @@
 # Scale: scale.dat, one block per kind of VM, headed by its name (endpoints attach_p50 attach_p90 shim_mib plugin_mib vswitchd_mib
-# brfusion_cpu_ms ovs_cpu_ms warm_attach_p50_ms; NaN where not measured).
+# brfusion_cpu_ms ovs_cpu_ms warm_attach_p50_ms at_once_ms_per_attach; NaN where not measured).
 set terminal pngcairo size 1500,480 font ",11"
 set output dir."/scale.png"
 set multiplot layout 1,3 title "Endpoints on one host"
@@ -9,10 +9,11 @@ set grid
 set key top left
 set yrange [0:*]
 blocks = system("grep -c '^$' ".dir."/scale.dat") / 2
-set title "attach latency (CreateEndpoint + Join), p50: new NIC, and a warm spare"
+set title "attach (CreateEndpoint + Join): p50 of a new NIC and of a warm spare; 8 at once"
 set ylabel "ms"
 plot for [i=0:blocks] dir."/scale.dat" index i using 1:2 with linespoints lw 2 pt 7 title columnhead(1), \
-     for [i=0:blocks] dir."/scale.dat" index i using 1:9 with linespoints lw 2 pt 5 title "warm pool, ".columnhead(1)
+     for [i=0:blocks] dir."/scale.dat" index i using 1:9 with linespoints lw 2 pt 5 title "warm pool, ".columnhead(1), \
+     for [i=0:blocks] dir."/scale.dat" index i using 1:10 with linespoints lw 2 pt 9 title "8 at once, per attach, ".columnhead(1)
 set title "CPU per attach"
 set ylabel "ms"
 plot for [i=0:blocks] dir."/scale.dat" index i using 1:7 with linespoints lw 2 pt 7 title "brfusion, ".columnhead(1), \

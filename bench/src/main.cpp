@@ -7,7 +7,7 @@
 //       scale; default all. --quick: 1 run of 1 s, 3 starts, scale steps 5 and
 //       10 (a smoke run: its numbers mean little). --userspace-tso: the main lab's OVS segments
 //       and checksums for the guests, whose NICs keep their offloads (LabOptions::userspace_tso).
-//   brfusion-bench attach-endpoints SOCKET HOST_NETWORK NETWORK_ID FIRST COUNT
+//   brfusion-bench attach-endpoints SOCKET HOST_NETWORK NETWORK_ID FIRST COUNT [--at-once]
 //       the scale section's driver, run inside a VM (see sections.hpp)
 //   brfusion-bench ping-pong-server PORT
 //   brfusion-bench ping-pong ADDRESS PORT udp|tcp SECONDS
@@ -41,7 +41,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: brfusion-bench [--backend qmp|libvirt|netns] [--out DIR] [--only outside,startup,scale,hostlo] [--quick] [--userspace-tso]\n"
-    "       brfusion-bench attach-endpoints SOCKET HOST_NETWORK NETWORK_ID FIRST COUNT\n"
+    "       brfusion-bench attach-endpoints SOCKET HOST_NETWORK NETWORK_ID FIRST COUNT [--at-once]\n"
     "       brfusion-bench ping-pong-server PORT\n"
     "       brfusion-bench ping-pong ADDRESS PORT udp|tcp SECONDS\n";
 // One hot-plugged NIC each. The scale section fills vm2's: with more (QemuVm takes up to 112),
@@ -75,8 +75,9 @@ std::string joined(const std::vector<int>& numbers) {
 int main(int argc, char** argv) try {
     std::vector<std::string> args(argv + 1, argv + argc);
     if (!args.empty() && args[0] == "attach-endpoints") {
-        if (args.size() != 6) throw std::invalid_argument(kUsage);
-        attach_endpoints(args[1], args[2], args[3], std::stoi(args[4]), std::stoi(args[5]));
+        if (args.size() != 6 && (args.size() != 7 || args[6] != "--at-once")) throw std::invalid_argument(kUsage);
+        if (args.size() == 7) attach_endpoints_at_once(args[1], args[2], args[3], std::stoi(args[4]), std::stoi(args[5]));
+        else attach_endpoints(args[1], args[2], args[3], std::stoi(args[4]), std::stoi(args[5]));
         return 0;
     }
     if (!args.empty() && args[0] == "ping-pong-server") {
@@ -179,7 +180,7 @@ int main(int argc, char** argv) try {
     section("scale", "scale on emulated VMs", [&] {
         progress("bringing up a 1-VM netns lab for scale");
         auto netns_lab = lab_options("s", 1, "netns");
-        netns_lab.lab_subnet = "198.18.0.0/22";
+        netns_lab.lab_subnet = "198.18.0.0/21";  // the rows' endpoints and those started together
         netns_lab.nic_quota = scale_nics(netns_steps);  // above the shim's default quota of 64, as an operator would raise it
         netns_lab.warm_pool = 1;                         // on lab2, for the warm attaches
         testing::Lab lab(netns_lab);

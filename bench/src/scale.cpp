@@ -9,7 +9,9 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <sstream>
+#include <vector>
 
 namespace brfusion::bench {
 
@@ -19,7 +21,9 @@ namespace {
 
 constexpr const char* kPluginSocket = "/run/docker/plugins/brfusion.sock";
 constexpr int kWarmPerStep = 10;    // warm attaches measured at each row
-constexpr int kWarmFirst = 1 << 24;  // their endpoints' indexes, apart from the cold ones'
+constexpr int kAtOnce = 8;          // attaches started together at each row
+constexpr int kWarmFirst = 1 << 24;    // their endpoints' indexes, apart from the cold ones
+constexpr int kAtOnceFirst = 1 << 25;  // and from those started together
 // Docker's IDs are 64 hex digits.
 std::string docker_id(const char* prefix, int index) {
     char id[65];
@@ -39,21 +43,41 @@ double ms_between(std::chrono::steady_clock::time_point start, std::chrono::stea
     return std::chrono::duration<double, std::milli>(end - start).count();
 }
 
-}  // namespace
-
-void attach_endpoints(const std::string& plugin_socket, const std::string& host_network, const std::string& network_id, int first, int count) {
+// The brfusion network `network_id` on `host_network`, as dockerd makes it (idempotent).
+void create_network(const std::string& plugin_socket, const std::string& host_network, const std::string& network_id) {
     const json pool = plugin_call(plugin_socket, "IpamDriver.RequestPool", {{"AddressSpace", "brfusion"}, {"Options", {{"network", host_network}}}});
     plugin_call(plugin_socket, "NetworkDriver.CreateNetwork",
                 {{"NetworkID", network_id}, {"Options", json::object()}, {"IPv4Data", {{{"AddressSpace", "brfusion"}, {"Pool", pool["Pool"]}}}}});
+}
+
+// One endpoint as dockerd makes a container's: CreateEndpoint, then Join.
+void attach_endpoint(const std::string& plugin_socket, const std::string& network_id, int index) {
+    plugin_call(plugin_socket, "NetworkDriver.CreateEndpoint", {{"NetworkID", network_id}, {"EndpointID", docker_id("be", index)}, {"Interface", json::object()}});
+    plugin_call(plugin_socket, "NetworkDriver.Join", {{"NetworkID", network_id}, {"EndpointID", docker_id("be", index)}, {"SandboxKey", ""}});
+}
+
+}  // namespace
+
+void attach_endpoints(const std::string& plugin_socket, const std::string& host_network, const std::string& network_id, int first, int count) {
+    create_network(plugin_socket, host_network, network_id);
     const int plugin = pid_serving(plugin_socket);
     const double plugin_cpu_before = cpu_ms(plugin);
     for (int index = first; index < first + count; ++index) {
         const auto start = std::chrono::steady_clock::now();
-        plugin_call(plugin_socket, "NetworkDriver.CreateEndpoint", {{"NetworkID", network_id}, {"EndpointID", docker_id("be", index)}, {"Interface", json::object()}});
-        plugin_call(plugin_socket, "NetworkDriver.Join", {{"NetworkID", network_id}, {"EndpointID", docker_id("be", index)}, {"SandboxKey", ""}});
+        attach_endpoint(plugin_socket, network_id, index);
         std::printf("%.3f\n", ms_between(start, std::chrono::steady_clock::now()));
     }
     std::printf("plugin_rss_mib %.2f\nplugin_cpu_ms %.1f\n", rss_mib(plugin), cpu_ms(plugin) - plugin_cpu_before);
+}
+
+void attach_endpoints_at_once(const std::string& plugin_socket, const std::string& host_network, const std::string& network_id, int first, int count) {
+    create_network(plugin_socket, host_network, network_id);
+    std::vector<std::future<void>> attaches;
+    const auto start = std::chrono::steady_clock::now();
+    for (int index = first; index < first + count; ++index)
+        attaches.push_back(std::async(std::launch::async, [&plugin_socket, &network_id, index] { attach_endpoint(plugin_socket, network_id, index); }));
+    for (auto& attach : attaches) attach.get();  // rethrows the first failure
+    std::printf("at_once_ms %.3f\n", ms_between(start, std::chrono::steady_clock::now()));
 }
 
 namespace {
@@ -74,12 +98,12 @@ std::vector<double> warm_attaches(testing::Lab& lab, int& attached, int count) {
 
 }  // namespace
 
-int scale_nics(const std::vector<int>& steps) { return steps.back() + kWarmPerStep * static_cast<int>(steps.size()); }
+int scale_nics(const std::vector<int>& steps) { return steps.back() + (kWarmPerStep + kAtOnce) * static_cast<int>(steps.size()); }
 
 void measure_scale(testing::Lab& lab, const std::string& node, const std::vector<int>& steps, std::vector<ScaleStep>& results) {
     const std::string vms = lab.options().backend == "netns" ? "emulated (netns)" : "QEMU TCG (" + lab.options().backend + ")";
     const bool warm = node == "vm1" && lab.options().warm_pool > 0;
-    int warm_attached = 0;
+    int warm_attached = 0, at_once_attached = 0;
     const int shim = pid_serving(lab.options().dir + "/run/shim.sock");
     const int vswitchd = pid_in(lab.host().dir() + "/ovs-vswitchd.pid"), ovsdb = pid_in(lab.host().dir() + "/ovsdb-server.pid");
     int endpoints = 0;
@@ -105,7 +129,14 @@ void measure_scale(testing::Lab& lab, const std::string& node, const std::vector
         result.ovs_cpu_ms = (cpu_ms(vswitchd) + cpu_ms(ovsdb) - ovs_cpu_before) / attached;
         result.shim_mib = rss_mib(shim);
         result.vswitchd_mib = rss_mib(vswitchd);
-        if (warm) result.warm_attach_p50_ms = median(warm_attaches(lab, warm_attached, kWarmPerStep));
+        if (warm) {
+            result.warm_attach_p50_ms = median(warm_attaches(lab, warm_attached, kWarmPerStep));
+            // Together, on network lab as the row's own; they count towards the next row.
+            const std::string printed = ok(lab, node, this_binary() + " attach-endpoints " + kPluginSocket + " lab " + docker_id("5ca1e", 0) + " " +
+                                                          std::to_string(kAtOnceFirst + at_once_attached) + " " + std::to_string(kAtOnce) + " --at-once");
+            at_once_attached += kAtOnce;
+            result.at_once_ms_per_attach = std::stod(printed.substr(printed.find(' ') + 1)) / kAtOnce;
+        }
         results.push_back(result);
         endpoints = step;
     }
@@ -113,7 +144,7 @@ void measure_scale(testing::Lab& lab, const std::string& node, const std::vector
 
 void report_scale(const std::vector<ScaleStep>& steps, Report& report) {
     Table table{"Scale: endpoints on one host",
-                {"VMs", "endpoints", "attach p50 (ms)", "attach p90 (ms)", "warm attach p50 (ms)", "brfusion CPU per attach (ms)", "OVS CPU per attach (ms)",
+                {"VMs", "endpoints", "attach p50 (ms)", "attach p90 (ms)", "warm attach p50 (ms)", "8 at once, per attach (ms)", "brfusion CPU per attach (ms)", "OVS CPU per attach (ms)",
                  "brfusion-shim (MiB)", "brfusion-plugin (MiB)", "ovs-vswitchd (MiB)"},
                 {},
                 {"Endpoints are made in one VM through brfusion-plugin's socket the way dockerd makes them (CreateEndpoint, then Join, "
@@ -122,6 +153,8 @@ void report_scale(const std::vector<ScaleStep>& steps, Report& report) {
                  "Warm attach: " + std::to_string(kWarmPerStep) + " more attaches at that row, on host network lab2, each claiming a spare NIC "
                  "the warm pool had ready (it is plugged and on the switch already; the pool's refill, which adds the next spare's port, "
                  "is waited for between them and not counted); emulated VMs only.",
+                 "8 at once: " + std::to_string(kAtOnce) + " more attaches on network lab started together (as concurrent docker runs), "
+                 "the time until the last was done divided by " + std::to_string(kAtOnce) + "; emulated VMs only. They count towards the next row.",
                  "CPU per attach: user and system time over the row's endpoints divided by their number. brfusion: brfusion-shim "
                  "and brfusion-plugin, with the commands they ran (ip, ethtool, ovs-ofctl) and their background work; OVS: "
                  "ovs-vswitchd and ovsdb-server. On QEMU VMs the plugin's share is the guest's CPU time."}};
@@ -129,14 +162,16 @@ void report_scale(const std::vector<ScaleStep>& steps, Report& report) {
     std::string data, vms;
     for (const auto& step : steps) {
         table.rows.push_back({step.vms, std::to_string(step.endpoints), fixed(step.attach_p50_ms, 1), fixed(step.attach_p90_ms, 1),
-                              step.warm_attach_p50_ms ? fixed(*step.warm_attach_p50_ms, 1) : "-", fixed(step.brfusion_cpu_ms, 1), fixed(step.ovs_cpu_ms, 1), fixed(step.shim_mib, 1), fixed(step.plugin_mib, 1), fixed(step.vswitchd_mib, 1)});
+                              step.warm_attach_p50_ms ? fixed(*step.warm_attach_p50_ms, 1) : "-",
+                              step.at_once_ms_per_attach ? fixed(*step.at_once_ms_per_attach, 1) : "-", fixed(step.brfusion_cpu_ms, 1), fixed(step.ovs_cpu_ms, 1), fixed(step.shim_mib, 1), fixed(step.plugin_mib, 1), fixed(step.vswitchd_mib, 1)});
         if (step.vms != vms)
             data += (vms.empty() ? "" : "\n\n") +
-                    ("\"" + step.vms + "\" attach_p50_ms attach_p90_ms shim_mib plugin_mib vswitchd_mib brfusion_cpu_ms ovs_cpu_ms warm_attach_p50_ms\n");
+                    ("\"" + step.vms + "\" attach_p50_ms attach_p90_ms shim_mib plugin_mib vswitchd_mib brfusion_cpu_ms ovs_cpu_ms warm_attach_p50_ms at_once_ms_per_attach\n");
         vms = step.vms;
         data += std::to_string(step.endpoints) + " " + fixed(step.attach_p50_ms, 2) + " " + fixed(step.attach_p90_ms, 2) + " " + fixed(step.shim_mib, 2) +
                 " " + fixed(step.plugin_mib, 2) + " " + fixed(step.vswitchd_mib, 2) + " " + fixed(step.brfusion_cpu_ms, 2) + " " + fixed(step.ovs_cpu_ms, 2) + " " +
-                (step.warm_attach_p50_ms ? fixed(*step.warm_attach_p50_ms, 2) : "NaN") + "\n";
+                (step.warm_attach_p50_ms ? fixed(*step.warm_attach_p50_ms, 2) : "NaN") + " " +
+                (step.at_once_ms_per_attach ? fixed(*step.at_once_ms_per_attach, 2) : "NaN") + "\n";
     }
     report.add(table);
     report.plot("scale", data, "Attach latency, CPU per attach and memory as endpoints grow");

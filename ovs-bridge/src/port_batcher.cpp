@@ -1,54 +1,34 @@
 #include "brfusion/ovs/port_batcher.hpp"
 
-#include <utility>
-
 namespace brfusion::ovs {
 
-void PortBatcher::ensure_port(const PortSpec& spec) {
-    Request mine{spec, nullptr, false};
-    std::unique_lock lock(mutex_);
-    waiting_.push_back(&mine);
-    answered_.wait(lock, [&] { return mine.answered || !sending_; });
-    if (!mine.answered) {  // nothing in flight: send what waits, this request among it
-        sending_ = true;
-        const std::vector<Request*> batch = std::exchange(waiting_, {});
-        lock.unlock();
-        send(batch);
-        lock.lock();
-        for (Request* request : batch) request->answered = true;
-        sending_ = false;
-        answered_.notify_all();
-    }
-    lock.unlock();
-    if (mine.failure) std::rethrow_exception(mine.failure);
-}
+PortBatcher::PortBatcher(OvsClient& client) : client_(client), ports_([this](const std::vector<PortSpec>& specs) { return ensure_together(specs); }) {}
 
-void PortBatcher::send(const std::vector<Request*>& batch) {
-    const auto alone = [&](Request& request) {
-        try {
-            client_.ensure_port(request.spec);
-        } catch (...) {
-            request.failure = std::current_exception();
+std::vector<std::exception_ptr> PortBatcher::ensure_together(const std::vector<PortSpec>& specs) {
+    std::vector<std::exception_ptr> failures(specs.size());
+    const auto each_alone = [&] {
+        for (std::size_t i = 0; i < specs.size(); ++i) {
+            try {
+                client_.ensure_port(specs[i]);
+            } catch (...) {
+                failures[i] = std::current_exception();
+            }
         }
+        return failures;
     };
-    if (batch.size() == 1) return alone(*batch.front());
-    std::vector<PortSpec> specs;
-    for (const Request* request : batch) specs.push_back(request->spec);
+    if (specs.size() == 1) return each_alone();
     try {
         client_.ensure_ports(specs);
-        return;
+        return failures;
     } catch (const OvsError& e) {
         const bool one_port_may_be_at_fault = e.kind() == ErrorKind::Conflict || e.kind() == ErrorKind::Vswitchd || e.kind() == ErrorKind::Rejected ||
                                               e.kind() == ErrorKind::NotFound;
-        if (!one_port_may_be_at_fault) {
-            for (Request* request : batch) request->failure = std::current_exception();
-            return;
-        }
+        if (one_port_may_be_at_fault) return each_alone();
+        failures.assign(specs.size(), std::current_exception());
     } catch (...) {
-        for (Request* request : batch) request->failure = std::current_exception();
-        return;
+        failures.assign(specs.size(), std::current_exception());
     }
-    for (Request* request : batch) alone(*request);
+    return failures;
 }
 
 }  // namespace brfusion::ovs

@@ -26,10 +26,35 @@ OvsHostSwitch::OvsHostSwitch(ovs::OvsClient& client, std::string bridge, std::st
       host_netns_(std::move(host_netns)),
       management_socket_(ovs::PortRules::socket_of(ovsdb_socket, bridge_).substr(5)),  // without "unix:"
       rules_(client, ovsdb_socket, bridge_),
-      ports_(client) {}
+      ports_(client),
+      rules_changes_([this](const std::vector<PortRulesChange>& changes) { return secure_together(changes); }) {}
 
 void OvsHostSwitch::secure_ports(const std::map<std::string, PortSecurity>& ports) {
-    translate([&] { rules_.secure(ports); });
+    translate([&] { rules_changes_.run(ports); });
+}
+
+// One flow-table change for all (a later call's rules for a port replace an earlier one's, as
+// they would one after the other); if it fails, each alone, so that each caller hears its own.
+std::vector<std::exception_ptr> OvsHostSwitch::secure_together(const std::vector<PortRulesChange>& changes) {
+    std::vector<std::exception_ptr> failures(changes.size());
+    if (changes.size() > 1) {
+        PortRulesChange all;
+        for (const auto& change : changes)
+            for (const auto& [port, rules] : change) all.insert_or_assign(port, rules);
+        try {
+            rules_.secure(all);
+            return failures;
+        } catch (...) {  // one port may be at fault
+        }
+    }
+    for (std::size_t i = 0; i < changes.size(); ++i) {
+        try {
+            rules_.secure(changes[i]);
+        } catch (...) {
+            failures[i] = std::current_exception();
+        }
+    }
+    return failures;
 }
 
 void OvsHostSwitch::unsecure_port(const std::string& port) {

@@ -16,6 +16,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <future>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -118,6 +119,30 @@ TEST_CASE("netns: attach - the VM sees the NIC - ping and TCP to the gateway and
     CHECK(lab.security_flows().empty());
     CHECK(lab.vm1.exec("ip -o link show " + a.guest_if).exit_code != 0);
     CHECK(Journal(lab.state_dir).load().ipam.leases("lab").empty());
+}
+
+TEST_CASE("netns: attaches started together in one VM all work - each port on the switch with its own rules - traffic flows") {
+    Lab lab;
+    lab.start_shim();
+    std::vector<std::future<AttachedNic>> started;
+    for (int i = 0; i < 6; ++i) started.push_back(std::async(std::launch::async, [&] { return lab.shim->attach("vm1", net("lab")); }));
+    std::vector<AttachedNic> nics;
+    for (auto& nic : started) nics.push_back(nic.get());
+    const std::string flows = lab.security_flows();
+    for (const auto& nic : nics) {
+        INFO(nic.endpoint);
+        CHECK_THAT(lab.host.vsctl("get Port bf" + nic.endpoint + " tag"), Catch::Contains("100"));
+        CHECK_THAT(flows, Catch::Contains("nw_src=" + nic.ip.str()));  // its own address, on its own port
+        CHECK(lab.vm1.exec("ip -o link show " + nic.guest_if).exit_code == 0);
+    }
+    const AttachedNic peer = lab.shim->attach("vm2", net("lab"));
+    lab.configure_guest(lab.vm2, peer);
+    lab.configure_guest(lab.vm1, nics.back());
+    CHECK(lab.vm1.exec("ping -c 2 -W 2 " + peer.ip.str()).exit_code == 0);
+    for (const auto& nic : nics) lab.shim->detach("vm1", nic.endpoint);
+    lab.shim->detach("vm2", peer.endpoint);
+    CHECK(lab.leftovers().find("bf") == std::string::npos);
+    CHECK(lab.security_flows().empty());
 }
 
 TEST_CASE("netns: userspace TSO - refused until Open vSwitch takes the guests' offloads - then NICs keep them and carry TCP everywhere") {

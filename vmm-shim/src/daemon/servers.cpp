@@ -20,8 +20,9 @@ namespace {
 constexpr std::size_t kMaxUnsentBytes = 1024 * 1024;
 // Connections one VM's channel may have open at once (a real VM's virtio-serial port has one).
 constexpr std::size_t kMaxConnections = 8;
-// Threads that run one VM's requests: a read-only request need not wait behind a slow hot-plug.
-constexpr std::size_t kThreadsPerVm = 2;
+// Threads that run one VM's requests: a read-only request need not wait behind a slow hot-plug,
+// and the switch's part of attaches started together overlaps (their ports share a transaction).
+constexpr std::size_t kThreadsPerVm = 4;
 }  // namespace
 
 class GuestSession;

@@ -47,6 +47,8 @@ struct ScaleStep {
     double brfusion_cpu_ms = 0, ovs_cpu_ms = 0;
     // Attaches that claim a spare of the warm pool (vm1 of a lab with one), at this row.
     std::optional<double> warm_attach_p50_ms;
+    // kAtOnce attaches started together at this row: the time until the last was done, per attach.
+    std::optional<double> at_once_ms_per_attach;
 };
 // One row per step (endpoints in all). On vm1 of a lab with a warm pool, each row also measures
 // warm attaches: scale_nics(steps) is then what the VM holds at the end.
@@ -60,5 +62,9 @@ void report_scale(const std::vector<ScaleStep>& steps, Report& report);
 // milliseconds from CreateEndpoint to Join's answer, then "plugin_rss_mib N" and "plugin_cpu_ms N"
 // (the plugin's CPU over these endpoints).
 void attach_endpoints(const std::string& plugin_socket, const std::string& host_network, const std::string& network_id, int first, int count);
+// Like attach_endpoints, but the endpoints' attaches all start at once (a thread each, as dockerd
+// serves concurrent `docker run`s); prints "at_once_ms N": the milliseconds until the last Join
+// answered.
+void attach_endpoints_at_once(const std::string& plugin_socket, const std::string& host_network, const std::string& network_id, int first, int count);
 
 }  // namespace brfusion::bench

@@ -7,6 +7,7 @@
 // Contract: idempotent; blocks until ovs-vswitchd has applied the change; throws
 // ShimError(Backend) with OVS's or the kernel's own explanation.
 
+#include "brfusion/common/coalescer.hpp"
 #include "brfusion/common/ipv4.hpp"
 #include "brfusion/common/port_security.hpp"
 #include "brfusion/ovs/port_batcher.hpp"
@@ -17,6 +18,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace brfusion::ovs {
 class OvsClient;
@@ -44,7 +46,8 @@ public:
     virtual void ensure_gateway(const std::string& port, int tag, const Labels& labels, const std::string& address_cidr, int mtu) = 0;
 
     // Port security (brfusion/common/port_security.hpp) on existing ports, replacing what each
-    // had, all at once: if one port is unknown to the switch, nothing changes.
+    // had, all at once: if one port is unknown to the switch, nothing changes. Concurrent calls
+    // may share one flow-table change (each still gets its own answer).
     virtual void secure_ports(const std::map<std::string, PortSecurity>& ports) = 0;
     // Removes the port's security rules; idempotent. Call it before remove_port: OVS keeps the
     // flows of a removed port, and a later port may get its number.
@@ -87,6 +90,9 @@ private:
     std::string management_socket_;  // the bridge's, as a path
     ovs::PortRules rules_;
     ovs::PortBatcher ports_;  // container ports, added together when attaches run at once
+    using PortRulesChange = std::map<std::string, PortSecurity>;
+    Coalescer<PortRulesChange> rules_changes_;  // secure_ports calls, made together when they run at once
+    std::vector<std::exception_ptr> secure_together(const std::vector<PortRulesChange>& changes);
 };
 
 }  // namespace brfusion::shim
