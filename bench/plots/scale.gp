@@ -9,7 +9,7 @@ set grid
 set key top left
 set yrange [0:*]
 blocks = system("grep -c '^$' ".dir."/scale.dat") / 2
-set title "attach (CreateEndpoint + Join): p50 of a new NIC and of a warm spare; 8 at once"
+set title "attach (CreateEndpoint + Join)"
 set ylabel "ms"
 plot for [i=0:blocks] dir."/scale.dat" index i using 1:2 with linespoints lw 2 pt 7 title columnhead(1), \
      for [i=0:blocks] dir."/scale.dat" index i using 1:9 with linespoints lw 2 pt 5 title "warm pool, ".columnhead(1), \
