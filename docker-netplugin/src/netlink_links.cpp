@@ -5,8 +5,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <regex>
 #include <mutex>
+#include <regex>
 #include <thread>
 
 #include <fcntl.h>
