@@ -66,3 +66,13 @@ TEST_CASE("coalescer: a lone caller runs alone - callers arriving during a run s
     INFO(runs.size() - 2 << " runs for the 6 callers that arrived during the first");
     CHECK(runs.size() - 2 < 6);  // some of them ran together
 }
+
+TEST_CASE("coalescer: run_each_alone answers each item's own failure, in order") {
+    const auto failures = run_each_alone(std::vector<int>{1, 2, 3}, [](int item) {
+        if (item == 2) throw std::runtime_error("two");
+    });
+    REQUIRE(failures.size() == 3);
+    CHECK_FALSE(failures[0]);
+    CHECK_THROWS_WITH(std::rethrow_exception(failures[1]), "two");
+    CHECK_FALSE(failures[2]);
+}

@@ -36,25 +36,17 @@ void OvsHostSwitch::secure_ports(const std::map<std::string, PortSecurity>& port
 // One flow-table change for all (a later call's rules for a port replace an earlier one's, as
 // they would one after the other); if it fails, each alone, so that each caller hears its own.
 std::vector<std::exception_ptr> OvsHostSwitch::secure_together(const std::vector<PortRulesChange>& changes) {
-    std::vector<std::exception_ptr> failures(changes.size());
     if (changes.size() > 1) {
         PortRulesChange all;
         for (const auto& change : changes)
             for (const auto& [port, rules] : change) all.insert_or_assign(port, rules);
         try {
             rules_.secure(all);
-            return failures;
+            return std::vector<std::exception_ptr>(changes.size());
         } catch (...) {  // one port may be at fault
         }
     }
-    for (std::size_t i = 0; i < changes.size(); ++i) {
-        try {
-            rules_.secure(changes[i]);
-        } catch (...) {
-            failures[i] = std::current_exception();
-        }
-    }
-    return failures;
+    return run_each_alone(changes, [&](const PortRulesChange& change) { rules_.secure(change); });
 }
 
 void OvsHostSwitch::unsecure_port(const std::string& port) {

@@ -68,4 +68,19 @@ private:
     bool running_ = false;
 };
 
+// For a `run_together` whose shared run failed: `run_one` on each item alone, so that each caller
+// hears its own failure; the answers in Coalescer's form.
+template <typename Item, typename RunOne>
+std::vector<std::exception_ptr> run_each_alone(const std::vector<Item>& items, RunOne run_one) {
+    std::vector<std::exception_ptr> failures(items.size());
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        try {
+            run_one(items[i]);
+        } catch (...) {
+            failures[i] = std::current_exception();
+        }
+    }
+    return failures;
+}
+
 }  // namespace brfusion
