@@ -367,11 +367,17 @@ json Driver::delete_network(const json& body) {
 
 std::optional<std::string> Driver::forget_network(const std::string& id) {
     std::lock_guard lock(mutex_);
+    if (!state_.networks.contains(id)) return std::nullopt;
+    const auto group = forget_network_locked(id);
+    save_locked();
+    return group;
+}
+
+std::optional<std::string> Driver::forget_network_locked(const std::string& id) {
     const auto found = state_.networks.find(id);
     if (found == state_.networks.end()) return std::nullopt;
     const auto group = group_of_pool(found->second.host_network);
     state_.networks.erase(found);
-    save_locked();
     return group;
 }
 
@@ -653,11 +659,8 @@ void Driver::forget_lost_networks(const std::optional<std::set<std::string>>& do
         report.networks_lost = take_expired(networks_missing_, options_.answer_grace);
         // As DeleteNetwork would: a Hostlo group no other network of ours uses is left (by
         // leave_groups, next).
-        for (const auto& id : report.networks_lost) {
-            const auto group = group_of_pool(state_.networks.at(id).host_network);
-            state_.networks.erase(id);
-            if (group) owe_leave_locked(*group);
-        }
+        for (const auto& id : report.networks_lost)
+            if (const auto group = forget_network_locked(id)) owe_leave_locked(*group);
         if (!report.networks_lost.empty()) save_locked();
     }
 }

@@ -119,6 +119,8 @@ private:
     bool owe_leave_locked(const std::string& group);
     // Forgets network `id` (saved); returns its Hostlo group, if it has one.
     std::optional<std::string> forget_network(const std::string& id);
+    // forget_network's change (mutex_ held, not saved).
+    std::optional<std::string> forget_network_locked(const std::string& id);
     // Whether a network of ours takes its addresses from Hostlo group `group` (mutex_ held).
     bool group_in_use_locked(const std::string& group) const;
     ShimClient shim_;
