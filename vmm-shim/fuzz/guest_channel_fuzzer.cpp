@@ -58,8 +58,9 @@ bool well_formed(const json& answer) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    static const std::string dir = "/dev/shm/brfusion-guest-fuzz-" + std::to_string(::getpid());  // tmpfs: fsyncs cost nothing
-    test::Rig rig(adjust, dir);
+    static const ShimConfig config = test::Rig::adjusted(test::test_config("/dev/shm/brfusion-guest-fuzz-" + std::to_string(::getpid())),  // tmpfs: fsyncs cost nothing
+                                                         adjust);  // parsed once: every input meets the same world
+    test::Rig rig(config);
     std::vector<std::string> endpoints;
     std::string_view input(reinterpret_cast<const char*>(data), size);
     while (!input.empty()) {

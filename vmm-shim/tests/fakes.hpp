@@ -319,11 +319,16 @@ struct Rig {
 
     // `adjust` changes test_config() before the first start; `directory` holds the journal.
     explicit Rig(const std::function<void(ShimConfig&)>& adjust = {}, std::string directory = "/tmp/brfusion-nic-test-" + std::to_string(::getpid()))
-        : dir(std::move(directory)), config(test_config(dir)) {
+        : Rig(adjusted(test_config(directory), adjust)) {}
+    // A shim started with `prepared` as it is; its journal goes to prepared.state_dir.
+    explicit Rig(ShimConfig prepared) : dir(prepared.state_dir), config(std::move(prepared)) {
         std::filesystem::remove_all(dir);
-        if (adjust) adjust(config);
         host.tso = config.userspace_tso;  // a switch as the config needs it (a test of the refusal unsets it)
         restart();
+    }
+    static ShimConfig adjusted(ShimConfig config, const std::function<void(ShimConfig&)>& adjust) {
+        if (adjust) adjust(config);
+        return config;
     }
     ~Rig() { std::filesystem::remove_all(dir); }
     ReconcileReport restart() {
