@@ -42,10 +42,17 @@ TEST_CASE("concurrency: 100 docker run at once on one network across two VMs - n
     for (const char* vm : {"vm1", "vm2"}) {
         s.ok(vm, "docker rm -f $(docker ps -aq) >/dev/null");
         // Seen once (2026-12-03, sanitizer suite): "network web ... has active endpoints". What
-        // Docker still holds, to tell a failed DeleteEndpoint from Docker's own race.
+        // Docker still holds and what dockerd and the plugin logged about endpoints, to tell a
+        // failed DeleteEndpoint from Docker's own endpoint-count race ("failed to decrement
+        // endpoint count"). Emulated VMs log under the lab's directory, QEMU guests in /tmp.
         const auto removed = s.lab.exec(vm, "docker network rm web");
+        const std::string logs = s.lab.options().dir + "/" + vm;
         INFO(vm << "$ docker network rm web\n" << removed.output
-                << (removed.exit_code == 0 ? "" : s.lab.exec(vm, "docker network inspect web; docker ps -a").output));
+                << (removed.exit_code == 0 ? ""
+                                           : s.lab.exec(vm, "docker network inspect web; docker ps -a; grep -h -iE 'endpoint|level=(warn|error)' " + logs +
+                                                                "/dockerd.log /tmp/dockerd.log 2>/dev/null | tail -n 40; tail -n 40 " + logs +
+                                                                "/plugin.log 2>/dev/null")
+                                                 .output));
         REQUIRE(removed.exit_code == 0);
     }
     CHECK(s.ok("host", "ovs-vsctl --bare --columns=name find Port external_ids:brfusion-endpoint!=none").empty());
