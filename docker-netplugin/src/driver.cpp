@@ -474,8 +474,8 @@ std::optional<std::string> Driver::forget_endpoint(const std::string& id) {
     std::shared_lock nic_change(nic_changes_);
     std::string nic;
     {
-        // Forgotten first: Docker forgets the endpoint whatever we answer (docker rm -f), so a NIC
-        // kept for it would belong to nobody.
+        // Forgotten first: Docker forgets the endpoint whatever we answer (libnetwork only logs a
+        // DeleteEndpoint error), so a NIC kept for it would belong to nobody.
         std::lock_guard lock(mutex_);
         const auto found = state_.endpoints.find(id);
         if (found == state_.endpoints.end()) return std::nullopt;
