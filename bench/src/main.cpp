@@ -3,7 +3,7 @@
 // only when a measurement could not be made.
 //
 //   brfusion-bench [--backend qmp|libvirt|netns] [--out DIR] [--only SECTION,...] [--quick] [--userspace-tso]
-//       SECTION: outside (throughput by write size, request/response latency), startup, hostlo,
+//       SECTION: outside (throughput by write size both ways, request/response latency), startup, hostlo,
 //       scale; default all. --quick: 1 run of 1 s, 3 starts, scale steps 5 and
 //       10 (a smoke run: its numbers mean little). --userspace-tso: the main lab's OVS segments
 //       and checksums for the guests, whose NICs keep their offloads (LabOptions::userspace_tso).

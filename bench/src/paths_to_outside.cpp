@@ -14,16 +14,76 @@ struct PathToOutside {
     Place client;
 };
 
-constexpr std::array kWriteSizes = {64, 128, 256, 512, 1024, 1280};
+// One TCP stream of a throughput table: iperf3 from `client` to a server at `target`.
+struct Flow {
+    Place client;
+    Iperf3Target target;
+};
+
+const std::vector<int> kWriteSizes = {64, 128, 256, 512, 1024, 1280};
+const std::vector<int> kIngressWriteSizes = {64, 512, 1280};  // the range's ends and middle: the run stays under 25 min
 constexpr int kPingPongPort = 11111, kIperfPort = 5202;  // the lab's own iperf3 server has 5201
+// Ingress: the host port that reaches vm1's own process, the brfusion container and the nested-NAT
+// container; each server listens on the same port number inside.
+constexpr int kIngressToVm = 5211, kIngressToBrfusion = 5212, kIngressToNestedNat = 5213;
+
+// Throughput (Mbit/s) of each flow at each write size: runs x sizes x flows, interleaved so that
+// drift hits every flow alike. [flow][size] holds one figure per run.
+std::vector<std::vector<std::vector<double>>> measure_throughput(testing::Lab& lab, const BenchOptions& options, const std::vector<Flow>& flows,
+                                                                 const std::vector<PathToOutside>& paths, const std::vector<int>& sizes,
+                                                                 const std::string& direction) {
+    std::vector<std::vector<std::vector<double>>> mbits(flows.size(), std::vector<std::vector<double>>(sizes.size()));
+    for (int run = 1; run <= options.runs; ++run)
+        for (std::size_t size = 0; size < sizes.size(); ++size)
+            for (std::size_t flow = 0; flow < flows.size(); ++flow) {
+                progress("%s throughput run %d/%d, %d B: %s", direction.c_str(), run, options.runs, sizes[size], paths[flow].name.c_str());
+                mbits[flow][size].push_back(iperf3_mbits(lab, flows[flow].client, flows[flow].target, options.seconds, sizes[size]));
+            }
+    return mbits;
+}
+
+// The table of measure_throughput's figures for the three paths (no container, brfusion, nested
+// NAT, in that order), with brfusion's ratios to the other two; `data` gets the plot's columns.
+Table throughput_table(const std::string& title, const std::vector<PathToOutside>& paths, const std::vector<int>& sizes,
+                       const std::vector<std::vector<std::vector<double>>>& mbits, const std::string& what, std::string& data) {
+    Table table{title,
+                {"write size (B)", paths[0].name, paths[1].name, paths[2].name, "brfusion / no container", "brfusion / nested NAT"},
+                {},
+                {what + ", `-l SIZE`, one TCP stream; median of " + std::to_string(mbits[0][0].size()) + " runs.",
+                 "Ratios: the median of each run's ratio (a run measures the three paths back to back), with the lowest and highest in "
+                 "brackets."}};
+    data = "# write_size no_container brfusion nested_nat (Mbit/s, medians)\n";
+    for (std::size_t size = 0; size < sizes.size(); ++size) {
+        const double none = median(mbits[0][size]), brfusion = median(mbits[1][size]), nested = median(mbits[2][size]);
+        table.rows.push_back({std::to_string(sizes[size]), fixed(none, 1), fixed(brfusion, 1), fixed(nested, 1),
+                              ratio_cell(spread(ratios(mbits[1][size], mbits[0][size]))), ratio_cell(spread(ratios(mbits[1][size], mbits[2][size])))});
+        data += std::to_string(sizes[size]) + " " + fixed(none, 2) + " " + fixed(brfusion, 2) + " " + fixed(nested, 2) + "\n";
+    }
+    return table;
+}
+
+// The host's DNAT of a port of its uplink address to vm1's primary address, as an operator
+// forwards a port to a VM today (in brfusion's lab nothing else reaches a VM from the outside):
+// the ingress of the no-container and nested-NAT paths. A table of the benchmark's own, removed
+// by remove_ingress_forwards.
+std::string ingress_forwards() {
+    const std::string vm = testing::Lab::primary_address(1), uplink = testing::Lab::kHostUplinkAddress;
+    std::string rules = "table ip brfusion_bench {\n  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n";
+    for (const int port : {kIngressToVm, kIngressToNestedNat})
+        rules += "    ip daddr " + uplink + " tcp dport " + std::to_string(port) + " dnat to " + vm + ":" + std::to_string(port) + "\n";
+    return rules + "  }\n}\n";
+}
 
 }  // namespace
 
 void measure_paths_to_outside(testing::Lab& lab, const BenchOptions& options, Report& report) {
-    const std::string outside = testing::Lab::kOutsideAddress;
+    const std::string outside = testing::Lab::kOutsideAddress, uplink = testing::Lab::kHostUplinkAddress;
+    const auto port = [](int number) { return std::to_string(number); };
     ok(lab, "vm1", "docker network create -d brfusion --ipam-driver brfusion --ipam-opt network=lab bench-web");
-    ok(lab, "vm1", "docker run -d --name bench-brfusion --network bench-web brfusion-test sleep 86400");
-    ok(lab, "vm1", "docker run -d --name bench-nat brfusion-test sleep 86400");
+    // Each container publishes its ingress port: brfusion's on the host, Docker's on the VM.
+    ok(lab, "vm1", "docker run -d --name bench-brfusion --network bench-web -p " + port(kIngressToBrfusion) + ":" + port(kIngressToBrfusion) +
+                       " brfusion-test sleep 86400");
+    ok(lab, "vm1", "docker run -d --name bench-nat -p " + port(kIngressToNestedNat) + ":" + port(kIngressToNestedNat) + " brfusion-test sleep 86400");
     // The baselines first: a process in the VM (the ceiling) and Docker's nested bridge+NAT.
     const std::vector<PathToOutside> paths = {
         {"no container (process in the VM)", "no container", {"vm1", 0}},
@@ -31,31 +91,34 @@ void measure_paths_to_outside(testing::Lab& lab, const BenchOptions& options, Re
         {"nested NAT (Docker bridge+NAT in the VM)", "nested NAT", container(lab, "vm1", "bench-nat")},
     };
 
-    // 1. Throughput by write size: runs x sizes x paths, interleaved so drift hits every path alike.
-    std::vector<std::array<std::vector<double>, kWriteSizes.size()>> mbits(paths.size());
-    for (int run = 1; run <= options.runs; ++run)
-        for (std::size_t size = 0; size < kWriteSizes.size(); ++size)
-            for (std::size_t path = 0; path < paths.size(); ++path) {
-                progress("throughput run %d/%d, %d B: %s", run, options.runs, kWriteSizes[size], paths[path].name.c_str());
-                mbits[path][size].push_back(iperf3_mbits(lab, paths[path].client, {{"outside", 0}, outside, kIperfPort}, options.seconds, kWriteSizes[size]));
-            }
-    Table throughput{"TCP throughput to the outside by write size (Mbit/s)",
-                     {"write size (B)", paths[0].name, paths[1].name, paths[2].name, "brfusion / no container", "brfusion / nested NAT"},
-                     {},
-                     {"iperf3, one TCP stream from vm1 to a server outside (192.0.2.2) through the host's NAT, `-l SIZE`, " +
-                          std::to_string(options.seconds) + " s; median of " + std::to_string(options.runs) + " runs.",
-                      "Ratios: the median of each run's ratio (a run measures the three paths back to back), with the lowest and "
-                      "highest in brackets."}};
-    std::string data = "# write_size no_container brfusion nested_nat (Mbit/s, medians)\n";
-    for (std::size_t size = 0; size < kWriteSizes.size(); ++size) {
-        const double none = median(mbits[0][size]), brfusion = median(mbits[1][size]), nested = median(mbits[2][size]);
-        throughput.rows.push_back({std::to_string(kWriteSizes[size]), fixed(none, 1), fixed(brfusion, 1), fixed(nested, 1),
-                                   ratio_cell(spread(ratios(mbits[1][size], mbits[0][size]))),
-                                   ratio_cell(spread(ratios(mbits[1][size], mbits[2][size])))});
-        data += std::to_string(kWriteSizes[size]) + " " + fixed(none, 2) + " " + fixed(brfusion, 2) + " " + fixed(nested, 2) + "\n";
-    }
-    report.add(throughput);
+    // 1. Throughput by write size, egress: from vm1 to a server outside.
+    std::vector<Flow> egress;
+    for (const auto& path : paths) egress.push_back({path.client, {{"outside", 0}, outside, kIperfPort}});
+    std::string data;
+    report.add(throughput_table("TCP throughput to the outside by write size (Mbit/s)", paths, kWriteSizes,
+                                measure_throughput(lab, options, egress, paths, kWriteSizes, "egress"),
+                                "iperf3 from vm1 to a server outside (192.0.2.2) through the host's NAT, " + std::to_string(options.seconds) + " s",
+                                data));
     report.plot("throughput", data, "TCP throughput to the outside by write size");
+
+    // Ingress: from the outside to a port of the host's address, to a server in each path.
+    ok(lab, "host", "nft -f - <<'EOF'\n" + ingress_forwards() + "EOF");
+    const std::vector<Flow> ingress = {
+        {{"outside", 0}, {paths[0].client, uplink, kIngressToVm}},
+        {{"outside", 0}, {paths[1].client, uplink, kIngressToBrfusion}},
+        {{"outside", 0}, {paths[2].client, uplink, kIngressToNestedNat}},
+    };
+    const auto ingress_mbits = measure_throughput(lab, options, ingress, paths, kIngressWriteSizes, "ingress");
+    ok(lab, "host", "nft delete table ip brfusion_bench");
+    auto ingress_table = throughput_table("TCP throughput from the outside to a published port by write size (Mbit/s)", paths, kIngressWriteSizes,
+                                          ingress_mbits, "iperf3 from the outside to a port of the host's address (192.0.2.1), " + std::to_string(options.seconds) + " s",
+                                          data);
+    ingress_table.notes.push_back(
+        "brfusion's container publishes its port on the host (`docker run -p`: the shim's DNAT). The VM's process and Docker's container "
+        "(published in the VM by `docker run -p`) are reached through a DNAT on the host to vm1's address, as an operator forwards a port "
+        "to a VM today.");
+    report.add(ingress_table);
+    report.plot("ingress", data, "TCP throughput from the outside to a published port by write size");
 
     // 2. Request/response latency, UDP and TCP, against a ping-pong server outside.
     start_ping_pong_server(lab, {"outside", 0}, kPingPongPort);

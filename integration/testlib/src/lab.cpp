@@ -17,7 +17,6 @@ using nlohmann::json;
 namespace {
 
 // The lab's fixed addresses.
-std::string primary_address(int vm) { return "192.0.2." + std::to_string(129 + vm); }
 constexpr const char* kMgmtGateway = "192.0.2.129";
 constexpr int kMgmtTag = 300;
 // The host side of vmN's primary NIC, in the host netns.
@@ -39,7 +38,7 @@ std::string primary_mac(int vm) { return "02:bf:1a:b0:00:0" + std::to_string(vm)
 // nested-NAT path).
 std::string configure_primary(int vm, bool userspace_tso) {
     return "nic=$(ip -o link show | grep " + primary_mac(vm) + " | cut -d: -f2 | cut -d@ -f1 | tr -d ' ') && [ -n \"$nic\" ] && ip link set \"$nic\" down && "
-           "{ [ \"$nic\" = eth0 ] || ip link set \"$nic\" name eth0; } && ip addr add " + primary_address(vm) + "/26 dev eth0 && "
+           "{ [ \"$nic\" = eth0 ] || ip link set \"$nic\" name eth0; } && ip addr add " + Lab::primary_address(vm) + "/26 dev eth0 && "
            "ip link set eth0 up && ip route add default via " + std::string(kMgmtGateway) + (userspace_tso ? "" : " && ethtool -K eth0 tx off >/dev/null");
 }
 

@@ -20,7 +20,9 @@ struct BenchOptions {
 };
 
 // Throughput and latency: a process in vm1, a container on a brfusion network and a container on Docker's default
-// bridge, each to the outside server: TCP throughput by write size (iperf3 -l), then UDP and TCP
+// bridge, each to the outside server: TCP throughput by write size (iperf3 -l) both ways (egress:
+// vm1 sends; ingress: the outside sends to a port of the host's address, published by brfusion on
+// the host, forwarded by a DNAT of the benchmark's own to vm1 for the other two), then UDP and TCP
 // request/response latency (ping-pong, ping_pong.hpp).
 void measure_paths_to_outside(testing::Lab& lab, const BenchOptions& options, Report& report);
 

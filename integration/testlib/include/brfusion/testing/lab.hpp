@@ -93,6 +93,8 @@ public:
 
     static constexpr const char* kOutsideAddress = "192.0.2.2";
     static constexpr const char* kHostUplinkAddress = "192.0.2.1";
+    // vmN's primary NIC's address on mgmt, 192.0.2.(129+N).
+    static std::string primary_address(int vm) { return "192.0.2." + std::to_string(129 + vm); }
 
 private:
     void start_shim();
