@@ -15,7 +15,7 @@ nat=(nftables)                                    # brfusion-shim's host NAT and
 docker=(docker.io containerd runc busybox-static)  # emulated VMs running dockerd + the plugin; the busybox test image
 qemu=(qemu-system-x86 linux-image-amd64 cpio)     # real VMs (qmp backend, QemuVm): QEMU, the guest kernel, its initramfs
 libvirt=(libvirt-daemon-system)                   # the libvirt backend's tests: libvirtd, virtlogd, the QEMU driver
-bench=(gnuplot-nox)                               # bench/run's plots
+bench=(gnuplot-nox nginx-light wrk memcached libmemcached-tools)  # bench/run's plots and application loads (it runs the servers itself)
 fuzz=(clang libclang-rt-14-dev)                   # the sanitizer suite and the libFuzzer targets (integration/fuzz)
 packages=("${build[@]}" "${ovs[@]}" "${netns[@]}" "${nat[@]}" "${docker[@]}" "${qemu[@]}" "${libvirt[@]}" "${bench[@]}" "${fuzz[@]}")
 
@@ -31,6 +31,15 @@ if [ ${#missing[@]} -eq 0 ]; then
 fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# nginx and memcached are the benchmark's, started in the lab's namespaces: their packages' services
+# must not start on this machine. Debian's way: a policy-rc.d that refuses, while apt runs (unless
+# the machine has one already, as Debian's container images do). On a machine booted by systemd
+# they stay enabled for its next boot: systemctl disable nginx memcached, if they should not run.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
 echo "install-deps: done"

@@ -101,6 +101,54 @@ void start_server(testing::Lab& lab, const Place& place, const std::string& comm
 
 void stop_servers(testing::Lab& lab, const std::string& node, const std::string& pattern) { exec(lab, node, "pkill -f " + shell_quoted(pattern)); }
 
+HostForwards::HostForwards(testing::Lab& lab, std::string table, const std::vector<int>& ports) : lab_(lab), table_(std::move(table)) {
+    const std::string vm = testing::Lab::primary_address(1), uplink = testing::Lab::kHostUplinkAddress;
+    std::string rules = "table ip " + table_ + " {\n  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n";
+    for (const int port : ports)
+        rules += "    ip daddr " + uplink + " tcp dport " + std::to_string(port) + " dnat to " + vm + ":" + std::to_string(port) + "\n";
+    ok(lab_, "host", "nft -f - <<'EOF'\n" + rules + "  }\n}\nEOF");
+}
+
+HostForwards::~HostForwards() {
+    try {
+        lab_.exec("host", "nft delete table ip " + table_);
+    } catch (const std::exception&) {  // the lab's host namespace goes with the lab, and the table with it
+    }
+}
+
+void start_nginx(testing::Lab& lab, const Place& place, int port) {
+    const std::string dir = "/tmp/brfusion-bench-nginx-" + std::to_string(port);
+    // Workers run as nobody: the files are world-readable. Every path nginx writes is in `dir`.
+    const std::string config = "daemon off;\nworker_processes 1;\npid " + dir + "/nginx.pid;\nerror_log " + dir +
+                               "/error.log;\nevents { worker_connections 1024; }\nhttp {\n  access_log off;\n" +
+                               "  client_body_temp_path " + dir + "/tmp;\n  proxy_temp_path " + dir + "/tmp;\n  fastcgi_temp_path " + dir +
+                               "/tmp;\n  uwsgi_temp_path " + dir + "/tmp;\n  scgi_temp_path " + dir + "/tmp;\n  server { listen " +
+                               std::to_string(port) + "; root " + dir + "/www; }\n}\n";
+    ok(lab, place.node, "rm -rf " + dir + " && mkdir -p " + dir + "/www " + dir + "/tmp && chmod 755 " + dir + " " + dir +
+                            "/www && head -c 1024 /dev/zero | tr '\\0' x > " + dir + "/www/1k.html && cat > " + dir + "/nginx.conf <<'EOF'\n" +
+                            config + "EOF");
+    start_server(lab, place, "nginx -c " + dir + "/nginx.conf", port);
+}
+
+void start_memcached(testing::Lab& lab, const Place& place, int port) {
+    start_server(lab, place, std::string(kMemcachedPattern) + " -p " + std::to_string(port) + " -U 0 -t 1 -m 64", port);
+}
+
+WrkResult wrk(testing::Lab& lab, const Place& client, const std::string& address, int port, int seconds) {
+    return parse_wrk(ok(lab, client.node, at(client, "timeout " + std::to_string(seconds + 30) + " wrk -t 1 -c 16 -d " + std::to_string(seconds) +
+                                                         "s --latency http://" + address + ":" + std::to_string(port) + "/1k.html")));
+}
+
+MemcaslapResult memcaslap(testing::Lab& lab, const Place& client, const std::string& address, int port, int seconds) {
+    // Key and value sizes with their proportions, then the commands': 0 is SET, 1 is GET.
+    const std::string config = "/tmp/brfusion-bench-memcaslap.cnf";
+    ok(lab, client.node, "cat > " + config + " <<'EOF'\nkey\n64 64 1\nvalue\n1024 1024 1\ncmd\n0 0.0909\n1 0.9091\nEOF");
+    const std::string time = std::to_string(seconds) + "s";
+    return parse_memcaslap(ok(lab, client.node,
+                              at(client, "timeout " + std::to_string(seconds + 30) + " memcaslap -s " + address + ":" + std::to_string(port) + " -F " +
+                                             config + " -T 1 -c 16 -w 1k -t " + time + " -S " + time)));
+}
+
 std::string this_binary() { return std::filesystem::read_symlink("/proc/self/exe"); }
 
 RrLatency rr_latency(testing::Lab& lab, const Place& client, const std::string& address, int port, bool tcp, int seconds) {

@@ -3,8 +3,8 @@
 // only when a measurement could not be made.
 //
 //   brfusion-bench [--backend qmp|libvirt|netns] [--out DIR] [--only SECTION,...] [--quick] [--userspace-tso]
-//       SECTION: outside (throughput by write size both ways, request/response latency), startup, hostlo,
-//       scale; default all. --quick: 1 run of 1 s, 3 starts, scale steps 5 and
+//       SECTION: outside (throughput by write size both ways, request/response latency), apps
+//       (NGINX and Memcached), startup, hostlo, scale; default all. --quick: 1 run of 1 s, 3 starts, scale steps 5 and
 //       10 (a smoke run: its numbers mean little). --userspace-tso: the main lab's OVS segments
 //       and checksums for the guests, whose NICs keep their offloads (LabOptions::userspace_tso).
 //   brfusion-bench attach-endpoints SOCKET HOST_NETWORK NETWORK_ID FIRST COUNT [--at-once]
@@ -40,7 +40,7 @@ using namespace brfusion::bench;
 namespace {
 
 constexpr const char* kUsage =
-    "usage: brfusion-bench [--backend qmp|libvirt|netns] [--out DIR] [--only outside,startup,scale,hostlo] [--quick] [--userspace-tso]\n"
+    "usage: brfusion-bench [--backend qmp|libvirt|netns] [--out DIR] [--only outside,apps,startup,scale,hostlo] [--quick] [--userspace-tso]\n"
     "       brfusion-bench attach-endpoints SOCKET HOST_NETWORK NETWORK_ID FIRST COUNT [--at-once]\n"
     "       brfusion-bench ping-pong-server PORT\n"
     "       brfusion-bench ping-pong ADDRESS PORT udp|tcp SECONDS\n";
@@ -93,7 +93,7 @@ int main(int argc, char** argv) try {
     }
     std::string backend = "qmp", out = "bench-results";
     bool userspace_tso = false;
-    std::set<std::string> sections = {"outside", "startup", "scale", "hostlo"};
+    std::set<std::string> sections = {"outside", "apps", "startup", "scale", "hostlo"};
     BenchOptions options;
     std::vector<int> netns_steps = {10, 100, 500, 1000}, qemu_steps = {10, 20, kQemuRootPorts};
     for (std::size_t i = 0; i < args.size(); ++i) {
@@ -126,13 +126,13 @@ int main(int argc, char** argv) try {
     if (backend != "netns") needs.push_back("qemu");
     if (backend == "libvirt") needs.push_back("libvirt");
     if (const auto missing = testing::missing_prerequisite(needs)) throw std::runtime_error(*missing);
-    for (const char* tool : {"iperf3", "nsenter", "gnuplot"})
+    for (const char* tool : {"iperf3", "nsenter", "gnuplot", "nginx", "wrk", "memcached", "memcaslap"})
         if (testing::run(std::string("command -v ") + tool).exit_code != 0) throw std::runtime_error(std::string("needs ") + tool + ": run packaging/install-deps.sh");
 
     stop_on_signals();
     // The repetitions of the sections this run measures.
     std::vector<std::string> repetitions;
-    if (sections.contains("outside") || sections.contains("hostlo"))
+    if (sections.contains("outside") || sections.contains("apps") || sections.contains("hostlo"))
         repetitions.push_back("traffic " + std::to_string(options.runs) + " runs of " + std::to_string(options.seconds) + " s per figure (medians)");
     if (sections.contains("startup")) repetitions.push_back("start-up " + std::to_string(options.startups) + " runs per mode");
     if (sections.contains("scale"))
@@ -164,7 +164,7 @@ int main(int argc, char** argv) try {
     // network holds 1000 addresses and whose VM may hold them all, with a warm pool of one on lab2.
     std::vector<ScaleStep> scale_steps;
     const bool scale_on_qemu = sections.contains("scale") && backend != "netns";
-    if (sections.contains("outside") || sections.contains("startup") || sections.contains("hostlo") || scale_on_qemu) {
+    if (sections.contains("outside") || sections.contains("apps") || sections.contains("startup") || sections.contains("hostlo") || scale_on_qemu) {
         progress("bringing up a 2-VM %s lab", backend.c_str());
         auto main_lab = lab_options("b", 2, backend);
         main_lab.warm_pool = 2;
@@ -173,6 +173,7 @@ int main(int argc, char** argv) try {
         testing::Lab lab(main_lab);
         mark("2-VM lab up");
         section("outside", "outside", [&] { measure_paths_to_outside(lab, options, report); });
+        section("apps", "applications", [&] { measure_applications(lab, options, report); });
         section("startup", "startup", [&] { measure_startup(lab, options, report); });
         section("hostlo", "hostlo", [&] { measure_hostlo(lab, options, report); });
         if (scale_on_qemu) section("scale", "scale on QEMU", [&] { measure_scale(lab, "vm2", qemu_steps, scale_steps); });

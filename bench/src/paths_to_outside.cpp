@@ -62,18 +62,6 @@ Table throughput_table(const std::string& title, const std::vector<PathToOutside
     return table;
 }
 
-// The host's DNAT of a port of its uplink address to vm1's primary address, as an operator
-// forwards a port to a VM today (in brfusion's lab nothing else reaches a VM from the outside):
-// the ingress of the no-container and nested-NAT paths. A table of the benchmark's own, removed
-// by remove_ingress_forwards.
-std::string ingress_forwards() {
-    const std::string vm = testing::Lab::primary_address(1), uplink = testing::Lab::kHostUplinkAddress;
-    std::string rules = "table ip brfusion_bench {\n  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n";
-    for (const int port : {kIngressToVm, kIngressToNestedNat})
-        rules += "    ip daddr " + uplink + " tcp dport " + std::to_string(port) + " dnat to " + vm + ":" + std::to_string(port) + "\n";
-    return rules + "  }\n}\n";
-}
-
 }  // namespace
 
 void measure_paths_to_outside(testing::Lab& lab, const BenchOptions& options, Report& report) {
@@ -86,9 +74,9 @@ void measure_paths_to_outside(testing::Lab& lab, const BenchOptions& options, Re
     ok(lab, "vm1", "docker run -d --name bench-nat -p " + port(kIngressToNestedNat) + ":" + port(kIngressToNestedNat) + " brfusion-test sleep 86400");
     // The baselines first: a process in the VM (the ceiling) and Docker's nested bridge+NAT.
     const std::vector<PathToOutside> paths = {
-        {"no container (process in the VM)", "no container", {"vm1", 0}},
-        {"brfusion (container on a host NIC)", "brfusion", container(lab, "vm1", "bench-brfusion")},
-        {"nested NAT (Docker bridge+NAT in the VM)", "nested NAT", container(lab, "vm1", "bench-nat")},
+        {kNoContainerPath, "no container", {"vm1", 0}},
+        {kBrfusionPath, "brfusion", container(lab, "vm1", "bench-brfusion")},
+        {kNestedNatPath, "nested NAT", container(lab, "vm1", "bench-nat")},
     };
 
     // 1. Throughput by write size, egress: from vm1 to a server outside.
@@ -102,14 +90,16 @@ void measure_paths_to_outside(testing::Lab& lab, const BenchOptions& options, Re
     report.plot("throughput", data, "TCP throughput to the outside by write size");
 
     // Ingress: from the outside to a port of the host's address, to a server in each path.
-    ok(lab, "host", "nft -f - <<'EOF'\n" + ingress_forwards() + "EOF");
-    const std::vector<Flow> ingress = {
-        {{"outside", 0}, {paths[0].client, uplink, kIngressToVm}},
-        {{"outside", 0}, {paths[1].client, uplink, kIngressToBrfusion}},
-        {{"outside", 0}, {paths[2].client, uplink, kIngressToNestedNat}},
-    };
-    const auto ingress_mbits = measure_throughput(lab, options, ingress, paths, kIngressWriteSizes, "ingress");
-    ok(lab, "host", "nft delete table ip brfusion_bench");
+    std::vector<std::vector<std::vector<double>>> ingress_mbits;
+    {
+        const HostForwards forwards(lab, "brfusion_bench", {kIngressToVm, kIngressToNestedNat});
+        const std::vector<Flow> ingress = {
+            {{"outside", 0}, {paths[0].client, uplink, kIngressToVm}},
+            {{"outside", 0}, {paths[1].client, uplink, kIngressToBrfusion}},
+            {{"outside", 0}, {paths[2].client, uplink, kIngressToNestedNat}},
+        };
+        ingress_mbits = measure_throughput(lab, options, ingress, paths, kIngressWriteSizes, "ingress");
+    }
     auto ingress_table = throughput_table("TCP throughput from the outside to a published port by write size (Mbit/s)", paths, kIngressWriteSizes,
                                           ingress_mbits, "iperf3 from the outside to a port of the host's address (192.0.2.1), " + std::to_string(options.seconds) + " s",
                                           data);

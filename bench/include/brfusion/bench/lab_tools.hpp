@@ -3,9 +3,11 @@
 // facts every run reports about the machine. Every function throws std::runtime_error with the
 // command and its output when a tool fails: a benchmark never reports a number it did not get.
 
+#include "brfusion/bench/tool_output.hpp"
 #include "brfusion/testing/lab.hpp"
 
 #include <string>
+#include <vector>
 
 namespace brfusion::bench {
 
@@ -48,6 +50,35 @@ void stop_servers(testing::Lab& lab, const std::string& node, const std::string&
 // guest's kernel shows them: a host whose containers do not start faster than the pool refills.
 // Throws after 60 s.
 void wait_for_warm_pool(testing::Lab& lab, int spares);
+
+// TCP `ports` of the host's uplink address forwarded to vm1's primary address while it lives, as
+// an operator forwards a port to a VM today: a DNAT in the host's network namespace, in an
+// nftables table of the benchmark's own, `table`, deleted again by the destructor.
+class HostForwards {
+public:
+    HostForwards(testing::Lab& lab, std::string table, const std::vector<int>& ports);
+    ~HostForwards();
+    HostForwards(const HostForwards&) = delete;
+    HostForwards& operator=(const HostForwards&) = delete;
+
+private:
+    testing::Lab& lab_;
+    std::string table_;
+};
+
+// NGINX serving a 1 KiB file, /1k.html, on `port` at `place` (the node's own nginx, its files in
+// /tmp/brfusion-bench-nginx-PORT on the node), and memcached (64 MiB, one thread) on `port`.
+// stop_servers(node, kNginxPattern or kMemcachedPattern) stops them.
+void start_nginx(testing::Lab& lab, const Place& place, int port);
+void start_memcached(testing::Lab& lab, const Place& place, int port);
+inline constexpr const char* kNginxPattern = "nginx -c /tmp/brfusion-bench-nginx-";
+inline constexpr const char* kMemcachedPattern = "memcached -u nobody -l 0.0.0.0";
+
+// wrk from `client` for `seconds`, 16 connections on one thread, GET http://ADDRESS:PORT/1k.html.
+WrkResult wrk(testing::Lab& lab, const Place& client, const std::string& address, int port, int seconds);
+// memcaslap from `client` for `seconds`, 16 concurrent clients on one thread, 64-byte keys and
+// 1 KiB values, SET:GET 1:10 (the paper's mix), against memcached at address:port.
+MemcaslapResult memcaslap(testing::Lab& lab, const Place& client, const std::string& address, int port, int seconds);
 
 // This benchmark's binary, which the lab's nodes and VMs see at the same path: its subcommands are
 // the tools run there (ping-pong, ping-pong-server, attach-endpoints).

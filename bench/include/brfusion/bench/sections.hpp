@@ -13,6 +13,12 @@
 
 namespace brfusion::bench {
 
+// The three paths the traffic sections compare, as their tables name them: a process in vm1 (the
+// ceiling), a container on a brfusion network, a container on Docker's default bridge.
+inline constexpr const char* kNoContainerPath = "no container (process in the VM)";
+inline constexpr const char* kBrfusionPath = "brfusion (container on a host NIC)";
+inline constexpr const char* kNestedNatPath = "nested NAT (Docker bridge+NAT in the VM)";
+
 struct BenchOptions {
     int seconds = 2;    // one traffic measurement
     int runs = 5;       // repetitions of each traffic measurement; the tables show medians
@@ -25,6 +31,11 @@ struct BenchOptions {
 // the host, forwarded by a DNAT of the benchmark's own to vm1 for the other two), then UDP and TCP
 // request/response latency (ping-pong, ping_pong.hpp).
 void measure_paths_to_outside(testing::Lab& lab, const BenchOptions& options, Report& report);
+
+// Applications, the paper's: NGINX serving a 1 KiB file under wrk, and Memcached under memcaslap
+// (SET:GET 1:10), each in the three paths, loaded from the outside through a port of the host's
+// address (published by brfusion on the host; forwarded to vm1 for the other two, as for ingress).
+void measure_applications(testing::Lab& lab, const BenchOptions& options, Report& report);
 
 // Start-up: `docker run` until the container's first request reached the outside server, in vm1: on
 // Docker's default bridge, on a brfusion network with every NIC hot-plugged (host network lab), and
