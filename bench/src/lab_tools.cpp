@@ -9,6 +9,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <filesystem>
+#include <future>
 #include <fstream>
 #include <iterator>
 #include <regex>
@@ -178,6 +179,32 @@ double iperf3_mbits(testing::Lab& lab, const Place& client, const Iperf3Target& 
         progress("iperf3 attempt %d failed (exit %d), trying again", attempt, result.exit_code);
     }
     throw std::runtime_error(client.node + ": " + command + "\n" + output);
+}
+
+StreamCpu cpu_during_stream(testing::Lab& lab, const Place& client, const Iperf3Target& target, int seconds, int write_size) {
+    const std::string port = std::to_string(target.port), server = "iperf3 -s -1 -p " + port;
+    const std::string readings = "sleep 1; head -n 1 /proc/stat; sleep " + std::to_string(seconds) + "; head -n 1 /proc/stat";
+    start_server(lab, target.server, server, target.port);
+    auto host = std::async(std::launch::async, [&] { return ok(lab, "host", readings); });
+    // In the VM: the readings in the background, the stream, then both readings and the stream's report.
+    const std::string stream = at(client, "timeout " + std::to_string(seconds + 32) + " iperf3 -J -t " + std::to_string(seconds + 2) + " -l " +
+                                              std::to_string(write_size) + " -p " + port + " -c " + target.address);
+    const auto vm = exec(lab, client.node,
+                         "(" + readings + ") > /tmp/brfusion-bench-cpu & " + stream + " > /tmp/brfusion-bench-stream.json; s=$?; wait; "
+                         "cat /tmp/brfusion-bench-cpu /tmp/brfusion-bench-stream.json; exit $s");
+    const std::string host_readings = host.get();
+    stop_servers(lab, target.server.node, server);
+    const auto report = nlohmann::json::parse(vm.output.substr(std::min(vm.output.size(), vm.output.find('{'))), nullptr, false);
+    if (vm.exit_code != 0 || report.is_discarded() || report.contains("error"))
+        throw std::runtime_error(client.node + ": the stream for the CPU readings failed (exit " + std::to_string(vm.exit_code) + "):\n" + vm.output);
+    const auto two_readings = [](const std::string& text) {
+        std::istringstream lines(text);
+        std::string before, after;
+        std::getline(lines, before);
+        std::getline(lines, after);
+        return cpu_shares(parse_proc_stat(before), parse_proc_stat(after));
+    };
+    return {report["end"]["sum_received"]["bits_per_second"].get<double>() / 1e6, two_readings(host_readings), two_readings(vm.output)};
 }
 
 int pid_serving(const std::string& path) {

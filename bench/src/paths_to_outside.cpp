@@ -152,6 +152,37 @@ void measure_paths_to_outside(testing::Lab& lab, const BenchOptions& options, Re
     report.add(latency);
     report.plot("latency", data, "Request/response latency to the outside");
 
+    // 3. Where the CPU goes while each path sends to the outside.
+    constexpr int kCpuWriteSize = 1280;
+    std::vector<std::vector<StreamCpu>> cpu(paths.size());
+    for (int run = 1; run <= options.runs; ++run)
+        for (std::size_t path = 0; path < paths.size(); ++path) {
+            progress("CPU run %d/%d: %s", run, options.runs, paths[path].name.c_str());
+            cpu[path].push_back(cpu_during_stream(lab, paths[path].client, {{"outside", 0}, outside, kIperfPort}, options.seconds, kCpuWriteSize));
+        }
+    Table breakdown{"CPU while sending to the outside (% of all CPU time; " + std::to_string(kCpuWriteSize) + "-B writes)",
+                    {"path", "Mbit/s", "VM usr", "VM sys", "VM soft", "host usr", "host sys", "host soft", "host guest"},
+                    {},
+                    {"One iperf3 stream from vm1 to the outside; /proc/stat read in vm1 and on the host " + std::to_string(options.seconds) +
+                         " s apart, 1 s into the stream; median of " + std::to_string(options.runs) + " runs.",
+                     "usr without the guests' time (the kernel counts it as user too), sys with hardware interrupts, soft: softirq (the "
+                     "network stack's receive and transmit work), guest: virtual CPUs running. The VM's shares are of its virtual CPUs, "
+                     "the host's of all its cores; emulated VMs share the host's kernel, so their two readings are of one machine."}};
+    for (std::size_t path = 0; path < paths.size(); ++path) {
+        std::vector<double> mbits;
+        for (const auto& sample : cpu[path]) mbits.push_back(sample.mbits);
+        const auto cpu_share = [&](CpuShares StreamCpu::*where, double CpuShares::*kind) {
+            std::vector<double> values;
+            for (const auto& sample : cpu[path]) values.push_back(sample.*where.*kind);
+            return fixed(median(values), 1);
+        };
+        breakdown.rows.push_back({paths[path].name, fixed(median(mbits), 1), cpu_share(&StreamCpu::vm, &CpuShares::user),
+                                  cpu_share(&StreamCpu::vm, &CpuShares::system), cpu_share(&StreamCpu::vm, &CpuShares::softirq),
+                                  cpu_share(&StreamCpu::host, &CpuShares::user), cpu_share(&StreamCpu::host, &CpuShares::system),
+                                  cpu_share(&StreamCpu::host, &CpuShares::softirq), cpu_share(&StreamCpu::host, &CpuShares::guest)});
+    }
+    report.add(breakdown);
+
     ok(lab, "vm1", "docker rm -f bench-brfusion bench-nat >/dev/null && docker network rm bench-web >/dev/null");
 }
 

@@ -1,5 +1,6 @@
 #include "brfusion/bench/tool_output.hpp"
 
+#include <iterator>
 #include <regex>
 #include <stdexcept>
 
@@ -54,6 +55,28 @@ MemcaslapResult parse_memcaslap(const std::string& report) {
     result.ops_per_s = std::stod(required(report, std::regex(R"(TPS:\s*([0-9]+))"), "TPS")[1]);
     if (result.ops_per_s <= 0) throw std::runtime_error("memcaslap completed no operation:\n" + report);
     return result;
+}
+
+CpuTimes parse_proc_stat(const std::string& cpu_line) {
+    std::smatch match;
+    const std::regex line(R"(^cpu +([0-9]+) ([0-9]+) ([0-9]+) ([0-9]+) ([0-9]+) ([0-9]+) ([0-9]+) ([0-9]+) ([0-9]+) ([0-9]+)\s*$)");
+    if (!std::regex_match(cpu_line, match, line)) throw std::runtime_error("not the cpu line of /proc/stat: '" + cpu_line + "'");
+    CpuTimes times;
+    double* const fields[] = {&times.user, &times.nice,    &times.system, &times.idle,  &times.iowait,
+                              &times.irq,  &times.softirq, &times.steal,  &times.guest, &times.guest_nice};
+    for (std::size_t field = 0; field < std::size(fields); ++field) *fields[field] = std::stod(match[field + 1]);
+    return times;
+}
+
+CpuShares cpu_shares(const CpuTimes& before, const CpuTimes& after) {
+    const auto delta = [&](double CpuTimes::*field) { return after.*field - before.*field; };
+    // guest and guest_nice are already inside user and nice.
+    const double total = delta(&CpuTimes::user) + delta(&CpuTimes::nice) + delta(&CpuTimes::system) + delta(&CpuTimes::idle) +
+                         delta(&CpuTimes::iowait) + delta(&CpuTimes::irq) + delta(&CpuTimes::softirq) + delta(&CpuTimes::steal);
+    if (total <= 0) throw std::runtime_error("no CPU time passed between the two readings of /proc/stat");
+    const double guest = delta(&CpuTimes::guest) + delta(&CpuTimes::guest_nice);
+    return {100 * (delta(&CpuTimes::user) + delta(&CpuTimes::nice) - guest) / total, 100 * (delta(&CpuTimes::system) + delta(&CpuTimes::irq)) / total,
+            100 * delta(&CpuTimes::softirq) / total, 100 * guest / total};
 }
 
 }  // namespace brfusion::bench

@@ -88,3 +88,23 @@ TEST_CASE("tool output: memcaslap without -S statistics or without a TPS throws"
     CHECK_THROWS_WITH(parse_memcaslap("Run time: 2.0s Ops: 163283 TPS: 81635 Net_rate: 91.4M/s\n"), Contains("no Total Statistics"));
     CHECK_THROWS_WITH(parse_memcaslap("Total Statistics (0 events)\n   Avg:  0\n"), Contains("no TPS"));
 }
+
+TEST_CASE("tool output: CPU shares between two readings of /proc/stat - the guests' time apart from user") {
+    // user nice system idle iowait irq softirq steal guest guest_nice
+    const CpuTimes before = parse_proc_stat("cpu  1000 0 500 8000 0 0 100 0 200 0");
+    const CpuTimes after = parse_proc_stat("cpu  1600 0 700 8600 0 50 200 0 600 0\n");
+    CHECK(before.guest == 200);
+    // 1550 ticks passed: user 600 of which guest 400, system 200 + irq 50, softirq 100, idle 600.
+    const CpuShares shares = cpu_shares(before, after);
+    CHECK(shares.user == Approx(100.0 * 200 / 1550));
+    CHECK(shares.system == Approx(100.0 * 250 / 1550));
+    CHECK(shares.softirq == Approx(100.0 * 100 / 1550));
+    CHECK(shares.guest == Approx(100.0 * 400 / 1550));
+}
+
+TEST_CASE("tool output: /proc/stat - another line, or no time passed, throws") {
+    CHECK_THROWS_WITH(parse_proc_stat("cpu0 1 2 3 4 5 6 7 8 9 10"), Contains("not the cpu line"));
+    CHECK_THROWS_WITH(parse_proc_stat("cpu  1 2 3"), Contains("not the cpu line"));
+    const CpuTimes same = parse_proc_stat("cpu  1 2 3 4 5 6 7 8 0 0");
+    CHECK_THROWS_WITH(cpu_shares(same, same), Contains("no CPU time passed"));
+}

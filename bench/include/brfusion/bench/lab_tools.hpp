@@ -105,6 +105,16 @@ struct Iperf3Target {
 };
 double iperf3_mbits(testing::Lab& lab, const Place& client, const Iperf3Target& target, int seconds, int write_size);
 
+// One TCP stream from `client` to a one-off iperf3 server at `target`, writes of `write_size`
+// bytes, for `seconds` + 2 s, and the CPU shares meanwhile, over `seconds` s from 1 s in (both
+// readings within the stream): of the machine (the host's kernel) and of `client`'s VM (the same
+// kernel for emulated VMs).
+struct StreamCpu {
+    double mbits = 0;
+    CpuShares host, vm;
+};
+StreamCpu cpu_during_stream(testing::Lab& lab, const Place& client, const Iperf3Target& target, int seconds, int write_size);
+
 // The pid of the process that accepted a connection on the unix socket at `path` (SO_PEERCRED),
 // in the caller's pid namespace.
 int pid_serving(const std::string& path);

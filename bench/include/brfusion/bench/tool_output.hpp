@@ -23,4 +23,19 @@ struct MemcaslapResult {
 };
 MemcaslapResult parse_memcaslap(const std::string& report);
 
+// The "cpu" line of /proc/stat: the CPU time of all CPUs since boot, in clock ticks, by kind.
+// Throws when the line is not one.
+struct CpuTimes {
+    double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0, guest = 0, guest_nice = 0;
+};
+CpuTimes parse_proc_stat(const std::string& cpu_line);
+
+// The shares of the CPU time between two readings, in % of all CPUs' time: user (with nice, without
+// the guests' time, which the kernel counts as user too), system (with hardware interrupts),
+// softirq, and guest (virtual CPUs running). Throws when no time passed.
+struct CpuShares {
+    double user = 0, system = 0, softirq = 0, guest = 0;
+};
+CpuShares cpu_shares(const CpuTimes& before, const CpuTimes& after);
+
 }  // namespace brfusion::bench
