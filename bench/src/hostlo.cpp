@@ -33,14 +33,26 @@ void measure_hostlo(testing::Lab& lab, const BenchOptions& options, Report& repo
     ok(lab, "vm1", "docker run -d --name bench-n1 -p " + ping_pong + ":" + ping_pong + "/udp -p " + ping_pong + ":" + ping_pong + " -p " + iperf + ":" + iperf +
                        " brfusion-test sleep 86400");
     ok(lab, "vm2", "docker run -d --name bench-n2 brfusion-test sleep 86400");
-    const Place a1_place = container(lab, "vm1", "bench-a1"), n1_place = container(lab, "vm1", "bench-n1");
-    start_ping_pong_server(lab, a1_place, kPingPongPort);
-    start_ping_pong_server(lab, n1_place, kPingPongPort);
+    // Docker's other cross-VM path: an overlay network of a swarm of the two VMs (VXLAN between
+    // their primary NICs), the paper's other baseline. Its networks (the overlay, swarm's ingress)
+    // take their subnets from RFC 2544's benchmarking range.
+    ok(lab, "vm1", "docker swarm init --advertise-addr " + testing::Lab::primary_address(1) +
+                       " --default-addr-pool 198.18.8.0/22 --default-addr-pool-mask-length 24 >/dev/null");
+    const std::string token = ok(lab, "vm1", "docker swarm join-token -q worker");
+    ok(lab, "vm2", "docker swarm join --advertise-addr " + testing::Lab::primary_address(2) + " --token " + token + " " +
+                       testing::Lab::primary_address(1) + ":2377 >/dev/null");
+    ok(lab, "vm1", "docker network create -d overlay --attachable bench-overlay >/dev/null");
+    ok(lab, "vm1", "docker run -d --name bench-o1 --network bench-overlay brfusion-test sleep 86400");
+    ok(lab, "vm2", "docker run -d --name bench-o2 --network bench-overlay brfusion-test sleep 86400");
+    const std::string o1 = ok(lab, "vm1", "docker inspect -f '{{(index .NetworkSettings.Networks \"bench-overlay\").IPAddress}}' bench-o1");
+    const Place a1_place = container(lab, "vm1", "bench-a1"), n1_place = container(lab, "vm1", "bench-n1"), o1_place = container(lab, "vm1", "bench-o1");
+    for (const auto& server : {a1_place, n1_place, o1_place}) start_ping_pong_server(lab, server, kPingPongPort);
 
     std::vector<PodPath> paths = {
         {"same VM: the pod's localhost", "same VM", a1_place, container(lab, "vm1", "bench-a1b"), "127.0.0.1", {}, {}, {}},
         {"across VMs: Hostlo", "Hostlo", a1_place, container(lab, "vm2", "bench-a2"), a1, {}, {}, {}},
-        {"across VMs: nested NAT (Docker bridge+NAT in both VMs)", "nested NAT", n1_place, container(lab, "vm2", "bench-n2"), "192.0.2.130", {}, {}, {}},
+        {"across VMs: nested NAT (Docker bridge+NAT in both VMs)", "nested NAT", n1_place, container(lab, "vm2", "bench-n2"), testing::Lab::primary_address(1), {}, {}, {}},
+        {"across VMs: Docker overlay (swarm of both VMs)", "overlay", o1_place, container(lab, "vm2", "bench-o2"), o1, {}, {}, {}},
     };
     for (int run = 1; run <= options.runs; ++run)
         for (auto& path : paths) {
@@ -50,20 +62,25 @@ void measure_hostlo(testing::Lab& lab, const BenchOptions& options, Report& repo
             path.mbits.push_back(iperf3_mbits(lab, path.client, {path.server, path.address, kIperfPort}, options.seconds, 0));
         }
     stop_servers(lab, "vm1", "ping-pong-server");
-    ok(lab, "vm1", "docker rm -f bench-a1b bench-a1 bench-n1 >/dev/null && docker network rm bench-pod >/dev/null");
-    ok(lab, "vm2", "docker rm -f bench-a2 bench-n2 >/dev/null && docker network rm bench-pod >/dev/null");
+    ok(lab, "vm1", "docker rm -f bench-a1b bench-a1 bench-n1 bench-o1 >/dev/null && docker network rm bench-pod >/dev/null");
+    ok(lab, "vm2", "docker rm -f bench-a2 bench-n2 bench-o2 >/dev/null && docker network rm bench-pod >/dev/null && docker swarm leave >/dev/null");
+    ok(lab, "vm1", "docker network rm bench-overlay >/dev/null && docker swarm leave --force >/dev/null");
 
     Table table{"Hostlo: two containers of one pod (latency in us, throughput in Mbit/s)",
-                {"path", "UDP RR avg", "TCP RR avg", "TCP throughput", "latency vs nested NAT (UDP / TCP)", "throughput vs nested NAT"},
+                {"path", "UDP RR avg", "TCP RR avg", "TCP throughput", "latency vs nested NAT (UDP / TCP)", "throughput vs nested NAT",
+                 "latency vs overlay (UDP / TCP)", "throughput vs overlay"},
                 {},
                 {"ping-pong (one 64-byte request at a time, half the round trip) and one iperf3 TCP stream between the pod's containers, " +
                  std::to_string(options.seconds) + " s each; median of " + std::to_string(options.runs) + " runs."}};
-    const PodPath& nested = paths.back();
+    const PodPath &nested = paths[2], &overlay = paths[3];
+    const auto latency_vs = [](const PodPath& path, const PodPath& base) {
+        return fixed(median(path.udp) / median(base.udp), 2) + "x / " + fixed(median(path.tcp) / median(base.tcp), 2) + "x";
+    };
+    const auto throughput_vs = [](const PodPath& path, const PodPath& base) { return fixed(median(path.mbits) / median(base.mbits), 2) + "x"; };
     std::string data = "# path udp_avg tcp_avg (us) mbits\n";
     for (const auto& path : paths) {
-        table.rows.push_back({path.name, fixed(median(path.udp), 1), fixed(median(path.tcp), 1), fixed(median(path.mbits), 1),
-                              fixed(median(path.udp) / median(nested.udp), 2) + "x / " + fixed(median(path.tcp) / median(nested.tcp), 2) + "x",
-                              fixed(median(path.mbits) / median(nested.mbits), 2) + "x"});
+        table.rows.push_back({path.name, fixed(median(path.udp), 1), fixed(median(path.tcp), 1), fixed(median(path.mbits), 1), latency_vs(path, nested),
+                              throughput_vs(path, nested), latency_vs(path, overlay), throughput_vs(path, overlay)});
         data += "\"" + path.label + "\" " + fixed(median(path.udp), 2) + " " + fixed(median(path.tcp), 2) + " " + fixed(median(path.mbits), 2) + "\n";
     }
     table.notes.push_back("Hostlo against the same pod inside one VM: UDP " + fixed(median(paths[1].udp) / median(paths[0].udp), 2) + "x, TCP " +

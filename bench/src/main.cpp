@@ -169,6 +169,7 @@ int main(int argc, char** argv) try {
         auto main_lab = lab_options("b", 2, backend);
         main_lab.warm_pool = 2;
         main_lab.userspace_tso = userspace_tso;
+        main_lab.docker_live_restore = false;  // the VMs form a swarm for hostlo's overlay baseline
         if (scale_on_qemu) main_lab.root_ports = kQemuRootPorts;
         testing::Lab lab(main_lab);
         mark("2-VM lab up");

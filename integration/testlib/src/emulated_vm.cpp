@@ -22,7 +22,7 @@ std::string test_image_tarball(const std::string& dir) {
     return tarball;
 }
 
-EmulatedVm::EmulatedVm(std::string name, std::string dir) : name_(std::move(name)), dir_(std::move(dir)) {
+EmulatedVm::EmulatedVm(std::string name, std::string dir, bool live_restore) : name_(std::move(name)), dir_(std::move(dir)), live_restore_(live_restore) {
     run("ip netns del " + name_ + " 2>/dev/null");
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
@@ -85,9 +85,10 @@ void EmulatedVm::start_dockerd() {
         if (wait_until(gone, std::chrono::seconds(10))) std::filesystem::remove(containerd_pidfile);
     }
     const std::string holder = std::to_string(holder_.pid());
-    dockerd_.start({"nsenter", "-t", holder, "-m", "-n", "dockerd", "-H", "unix://" + dir_ + "/docker.sock", "--data-root", dir_ + "/data",
-                    "--exec-root", dir_ + "/exec", "--pidfile", dir_ + "/docker.pid", "--live-restore"},
-                   dir_ + "/dockerd.log");
+    std::vector<std::string> command = {"nsenter", "-t", holder, "-m", "-n", "dockerd", "-H", "unix://" + dir_ + "/docker.sock", "--data-root", dir_ + "/data",
+                                        "--exec-root", dir_ + "/exec", "--pidfile", dir_ + "/docker.pid"};
+    if (live_restore_) command.push_back("--live-restore");
+    dockerd_.start(command, dir_ + "/dockerd.log");
     if (!wait_until([&] { return docker("version --format '{{.Server.Version}}'").exit_code == 0; }, std::chrono::seconds(60)))
         throw std::runtime_error("dockerd in " + name_ + " did not come up:\n" + dockerd_.log());
 }

@@ -47,7 +47,7 @@ std::string configure_primary(int vm, bool userspace_tso) {
 class NetnsLabVm final : public LabVm {
 public:
     NetnsLabVm(const Lab& lab, int number, const std::string& dir)
-        : vm_(lab.options().name + "-vm" + std::to_string(number), dir), plugin_(lab.options().binaries.plugin), channel_(channel(lab, number)) {
+        : vm_(lab.options().name + "-vm" + std::to_string(number), dir, lab.options().docker_live_restore), plugin_(lab.options().binaries.plugin), channel_(channel(lab, number)) {
         run_checked("ip -n " + lab.host().netns() + " link add " + primary_port(number) + " type veth peer name bfprimary netns " + vm_.name() +
                     " && ip -n " + vm_.name() + " link set bfprimary address " + primary_mac(number) + " && " +
                     keep_primary_port_out_of_host_stack(lab.host().netns(), number) + " && ip -n " + lab.host().netns() + " link set " +
@@ -80,10 +80,11 @@ private:
 class QemuLabVm final : public LabVm {
 public:
     QemuLabVm(const Lab& lab, int number, const std::string& dir, const std::string& libvirt_uri)
-        : plugin_(lab.options().binaries.plugin), vm_(boot(lab, number, dir, libvirt_uri)) {
+        : plugin_(lab.options().binaries.plugin), dockerd_flags_(lab.options().docker_live_restore ? "--live-restore" : ""),
+          vm_(boot(lab, number, dir, libvirt_uri)) {
         const auto configured = vm_.exec(configure_primary(number, lab.options().userspace_tso));
         if (configured.exit_code != 0) throw std::runtime_error(vm_.name() + ": primary NIC: " + configured.output);
-        start_guest_dockerd(vm_, kDockerdFlags);
+        start_guest_dockerd(vm_, dockerd_flags_);
         load_guest_test_image(vm_, lab.options().dir);
         start_guest_plugin(vm_, plugin_);
     }
@@ -95,13 +96,11 @@ public:
     }
     void restart_dockerd(int signal) override {
         vm_.exec("pkill -" + std::to_string(signal) + " -x dockerd; while pgrep -r R,S,D -x dockerd >/dev/null; do sleep 0.1; done");
-        start_guest_dockerd(vm_, kDockerdFlags);
+        start_guest_dockerd(vm_, dockerd_flags_);
     }
     json status() override { return {{"name", vm_.name()}, {"boot_ms", vm_.boot_time().count()}, {"console", vm_dir_ + "/console.log"}}; }
 
 private:
-    static constexpr const char* kDockerdFlags = "--live-restore";  // Docker's own bridge and NAT: the nested-NAT baseline
-
     QemuVm& boot(const Lab& lab, int number, const std::string& dir, const std::string& libvirt_uri) {
         vm_dir_ = dir;
         const std::string tap = primary_port(number);
@@ -114,7 +113,9 @@ private:
         return *holder_;
     }
 
-    std::string plugin_, vm_dir_;
+    std::string plugin_;
+    std::string dockerd_flags_;  // dockerd with Docker's own bridge and NAT: the nested-NAT baseline
+    std::string vm_dir_;
     std::unique_ptr<QemuVm> holder_;
     QemuVm& vm_;
 };

@@ -19,8 +19,9 @@ std::string test_image_tarball(const std::string& dir);
 class EmulatedVm {
 public:
     // `name` (unique on the machine) names the network namespace; `dir` is created and owned.
+    // `live_restore`: dockerd runs with --live-restore (without, it may join a swarm).
     // Throws std::runtime_error with dockerd's log if Docker does not come up.
-    EmulatedVm(std::string name, std::string dir);
+    EmulatedVm(std::string name, std::string dir, bool live_restore = true);
     ~EmulatedVm();
     EmulatedVm(const EmulatedVm&) = delete;
     EmulatedVm& operator=(const EmulatedVm&) = delete;
@@ -33,7 +34,7 @@ public:
     CommandResult docker(const std::string& args) const;
 
     void start_dockerd();  // waits until it answers
-    void stop_dockerd(int signal = 15);  // containers keep running (--live-restore)
+    void stop_dockerd(int signal = 15);  // containers keep running (with live_restore)
     // brfusion-plugin on /run/docker/plugins/brfusion.sock, talking to the shim at `channel`.
     void start_plugin(const std::string& binary, const std::string& channel);
     void stop_plugin(int signal = 15);
@@ -45,6 +46,7 @@ private:
     void kill_processes_in_vm();
     std::string name_;
     std::string dir_;
+    bool live_restore_;
     Daemon holder_;  // holds the mount namespace
     Daemon dockerd_;
     Daemon plugin_;

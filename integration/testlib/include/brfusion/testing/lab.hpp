@@ -46,6 +46,10 @@ struct LabOptions {
     // shim's userspace_tso): every VM NIC, primary and container, keeps TX checksum offload and
     // TSO. Off: they turn TX checksum offload off, as the userspace datapath otherwise needs.
     bool userspace_tso = false;
+    // The VMs' dockerd keeps containers running across its restarts (--live-restore). Off: it may
+    // form a swarm (Docker refuses swarm mode with --live-restore), the benchmark's overlay
+    // baseline; restart_dockerd then stops the VM's containers.
+    bool docker_live_restore = true;
 };
 
 // One VM of the lab, whatever its backend.
@@ -56,7 +60,7 @@ public:
     virtual CommandResult exec(const std::string& command) = 0;
     // Stops with `signal` (SIGTERM: a clean stop; SIGKILL: a crash), then starts again.
     virtual void restart_plugin(int signal) = 0;
-    virtual void restart_dockerd(int signal) = 0;  // containers keep running (--live-restore)
+    virtual void restart_dockerd(int signal) = 0;  // containers keep running (LabOptions::docker_live_restore)
     virtual nlohmann::json status() = 0;
 };
 
