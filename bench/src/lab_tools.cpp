@@ -118,7 +118,7 @@ HostForwards::~HostForwards() {
 }
 
 void start_nginx(testing::Lab& lab, const Place& place, int port) {
-    const std::string dir = "/tmp/brfusion-bench-nginx-" + std::to_string(port);
+    const std::string dir = "/tmp/brfusion-bench-nginx-" + std::to_string(port) + "-" + std::to_string(place.container_pid);
     // Workers run as nobody: the files are world-readable. Every path nginx writes is in `dir`.
     const std::string config = "daemon off;\nworker_processes 1;\npid " + dir + "/nginx.pid;\nerror_log " + dir +
                                "/error.log;\nevents { worker_connections 1024; }\nhttp {\n  access_log off;\n" +

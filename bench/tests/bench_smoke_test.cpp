@@ -68,7 +68,8 @@ TEST_CASE("bench: a quick run on emulated VMs writes every section's table and p
                                           {"Memcached", 3, false},
                                           {"Container start-up", 4, false},
                                           {"Container start-up by phase", 4, false},
-                                          {"Hostlo", 4, false},
+                                          {"Hostlo: two containers", 4, false},
+                                          {"Hostlo: NGINX and Memcached", 4, false},
                                           {"Scale", 2, false}};
     for (const auto& table : tables) {
         const auto rows = table_rows(markdown, table.title);

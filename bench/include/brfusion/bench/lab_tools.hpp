@@ -67,7 +67,8 @@ private:
 };
 
 // NGINX serving a 1 KiB file, /1k.html, on `port` at `place` (the node's own nginx, its files in
-// /tmp/brfusion-bench-nginx-PORT on the node), and memcached (64 MiB, one thread) on `port`.
+// /tmp/brfusion-bench-nginx-PORT-PID on the node, PID the place's container_pid), and memcached
+// (64 MiB, one thread) on `port`.
 // stop_servers(node, kNginxPattern or kMemcachedPattern) stops them.
 void start_nginx(testing::Lab& lab, const Place& place, int port);
 void start_memcached(testing::Lab& lab, const Place& place, int port);

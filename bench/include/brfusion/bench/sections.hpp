@@ -43,7 +43,9 @@ void measure_applications(testing::Lab& lab, const BenchOptions& options, Report
 void measure_startup(testing::Lab& lab, const BenchOptions& options, Report& report);
 
 // Hostlo: two containers of one pod: both in vm1 (the pod's localhost), across vm1 and vm2 over
-// Hostlo, and across them over Docker's bridge and NAT in both VMs.
+// Hostlo, across them over Docker's bridge and NAT in both VMs, and over Docker's overlay network
+// (the VMs form a swarm: the lab needs LabOptions::docker_live_restore off). Latency, throughput,
+// NGINX and Memcached.
 void measure_hostlo(testing::Lab& lab, const BenchOptions& options, Report& report);
 
 // Scale: endpoints on VM `node` of `lab`, created through brfusion-plugin's socket the way dockerd
