@@ -148,12 +148,16 @@ void from_json(const json& j, DetachParams& p) {
 void to_json(json& j, const DetachParams& p) { j = {{"endpoint", p.endpoint}}; }
 
 void from_json(const json& j, PortMapping& p) {
-    only(j, {"protocol", "host_ip", "host_port", "container_port"});
+    only(j, {"protocol", "host_ip", "host_port", "host_port_end", "container_port"});
     field(j, "protocol", p.protocol);
     if (p.protocol != "tcp" && p.protocol != "udp") throw std::invalid_argument("protocol " + printable(p.protocol) + " is not tcp or udp");
     optional_parsed(j, "host_ip", p.host_ip, ipv4, kIpv4Form);
     field(j, "host_port", p.host_port);
     if (p.host_port < 0 || p.host_port > 65535) throw std::invalid_argument("host_port " + std::to_string(p.host_port) + " is not 0-65535");
+    if (j.contains("host_port_end")) field(j, "host_port_end", p.host_port_end);
+    if (p.host_port_end != 0 && (p.host_port < 1 || p.host_port_end <= p.host_port || p.host_port_end > 65535))
+        throw std::invalid_argument("host_port_end " + std::to_string(p.host_port_end) + " does not end a range after host_port " +
+                                    std::to_string(p.host_port) + " (host_port 1-65534, host_port_end above it, at most 65535; 0: no range)");
     field(j, "container_port", p.container_port);
     if (p.container_port < 1 || p.container_port > 65535)
         throw std::invalid_argument("container_port " + std::to_string(p.container_port) + " is not 1-65535");
@@ -161,6 +165,7 @@ void from_json(const json& j, PortMapping& p) {
 void to_json(json& j, const PortMapping& p) {
     j = {{"protocol", p.protocol}, {"host_port", p.host_port}, {"container_port", p.container_port}};
     if (p.host_ip) j["host_ip"] = p.host_ip->str();
+    if (p.host_port_end != 0) j["host_port_end"] = p.host_port_end;
 }
 
 void from_json(const json& j, PublishParams& p) {

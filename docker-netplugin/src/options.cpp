@@ -97,9 +97,14 @@ std::vector<guest::PortMapping> parse_port_map(const json& portmap) {
         if (binding.host_ip == "::") continue;
         if (binding.host_ip.find(':') != std::string::npos)
             refuse("-p " + binding.host_ip + ":...: brfusion publishes ports on the host's IPv4 addresses only");
-        if (binding.host_port_end != 0 && binding.host_port_end != binding.host_port)
-            refuse("-p " + std::to_string(binding.host_port) + "-" + std::to_string(binding.host_port_end) + ":" + std::to_string(binding.port) +
-                   ": host port ranges are not supported; give one host port, or none to let the host pick");
+        // -p 8000-8010:80: the host takes the range's lowest free port (Docker sends
+        // -p 8000-8010:8000-8010 as eleven single ports).
+        if (binding.host_port_end != 0 && binding.host_port_end != binding.host_port) {
+            if (binding.host_port == 0 || binding.host_port_end < binding.host_port)
+                refuse("-p " + std::to_string(binding.host_port) + "-" + std::to_string(binding.host_port_end) + ":" + std::to_string(binding.port) +
+                       ": a host port range goes from a lower port to a higher one");
+            mapping.host_port_end = binding.host_port_end;
+        }
         if (!binding.host_ip.empty() && binding.host_ip != "0.0.0.0") {
             mapping.host_ip = Ipv4::parse(binding.host_ip);
             if (!mapping.host_ip) refuse("-p " + binding.host_ip + ":...: not an IPv4 address of the host");

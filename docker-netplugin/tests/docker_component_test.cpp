@@ -114,6 +114,17 @@ TEST_CASE("docker: network create - run - containers in two VMs talk over host N
     // Published on the host's own address only: not on the gateway's, nor on loopback.
     CHECK(lab.host.in_netns("timeout 5 busybox wget -qO- http://198.51.100.1:8080/ 2>&1; echo exit=$?").find("brfusion-test-page") == std::string::npos);
     CHECK_THAT(lab.ctl("nics --vm vm1"), Contains("tcp:8080->80"));
+    // A host port range on one host address takes the range's lowest free port (c3 holds 8080);
+    // UDP is published too (iperf3 -u: its control connection is TCP on the same port).
+    DockerLab::docker_ok(vm1, "run -d --name c4 --network lab -p 192.0.2.1:8080-8090:80 -p 5201:5201 -p 5201:5201/udp brfusion-test httpd -f -p 80 -h /www");
+    CHECK_THAT(lab.host.in_netns("busybox wget -qO- http://192.0.2.1:8081/"), Contains("brfusion-test-page"));
+    CHECK_THAT(lab.ctl("nics --vm vm1"), Contains("tcp:192.0.2.1:8081->80"));
+    DockerLab::docker_ok(vm1, "exec -d c4 iperf3 -s -1");
+    DockerLab::docker_ok(vm1, "exec c4 sh -c 'for i in $(seq 50); do netstat -ln | grep -q :5201 && exit 0; sleep 0.1; done; exit 1'");
+    const json udp = json::parse(lab.host.in_netns("iperf3 -u -b 10M -n 1M -J -p 5201 -c 192.0.2.1"));
+    INFO(udp.dump());
+    CHECK(udp["end"]["sum"]["packets"].get<int>() > 0);
+    CHECK(udp["end"]["sum"]["lost_percent"].get<double>() < 20);
 
     // A second network, connected and disconnected at run time.
     DockerLab::docker_ok(vm1, "network create -d brfusion --ipam-driver brfusion --ipam-opt network=lab2 --subnet 203.0.113.0/24 lab2");
@@ -128,7 +139,7 @@ TEST_CASE("docker: network create - run - containers in two VMs talk over host N
     DockerLab::docker_ok(vm2, "start c2");
     CHECK(DockerLab::docker_ok(vm2, "exec c2 wget -qO- http://" + c1 + "/") == "brfusion-test-page");
 
-    DockerLab::docker_ok(vm1, "rm -f c1 c3");
+    DockerLab::docker_ok(vm1, "rm -f c1 c3 c4");
     DockerLab::docker_ok(vm2, "rm -f c2");
     DockerLab::docker_ok(vm1, "network rm lab lab2");
     DockerLab::docker_ok(vm2, "network rm lab");

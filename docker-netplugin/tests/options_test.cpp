@@ -53,7 +53,7 @@ TEST_CASE("options: unknown and conflicting options are refused with what is acc
     CHECK_THROWS_WITH(parse_pool_options({{"group", "p"}, {"network", "lab"}}), Catch::StartsWith("--ipam-opt network= and --ipam-opt group= do not go together"));
 }
 
-TEST_CASE("options: docker run -p bindings become the shim's port mappings") {
+TEST_CASE("options: docker run -p bindings become the shim's port mappings, a host port range with its end") {
     const json portmap = json::parse(R"([{"Proto":6,"IP":"","Port":80,"HostIP":"","HostPort":8080,"HostPortEnd":8080},
                                          {"Proto":6,"IP":"","Port":80,"HostIP":"::","HostPort":8080,"HostPortEnd":8080},
                                          {"Proto":17,"IP":"","Port":53,"HostIP":"192.0.2.1","HostPort":0,"HostPortEnd":0}])");
@@ -65,8 +65,11 @@ TEST_CASE("options: docker run -p bindings become the shim's port mappings") {
 
     CHECK_THROWS_WITH(parse_port_map(json::parse(R"([{"Proto":132,"Port":80,"HostPort":80}])")),
                       "-p 80: only tcp and udp ports can be published through brfusion (IP protocol 132 asked)");
-    CHECK_THROWS_WITH(parse_port_map(json::parse(R"([{"Proto":6,"Port":80,"HostPort":8000,"HostPortEnd":8010}])")),
-                      "-p 8000-8010:80: host port ranges are not supported; give one host port, or none to let the host pick");
+    const auto range = parse_port_map(json::parse(R"([{"Proto":6,"Port":80,"HostPort":8000,"HostPortEnd":8010}])"));
+    REQUIRE(range.size() == 1);
+    CHECK(range[0] == brfusion::guest::PortMapping{"tcp", std::nullopt, 8000, 80, 8010});
+    CHECK_THROWS_WITH(parse_port_map(json::parse(R"([{"Proto":6,"Port":80,"HostPort":8010,"HostPortEnd":8000}])")),
+                      "-p 8010-8000:80: a host port range goes from a lower port to a higher one");
     CHECK_THROWS_WITH(parse_port_map(json::parse(R"([{"Proto":6,"Port":80,"HostIP":"2001:db8::1","HostPort":80}])")),
                       "-p 2001:db8::1:...: brfusion publishes ports on the host's IPv4 addresses only");
     CHECK_THROWS_WITH(parse_port_map(json::parse(R"([{"Port":80}])")), "com.docker.network.portmap: missing field 'Proto'");

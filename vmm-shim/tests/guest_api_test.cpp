@@ -84,6 +84,17 @@ TEST_CASE("guest: publish and unpublish an endpoint's ports - listed with the NI
     CHECK(bad_ip["error"]["message"] == "nic.publish: field 'host_ip': '1.2.3' is not an IPv4 address (dotted decimal)");
     CHECK(call(rig, "vm1", "nic.publish", {{"endpoint", endpoint}, {"ports", {{{"protocol", "tcp"}, {"host_port", 1}, {"container_port", 0}}}}})
               ["error"]["message"] == "nic.publish: container_port 0 is not 1-65535");
+    // A host port range: the answer names the port taken, without an end; a range that is not one is refused.
+    CHECK(call(rig, "vm1", "nic.publish",
+               {{"endpoint", endpoint}, {"ports", {{{"protocol", "tcp"}, {"host_port", 8000}, {"host_port_end", 8010}, {"container_port", 80}}}}})
+              ["result"] == json({{"ports", {{{"protocol", "tcp"}, {"host_port", 8000}, {"container_port", 80}}}}}));
+    for (const auto& [first, end] : {std::pair(8010, 8000), std::pair(8000, 8000), std::pair(0, 8000), std::pair(8000, 65536)})
+        CHECK_THAT(call(rig, "vm1", "nic.publish",
+                        {{"endpoint", endpoint}, {"ports", {{{"protocol", "tcp"}, {"host_port", first}, {"host_port_end", end}, {"container_port", 80}}}}})
+                       ["error"]["message"]
+                           .get<std::string>(),
+                   Catch::StartsWith("nic.publish: host_port_end " + std::to_string(end) + " does not end a range after host_port " + std::to_string(first)));
+    call(rig, "vm1", "nic.unpublish", {{"endpoint", endpoint}});
     // A number that is not an integer of the field's type is refused, not converted: a float out of
     // int's range would be undefined behaviour, 2^32 + 80 would wrap to 80.
     for (const json& port : {json(9e124), json(80.5), json(4294967376ULL), json(-4294967216LL)})

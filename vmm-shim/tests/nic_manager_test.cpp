@@ -457,6 +457,31 @@ TEST_CASE("a host port the shim picks is in the VM's range - not reserved - not 
     CHECK(error_of([&] { rig.manager->publish("vm1", nic.endpoint, {{"tcp", std::nullopt, 0, 80}}); }).kind() == ErrorKind::NotAllowed);
 }
 
+TEST_CASE("a host port range (docker run -p 8000-8010:80) takes its lowest free port - within the VM's range - the same again when published again") {
+    Rig rig([](ShimConfig& config) { config.vms[1].host_ports = {8000, 8999}; });
+    rig.stack.reserved = {8001};
+    rig.stack.tcp = {{8002, {std::nullopt, "nginx (pid 90)"}}};
+    const AttachedNic a = rig.manager->attach("vm2", net("lab"));
+    const AttachedNic b = rig.manager->attach("vm2", net("lab"));
+    // 8000 is a's single port, 8001 reserved, 8002 the host's: a's range takes 8003; what is published is one port.
+    const auto published = rig.manager->publish("vm2", a.endpoint, {{"tcp", std::nullopt, 8000, 8000}, {"tcp", std::nullopt, 8000, 80, 8005}});
+    CHECK(published == std::vector<PublishedPort>{{"tcp", std::nullopt, 8000, 8000}, {"tcp", std::nullopt, 8003, 80}});
+    CHECK(Journal(rig.dir).load().nics.at(a.endpoint).published == published);
+    // Docker publishes again on a restart: the endpoint keeps its port.
+    CHECK(rig.manager->publish("vm2", a.endpoint, {{"tcp", std::nullopt, 8000, 8000}, {"tcp", std::nullopt, 8000, 80, 8005}}) == published);
+    // Another endpoint's range skips what a holds; a range of its own ports skips those taken before it.
+    CHECK(rig.manager->publish("vm2", b.endpoint, {{"tcp", std::nullopt, 8003, 80, 8005}, {"tcp", std::nullopt, 8003, 81, 8005}}) ==
+          std::vector<PublishedPort>{{"tcp", std::nullopt, 8004, 80}, {"tcp", std::nullopt, 8005, 81}});
+    // A range with nothing free, or reaching outside the VM's range: refused, nothing changed.
+    const ShimError full = error_of([&] { rig.manager->publish("vm2", b.endpoint, {{"tcp", std::nullopt, 8000, 80, 8003}}); });
+    CHECK(full.kind() == ErrorKind::Conflict);
+    CHECK_THAT(full.what(), Catch::StartsWith("no free host port in 8000-8003 for tcp (VM vm2's range 8000-8999"));
+    const ShimError outside = error_of([&] { rig.manager->publish("vm2", b.endpoint, {{"tcp", std::nullopt, 8990, 80, 9010}}); });
+    CHECK(outside.kind() == ErrorKind::NotAllowed);
+    CHECK_THAT(outside.what(), Catch::Contains("host ports 8990-9010 are not all among the host ports VM vm2 may publish on (8000-8999"));
+    CHECK(rig.manager->nics("vm2")[1].published.size() == 2);
+}
+
 TEST_CASE("quotas bound what one VM holds - refusals name the quota and its key - other VMs are unaffected") {
     Rig rig([](ShimConfig& config) {
         config.vms[1].quotas = {2, 2, 3, 1, 16};  // vm2: 2 NICs, 2 reservations, 3 published ports, 1 Hostlo group

@@ -104,8 +104,8 @@ std::vector<PublishedPort> NicManager::publish(const std::string& vm, const std:
                         return ShimError(ErrorKind::Conflict, describe(candidate) + ": host port " + std::to_string(candidate.host_port) + "/" +
                                                                   candidate.protocol + " is already published by endpoint " + owner->endpoint + " of VM " +
                                                                   owner->vm + " (" + describe(used) + ")");
-                for (std::size_t j = 0; j < ports.size(); ++j)
-                    if (j != i && ports[j].host_port != 0 && clash(ports[j], candidate))
+                for (std::size_t j = 0; j < ports.size(); ++j)  // those chosen before, and single ports asked for after
+                    if (j != i && ports[j].host_port != 0 && (j < i || ports[j].host_port_end == 0) && clash(ports[j], candidate))
                         return ShimError(ErrorKind::BadRequest, describe(candidate) + ": host port " + std::to_string(candidate.host_port) + "/" +
                                                                     candidate.protocol + " is asked for twice in this request (" + describe(ports[j]) + ")");
                 return std::nullopt;
@@ -114,13 +114,22 @@ std::vector<PublishedPort> NicManager::publish(const std::string& vm, const std:
                 return range.contains(candidate.host_port) && !host.reserved.count(candidate.host_port) && host.user_of(candidate).empty() &&
                        !holder(candidate);
             };
-            if (port.host_port == 0) {
-                const int first = std::max(kFirstPickedPort, range.first), last = std::min(kLastPickedPort, range.last);
+            // A port to pick: any (host_port 0, in Docker's ephemeral range), or one of the range asked for.
+            if (port.host_port == 0 || port.host_port_end != 0) {
+                const bool any = port.host_port == 0;
+                if (!any && (!range.contains(port.host_port) || !range.contains(port.host_port_end)))
+                    throw ShimError(ErrorKind::NotAllowed, describe(port) + ": host ports " + std::to_string(port.host_port) + "-" +
+                                                               std::to_string(port.host_port_end) + " are not all among the host ports VM " + vm +
+                                                               " may publish on (" + range.str() + ", vms[].host_ports)");
+                const int first = any ? std::max(kFirstPickedPort, range.first) : port.host_port;
+                const int last = any ? std::min(kLastPickedPort, range.last) : port.host_port_end;
+                port.host_port_end = 0;  // what is published is one port
                 for (port.host_port = first; port.host_port <= last && !free(port); ++port.host_port) {
                 }
                 if (port.host_port > last)
-                    throw ShimError(ErrorKind::Exhausted, "no free host port in " + std::to_string(first) + "-" + std::to_string(last) + " for " + port.protocol +
-                                                              " (VM " + vm + "'s range " + range.str() + ")");
+                    throw ShimError(any ? ErrorKind::Exhausted : ErrorKind::Conflict,
+                                    "no free host port in " + std::to_string(first) + "-" + std::to_string(last) + " for " + port.protocol + " (VM " + vm +
+                                        "'s range " + range.str() + (any ? ")" : "; the others are in use or reserved on the host, or published)"));
                 continue;
             }
             if (!range.contains(port.host_port))

@@ -134,6 +134,9 @@ struct PortMapping {
     std::optional<Ipv4> host_ip;        // only this address of the host; unset = all it publishes on
     int host_port = 0;                  // 1-65535; 0 in nic.publish = the shim picks a free one
     int container_port = 0;             // 1-65535
+    // nic.publish only (docker run -p 8000-8010:80): host_port-host_port_end is a range, and the
+    // shim takes its lowest free port. 0 = host_port alone; always 0 in what the shim answers.
+    int host_port_end = 0;
     bool operator==(const PortMapping&) const = default;
 };
 
