@@ -2,7 +2,6 @@
 #include "brfusion/bench/sections.hpp"
 #include "brfusion/bench/stats.hpp"
 
-#include <functional>
 #include <string>
 #include <vector>
 
