@@ -19,8 +19,6 @@ struct AppPath {
     long socket_errors = 0;
 };
 
-std::string port_mapping(int port) { return " -p " + std::to_string(port) + ":" + std::to_string(port); }
-
 // Path `path`'s ratios of `field` to the no-container and to the nested-NAT path, run by run.
 std::vector<std::string> figure_cells(const std::vector<AppPath>& paths, std::size_t path, const std::vector<double> AppPath::*field) {
     return {ratio_cell(spread(ratios(paths[path].*field, paths[0].*field))), ratio_cell(spread(ratios(paths[path].*field, paths[2].*field)))};
@@ -33,9 +31,9 @@ void measure_applications(testing::Lab& lab, const BenchOptions& options, Report
     std::vector<AppPath> paths = {{kNoContainerPath, 8090, 11290}, {kBrfusionPath, 8091, 11291}, {kNestedNatPath, 8092, 11292}};
     paths[0].server = {"vm1", 0};
     ok(lab, "vm1", "docker network create -d brfusion --ipam-driver brfusion --ipam-opt network=lab bench-apps");
-    ok(lab, "vm1", "docker run -d --name bench-app-brfusion --network bench-apps" + port_mapping(paths[1].http_port) + port_mapping(paths[1].memcached_port) +
+    ok(lab, "vm1", "docker run -d --name bench-app-brfusion --network bench-apps" + published(paths[1].http_port) + published(paths[1].memcached_port) +
                        " brfusion-test sleep 86400");
-    ok(lab, "vm1", "docker run -d --name bench-app-nat" + port_mapping(paths[2].http_port) + port_mapping(paths[2].memcached_port) + " brfusion-test sleep 86400");
+    ok(lab, "vm1", "docker run -d --name bench-app-nat" + published(paths[2].http_port) + published(paths[2].memcached_port) + " brfusion-test sleep 86400");
     paths[1].server = container(lab, "vm1", "bench-app-brfusion");
     paths[2].server = container(lab, "vm1", "bench-app-nat");
     {

@@ -19,10 +19,6 @@ struct PodPath {
     std::vector<double> udp, tcp, mbits, requests_per_s, ops_per_s, memcached_us;  // one per run
 };
 
-std::string published(int port, const std::string& protocol = "tcp") {
-    return " -p " + std::to_string(port) + ":" + std::to_string(port) + "/" + protocol;
-}
-
 }  // namespace
 
 void measure_hostlo(testing::Lab& lab, const BenchOptions& options, Report& report) {

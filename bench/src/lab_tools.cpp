@@ -90,6 +90,10 @@ std::string at(const Place& place, const std::string& command) {
     return place.container_pid ? "nsenter -t " + std::to_string(place.container_pid) + " -n " + command : command;
 }
 
+std::string published(int port, const std::string& protocol) {
+    return " -p " + std::to_string(port) + ":" + std::to_string(port) + "/" + protocol;
+}
+
 void start_server(testing::Lab& lab, const Place& place, const std::string& command, int port) {
     exec(lab, place.node, at(place, command) + " >/dev/null 2>&1 &");
     const std::string listening = "for i in $(seq 100); do [ -n \"$(ss -Hlntu 'sport = :" + std::to_string(port) +

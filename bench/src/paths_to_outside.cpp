@@ -66,12 +66,10 @@ Table throughput_table(const std::string& title, const std::vector<PathToOutside
 
 void measure_paths_to_outside(testing::Lab& lab, const BenchOptions& options, Report& report) {
     const std::string outside = testing::Lab::kOutsideAddress, uplink = testing::Lab::kHostUplinkAddress;
-    const auto port = [](int number) { return std::to_string(number); };
     ok(lab, "vm1", "docker network create -d brfusion --ipam-driver brfusion --ipam-opt network=lab bench-web");
     // Each container publishes its ingress port: brfusion's on the host, Docker's on the VM.
-    ok(lab, "vm1", "docker run -d --name bench-brfusion --network bench-web -p " + port(kIngressToBrfusion) + ":" + port(kIngressToBrfusion) +
-                       " brfusion-test sleep 86400");
-    ok(lab, "vm1", "docker run -d --name bench-nat -p " + port(kIngressToNestedNat) + ":" + port(kIngressToNestedNat) + " brfusion-test sleep 86400");
+    ok(lab, "vm1", "docker run -d --name bench-brfusion --network bench-web" + published(kIngressToBrfusion) + " brfusion-test sleep 86400");
+    ok(lab, "vm1", "docker run -d --name bench-nat" + published(kIngressToNestedNat) + " brfusion-test sleep 86400");
     // The baselines first: a process in the VM (the ceiling) and Docker's nested bridge+NAT.
     const std::vector<PathToOutside> paths = {
         {kNoContainerPath, "no container", {"vm1", 0}},

@@ -40,6 +40,9 @@ Place container(testing::Lab& lab, const std::string& node, const std::string& n
 // `command` prefixed to run in the network namespace of `place`.
 std::string at(const Place& place, const std::string& command);
 
+// docker run's " -p PORT:PORT/PROTOCOL": the container's port published on the same port.
+std::string published(int port, const std::string& protocol = "tcp");
+
 // Starts `command` (a server) in the background at `place` and waits until something listens on
 // `port` there. It runs until stopped, or until its container goes.
 void start_server(testing::Lab& lab, const Place& place, const std::string& command, int port);
