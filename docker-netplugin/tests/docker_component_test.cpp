@@ -12,6 +12,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include <unistd.h>
@@ -183,6 +184,53 @@ TEST_CASE("docker: restarting the plugin - dockerd - the shim with running conta
     DockerLab::docker_ok(vm2, "rm -f c2");
     DockerLab::docker_ok(vm1, "network rm lab");
     DockerLab::docker_ok(vm2, "network rm lab");
+    lab.require_nothing_left();
+}
+
+TEST_CASE("docker: names and aliases resolve - docker restart keeps them - docker-compose up and down with service names") {
+    DockerLab lab;
+    auto& vm1 = *lab.vm1;
+    DockerLab::docker_ok(vm1, "network create -d brfusion --ipam-driver brfusion --ipam-opt network=lab lab");
+    // Docker's embedded DNS answers for containers of any user-defined network, a remote driver's too.
+    DockerLab::docker_ok(vm1, "run -d --name n1 --network lab --network-alias www brfusion-test httpd -f -p 80 -h /www");
+    for (const char* name : {"n1", "www"})
+        CHECK(DockerLab::docker_ok(vm1, std::string("run --rm --network lab brfusion-test wget -qO- http://") + name + "/") == "brfusion-test-page");
+    // A restart makes a new endpoint; the name and alias follow it.
+    DockerLab::docker_ok(vm1, "restart -t 1 n1");
+    CHECK(DockerLab::docker_ok(vm1, "run --rm --network lab brfusion-test wget -qO- http://www/") == "brfusion-test-page");
+    DockerLab::docker_ok(vm1, "rm -f n1");
+    DockerLab::docker_ok(vm1, "network rm lab");
+
+    // Debian's docker-compose (1.29): a project whose default network is brfusion's; service names resolve.
+    const std::string project = vm1.dir() + "/compose";
+    std::filesystem::create_directories(project);
+    std::ofstream(project + "/docker-compose.yml") << R"(version: "2.4"
+services:
+  web:
+    image: brfusion-test
+    command: httpd -f -p 80 -h /www
+  client:
+    image: brfusion-test
+    command: sleep 3600
+networks:
+  default:
+    driver: brfusion
+    ipam:
+      driver: brfusion
+      config:
+        - subnet: 198.51.100.0/24
+)";
+    const auto compose = [&](const std::string& args) {
+        const auto result = vm1.exec("cd " + project + " && DOCKER_HOST=unix://" + vm1.dir() + "/docker.sock docker-compose -p bfc " + args);
+        INFO("docker-compose " << args << ":\n" << result.output << "\nplugin log:\n" << vm1.plugin_log());
+        REQUIRE(result.exit_code == 0);
+        return testing::trim_end(result.output);
+    };
+    compose("up -d");
+    CHECK(compose("exec -T client wget -qO- http://web/") == "brfusion-test-page");
+    CHECK_THAT(lab.ovs_port_of(vm1, "bfc_web_1"), Contains("brfusion-network=lab"));
+    compose("down");
+    CHECK_THAT(DockerLab::docker_ok(vm1, "network ls --format '{{.Name}}'"), !Contains("bfc_default"));
     lab.require_nothing_left();
 }
 
