@@ -4,7 +4,6 @@
 #include "brfusion/common/json_stream.hpp"
 #include "brfusion/common/names.hpp"
 
-#include <cctype>
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
@@ -81,7 +80,6 @@ std::optional<std::string> name(std::string_view text) {
 std::optional<std::string> endpoint_id(std::string_view text) { return is_endpoint_id(text) ? std::optional(std::string(text)) : std::nullopt; }
 
 constexpr const char* kIpv4Form = "an IPv4 address (dotted decimal)";
-constexpr const char* kMacForm = "a unicast MAC address (six hex octets with colons, the first even, not all zero)";
 constexpr const char* kPrefixForm = "an IPv4 prefix with zero host bits (like 100.127.0.16/28)";
 constexpr const char* kNameForm = "a name (1-64 characters of [A-Za-z0-9._-])";
 constexpr const char* kNetworkForm = "a network (a host network's name, or hostlo:GROUP)";
@@ -112,40 +110,18 @@ void from_json(const json& j, NetworkRef& r) {
 }
 void to_json(json& j, const NetworkRef& r) { j = r.wire(); }
 
-std::optional<std::string> unicast_mac(std::string_view text) {
-    if (text.size() != 17) return std::nullopt;
-    std::string mac;
-    bool zero = true;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        const char c = text[i];
-        if (i % 3 == 2) {
-            if (c != ':') return std::nullopt;
-            mac += c;
-            continue;
-        }
-        if (!std::isxdigit(static_cast<unsigned char>(c))) return std::nullopt;
-        mac += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        zero = zero && c == '0';
-    }
-    const int first = std::stoi(mac.substr(0, 2), nullptr, 16);
-    if (zero || (first & 1)) return std::nullopt;
-    return mac;
-}
-
 bool is_endpoint_id(std::string_view id) {
     return id.size() == kEndpointIdLength && id.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
 void from_json(const json& j, AttachParams& p) {
-    only(j, {"network", "ip", "mac"});
+    only(j, {"network", "ip"});
     p.network = parsed(j, "network", NetworkRef::parse, kNetworkForm);
     optional_parsed(j, "ip", p.ip, ipv4, kIpv4Form);
-    optional_parsed(j, "mac", p.mac, unicast_mac, kMacForm);
 }
 void to_json(json& j, const AttachParams& p) {
     j = {{"network", p.network.wire()}};
     if (p.ip) j["ip"] = p.ip->str();
-    if (p.mac) j["mac"] = *p.mac;
 }
 
 void from_json(const json& j, AttachResult& r) {

@@ -402,22 +402,11 @@ bool Driver::owe_leave_locked(const std::string& group) {
 
 // --- endpoints --------------------------------------------------------------------------------
 
-namespace {
-
-// CreateEndpoint's answer: only what Docker left empty, as libnetwork refuses an answer that sets
-// what it gave.
-json created_interface(const CreateEndpointRequest& request, const EndpointRecord& endpoint) {
-    json interface = json::object();
-    if (request.interface.mac_address.empty()) interface["MacAddress"] = endpoint.mac;
-    if (request.interface.address.empty()) interface["Address"] = endpoint.address;
-    return {{"Interface", interface}};
-}
-
-}  // namespace
-
 json Driver::create_endpoint(const json& body) {
     const auto request = body.get<CreateEndpointRequest>();
     if (!request.interface.address_ipv6.empty()) refuse("IPv6 is not supported by brfusion yet; the endpoint asked for " + request.interface.address_ipv6);
+    if (!request.interface.mac_address.empty())
+        refuse("--mac-address " + request.interface.mac_address + " is not supported: the host gives each NIC its MAC");
     std::shared_lock nic_change(nic_changes_);
     NetworkRecord network;
     {
@@ -427,12 +416,14 @@ json Driver::create_endpoint(const json& body) {
             throw PluginError(ErrorKind::NotFound, "network " + request.network_id + " is not known to brfusion-plugin; remove it (docker network rm) and "
                                                    "create it again");
         network = found->second;
-        if (const auto existing = state_.endpoints.find(request.endpoint_id); existing != state_.endpoints.end())  // a retried call
-            return created_interface(request, existing->second);
+        if (const auto existing = state_.endpoints.find(request.endpoint_id); existing != state_.endpoints.end()) {  // a retried call
+            json interface = {{"MacAddress", existing->second.mac}};
+            if (request.interface.address.empty()) interface["Address"] = existing->second.address;
+            return {{"Interface", interface}};
+        }
     }
     const std::optional<std::string> ip = request.interface.address.empty() ? std::nullopt : std::optional(strip_prefix(request.interface.address));
-    const std::optional<std::string> mac = request.interface.mac_address.empty() ? std::nullopt : std::optional(request.interface.mac_address);
-    const guest::AttachResult nic = shim_.attach(network.host_network, ip, mac);
+    const guest::AttachResult nic = shim_.attach(network.host_network, ip);
     EndpointRecord endpoint{request.endpoint_id, request.network_id, nic.endpoint, nic.mac, nic.ip + "/" + std::to_string(nic.prefix_length),
                             "bfc" + nic.endpoint.substr(0, 12), {}, nic.checksum_offload, {nic.guest_if, nic.pci}};
     try {
@@ -453,9 +444,10 @@ json Driver::create_endpoint(const json& body) {
         shim_.detach(nic.endpoint);
         throw;
     }
-    return created_interface(request, endpoint);
+    json interface = {{"MacAddress", endpoint.mac}};
+    if (request.interface.address.empty()) interface["Address"] = endpoint.address;  // only what Docker left empty
+    return {{"Interface", interface}};
 }
-
 
 json Driver::endpoint_oper_info(const json& body) {
     const auto request = body.get<EndpointRequest>();

@@ -259,11 +259,8 @@ std::optional<Ipv4> address(const std::optional<std::string>& ip) {
 
 }  // namespace
 
-guest::AttachResult ShimClient::attach(const std::string& network, const std::optional<std::string>& ip, const std::optional<std::string>& mac) {
-    std::optional<std::string> unicast;
-    if (mac && !(unicast = guest::unicast_mac(*mac)))
-        throw PluginError(ErrorKind::BadRequest, "--mac-address " + *mac + " is not a unicast MAC address (six hex octets, the first one even, not all zero)");
-    return channel_.call(guest::kAttach, guest::AttachParams{network_ref(network), address(ip), unicast}).get<guest::AttachResult>();
+guest::AttachResult ShimClient::attach(const std::string& network, const std::optional<std::string>& ip) {
+    return channel_.call(guest::kAttach, guest::AttachParams{network_ref(network), address(ip)}).get<guest::AttachResult>();
 }
 
 void ShimClient::detach(const std::string& nic) {

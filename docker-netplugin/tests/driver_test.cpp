@@ -186,19 +186,6 @@ TEST_CASE("driver: a shim with userspace TSO lets the NIC keep its offloads - al
     CHECK(plugin.links.checksum_offload.at(link->name));
 }
 
-TEST_CASE("driver: --mac-address - the NIC is made with Docker's MAC - the answer sets nothing Docker gave - Join finds it") {
-    Plugin plugin;
-    plugin.create_network("net1");
-    const json interface = {{"Address", "198.51.100.5/24"}, {"MacAddress", "02:42:C0:FF:EE:05"}};
-    CHECK(plugin.ok("/NetworkDriver.CreateEndpoint", {{"NetworkID", "net1"}, {"EndpointID", "ep1"}, {"Interface", interface}}) ==
-          json({{"Interface", json::object()}}));
-    CHECK(plugin.rig.manager->nics("vm2").at(0).mac == "02:42:c0:ff:ee:05");
-    plugin.ok("/NetworkDriver.Join", {{"NetworkID", "net1"}, {"EndpointID", "ep1"}, {"SandboxKey", "/var/run/docker/netns/x"}});
-    CHECK(find_link_by_mac(plugin.links, "02:42:c0:ff:ee:05"));
-    plugin.ok("/NetworkDriver.DeleteEndpoint", {{"NetworkID", "net1"}, {"EndpointID", "ep1"}});
-    CHECK(plugin.rig.manager->nics("vm2").empty());
-}
-
 TEST_CASE("driver: Activate and capabilities answer what libnetwork expects") {
     Plugin plugin;
     CHECK(plugin.ok("/Plugin.Activate") == json::parse(R"({"Implements":["NetworkDriver","IpamDriver"]})"));
@@ -306,9 +293,9 @@ TEST_CASE("driver: refusals name the problem and change nothing") {
     CHECK(plugin.driver->state().networks.empty());
 
     plugin.create_network("net1");
-    const json endpoint = {{"NetworkID", "net1"}, {"EndpointID", "e"}, {"Interface", {{"Address", "198.51.100.5/24"}, {"MacAddress", "03:00:00:00:00:01"}}}};
+    const json endpoint = {{"NetworkID", "net1"}, {"EndpointID", "e"}, {"Interface", {{"Address", "198.51.100.5/24"}, {"MacAddress", "02:00:00:00:00:01"}}}};
     CHECK(plugin.error("/NetworkDriver.CreateEndpoint", endpoint, 400) ==
-          "--mac-address 03:00:00:00:00:01 is not a unicast MAC address (six hex octets, the first one even, not all zero)");
+          "--mac-address 02:00:00:00:00:01 is not supported: the host gives each NIC its MAC");
     CHECK(plugin.error("/NetworkDriver.CreateEndpoint", {{"NetworkID", "nope"}, {"EndpointID", "e"}}, 404) ==
           "network nope is not known to brfusion-plugin; remove it (docker network rm) and create it again");
     CHECK(plugin.error("/NetworkDriver.Join", {{"NetworkID", "net1"}, {"EndpointID", "nope"}}, 404) == "endpoint nope is not known to brfusion-plugin");

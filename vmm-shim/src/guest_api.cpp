@@ -16,7 +16,7 @@ using Handler = std::function<json(NicManager&, const std::string& vm, const jso
 
 json attach(NicManager& nics, const std::string& vm, const json& params) {
     const auto p = params.get<guest::AttachParams>();
-    const AttachedNic nic = nics.attach(vm, p.network, p.ip, p.mac);
+    const AttachedNic nic = nics.attach(vm, p.network, p.ip);
     return guest::AttachResult{nic.endpoint, nic.mac, nic.guest_if, nic.ip.str(), nic.prefix_length, nic.gateway.str(), nic.mtu, nic.pci,
                                nic.checksum_offload};
 }

@@ -64,23 +64,6 @@ TEST_CASE("guest: ipam.request reserves an address - nic.attach with it takes it
     CHECK(rig.manager->leases(net("lab")).empty());
 }
 
-TEST_CASE("guest: attach with a MAC (docker run --mac-address) - the NIC has it - unicast only - not twice on one network") {
-    Rig rig;
-    const json attached = call(rig, "vm1", "nic.attach", {{"network", "lab"}, {"mac", "02:42:C0:FF:EE:01"}});
-    CHECK(attached["result"]["mac"] == "02:42:c0:ff:ee:01");
-    CHECK(rig.manager->nics("vm1").at(0).mac == "02:42:c0:ff:ee:01");
-    CHECK_THAT(rig.host.security.at(rig.manager->nics("vm1").at(0).host_if), Catch::StartsWith("02:42:c0:ff:ee:01 "));  // port security checks that MAC
-    // Another NIC on the same network may not have it (vm2 learns no endpoint of vm1); on another network it may.
-    const json taken = call(rig, "vm2", "nic.attach", {{"network", "lab"}, {"mac", "02:42:c0:ff:ee:01"}});
-    CHECK(taken["error"]["data"]["kind"] == "conflict");
-    CHECK(taken["error"]["message"] == "MAC 02:42:c0:ff:ee:01 is in use on lab by another VM's NIC; give another --mac-address, or none");
-    CHECK(call(rig, "vm1", "nic.attach", {{"network", "lab2"}, {"mac", "02:42:c0:ff:ee:01"}})["result"]["mac"] == "02:42:c0:ff:ee:01");
-    for (const char* mac : {"01:00:5e:00:00:01", "ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00", "02:42:c0:ff:ee", "02-42-c0-ff-ee-01", "02:42:c0:ff:ee:0g"})
-        CHECK(call(rig, "vm1", "nic.attach", {{"network", "lab"}, {"mac", mac}})["error"]["message"] ==
-              std::string("nic.attach: field 'mac': '") + mac + "' is not a unicast MAC address (six hex octets with colons, the first even, not all zero)");
-    CHECK(rig.manager->nics("vm1").size() == 2);
-}
-
 TEST_CASE("guest: publish and unpublish an endpoint's ports - listed with the NIC") {
     Rig rig;
     const std::string endpoint = call(rig, "vm1", "nic.attach", {{"network", "lab"}})["result"]["endpoint"];

@@ -6,8 +6,7 @@ namespace brfusion::shim {
 
 using namespace detail;
 
-AttachedNic NicManager::attach(const std::string& vm_name, const NetworkRef& ref, std::optional<Ipv4> requested_ip,
-                               std::optional<std::string> requested_mac) {
+AttachedNic NicManager::attach(const std::string& vm_name, const NetworkRef& ref, std::optional<Ipv4> requested_ip) {
     HostNetwork network;
     NicRecord record;
     std::optional<NicRecord> spare;
@@ -18,10 +17,6 @@ AttachedNic NicManager::attach(const std::string& vm_name, const NetworkRef& ref
         network = allowed(vm_name, ref);
         std::size_t held = 0;
         for (const auto& [endpoint, other] : state_.nics) {
-            if (requested_mac && other.mac == *requested_mac && other.network == ref)
-                throw ShimError(ErrorKind::Conflict, "MAC " + *requested_mac + " is in use on " + ref.wire() + " by " +
-                                                         (other.vm == vm_name ? "this VM's endpoint " + endpoint : std::string("another VM's NIC")) +
-                                                         "; give another --mac-address, or none");
             if (other.vm != vm_name || other.spare) continue;
             ++held;
             if (ref.is_hostlo() && other.network == ref)
@@ -30,9 +25,8 @@ AttachedNic NicManager::attach(const std::string& vm_name, const NetworkRef& ref
         }
         require_quota(vm_name, "nics", config_.vm(vm_name)->quotas.nics, held, 1);
 
-        if (!requested_mac) spare = ready_spare(vm_name, ref);
+        spare = ready_spare(vm_name, ref);
         record = spare ? *spare : new_record(vm_name, ref);
-        if (requested_mac) record.mac = *requested_mac;
         record.spare = false;
         record.phase = NicPhase::Attaching;
         const std::string pool = ref.wire();

@@ -18,8 +18,7 @@
 //
 // Methods (params and result are JSON objects; unknown fields of params are refused; a result may
 // carry fields that a plugin older than the shim does not know, and it ignores them):
-//   nic.attach  {network, ip?, mac?} -> AttachResult   a NIC on host network `network` for this VM
-//                                  (mac: docker run --mac-address; unicast, not in use on the network)
+//   nic.attach  {network, ip?}  -> AttachResult   a NIC on host network `network` for this VM
 //   nic.detach  {endpoint}      -> {}             idempotent; only this VM's NICs
 //   nic.list    {}              -> {nics: [NicInfo]}   this VM's NICs
 //   ipam.pool   {network}       -> PoolInfo       the host network's subnet, gateway and MTU
@@ -90,10 +89,6 @@ std::string printable(std::string_view text);
 // Whether `id` has the form of the shim's endpoint ids (12 lowercase hex digits).
 bool is_endpoint_id(std::string_view id);
 
-// `text` as a unicast MAC address in lowercase ("02:42:c0:a8:00:05"), or nullopt when it is not six
-// colon-separated hex octets, is multicast or broadcast (the first octet's lowest bit), or zero.
-std::optional<std::string> unicast_mac(std::string_view text);
-
 // JSON-RPC 2.0 error codes: the standard ones, and ours for ShimError kinds.
 enum ErrorCode : int {
     kParseError = -32700,
@@ -109,8 +104,7 @@ enum ErrorCode : int {
 
 struct AttachParams {
     NetworkRef network;
-    std::optional<Ipv4> ip;           // a specific address (docker run --ip)
-    std::optional<std::string> mac;   // a specific MAC (docker run --mac-address), unicast_mac's form
+    std::optional<Ipv4> ip;  // a specific address (docker run --ip)
 };
 
 struct AttachResult {

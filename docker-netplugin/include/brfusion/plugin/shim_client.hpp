@@ -57,8 +57,7 @@ private:
 class ShimClient {
 public:
     explicit ShimClient(ShimChannel& channel) : channel_(channel) {}
-    // `mac`: docker run --mac-address, checked here (BadRequest) before the shim sees it.
-    guest::AttachResult attach(const std::string& network, const std::optional<std::string>& ip, const std::optional<std::string>& mac = std::nullopt);
+    guest::AttachResult attach(const std::string& network, const std::optional<std::string>& ip);
     void detach(const std::string& nic);  // idempotent: a NIC the shim does not know is success
     std::vector<guest::NicInfo> list();
     std::vector<guest::PoolInfo> pools();

@@ -116,15 +116,12 @@ public:
     ReconcileReport start();
 
     // Claims a spare NIC of the VM's warm pool for the network when there is one (it only gets
-    // its address, port security and label: no hot-plug), else makes and plugs a new NIC. A
-    // requested MAC (guest::unicast_mac's form) is never a spare's: that NIC is made with it.
+    // its address, port security and label: no hot-plug), else makes and plugs a new NIC.
     // Errors: NotFound (unknown VM or network), NotAllowed (network not allowed for the VM; a
     // Hostlo group it is not a member of), BadRequest/Conflict/Exhausted (the requested address),
-    // Conflict (the requested MAC is another NIC's on that network; the VM has its NIC on that
-    // Hostlo group already), Exhausted (the VM's nics quota; no slot left in the VM), Backend (a
-    // step failed; undone).
-    AttachedNic attach(const std::string& vm, const NetworkRef& network, std::optional<Ipv4> requested_ip = std::nullopt,
-                       std::optional<std::string> requested_mac = std::nullopt);
+    // Conflict (the VM has its NIC on that Hostlo group already), Exhausted (the VM's nics quota;
+    // no slot left in the VM), Backend (a step failed; undone).
+    AttachedNic attach(const std::string& vm, const NetworkRef& network, std::optional<Ipv4> requested_ip = std::nullopt);
     // Idempotent: an endpoint that does not exist is success. NotAllowed if it is another VM's;
     // Conflict while another operation works on it; Backend if a step failed (retry finishes it).
     void detach(const std::string& vm, const std::string& endpoint);
